@@ -1,0 +1,23 @@
+# FaceOff: de-identify operating-room video.
+#   snakemake --cores all                      # default config: the built-in demo
+#   snakemake --cores all --configfile my.yaml # your videos (set `inputs` and `results`)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/probe.smk"
+include: "rules/detect.smk"
+include: "rules/regularize.smk"
+include: "rules/render.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,88 @@
+"""The box table: one Parquet row per face box, shared by detections, tracks and annotations.
+
+Columns: ``frame_index`` int64 (0-based, presentation order), ``pts_time`` float64 seconds,
+``x1 y1 x2 y2`` float32 pixels in the displayed frame at source resolution, ``score`` float32.
+Tracks add ``track_id`` int64 and ``source`` string. Annotations may add bool flags
+(``ignore``, ``masked``, ``occluded``). File-level metadata is stored as string key/values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BASE_FIELDS = [
+    pa.field("frame_index", pa.int64()),
+    pa.field("pts_time", pa.float64()),
+    pa.field("x1", pa.float32()),
+    pa.field("y1", pa.float32()),
+    pa.field("x2", pa.float32()),
+    pa.field("y2", pa.float32()),
+    pa.field("score", pa.float32()),
+]
+TRACK_FIELDS = [pa.field("track_id", pa.int64()), pa.field("source", pa.string())]
+DETECTION_SCHEMA = pa.schema(BASE_FIELDS)
+TRACK_SCHEMA = pa.schema(BASE_FIELDS + TRACK_FIELDS)
+SOURCES = ("detected", "propagated", "interpolated", "extended")
+FLAG_COLUMNS = ("ignore", "masked", "occluded")
+META_KEY = b"faceoff"
+
+
+def empty_frame(schema: pa.Schema = DETECTION_SCHEMA) -> pd.DataFrame:
+    """An empty DataFrame with the columns and dtypes of ``schema``."""
+    return schema.empty_table().to_pandas()
+
+
+def to_table(df: pd.DataFrame, schema: pa.Schema, metadata: dict[str, Any]) -> pa.Table:
+    """Cast ``df`` to ``schema`` (sorted by frame, then x1) and attach FaceOff metadata."""
+    extra = [f for f in df.columns if f not in schema.names and f in FLAG_COLUMNS]
+    fields = list(schema) + [pa.field(f, pa.bool_()) for f in extra]
+    full = pa.schema(fields)
+    df = df.sort_values(["frame_index", "x1"], kind="stable").reset_index(drop=True)
+    table = pa.Table.from_pandas(df[[f.name for f in fields]], schema=full, preserve_index=False)
+    meta = {META_KEY: json.dumps(metadata, sort_keys=True, default=str).encode()}
+    return table.replace_schema_metadata(meta)
+
+
+def write_boxes(
+    df: pd.DataFrame, path: str | Path, metadata: dict[str, Any], schema: pa.Schema = DETECTION_SCHEMA
+) -> None:
+    """Write a box table atomically: a temporary file is renamed into place when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(to_table(df, schema, metadata), tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_boxes(path: str | Path) -> pd.DataFrame:
+    """Read a box table written by :func:`write_boxes` (or an annotation file in the same schema)."""
+    df = pq.read_table(path).to_pandas()
+    missing = [f.name for f in BASE_FIELDS if f.name not in df.columns and f.name != "score"]
+    if missing:
+        raise ValueError(f"{path}: not a box table, missing columns {missing}")
+    if "score" not in df.columns:
+        df["score"] = np.float32(1.0)
+    return df
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The FaceOff metadata stored in a box table's Parquet footer (empty if none)."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(META_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def boxes_array(df: pd.DataFrame) -> np.ndarray:
+    """The ``x1 y1 x2 y2`` columns as an (N, 4) float32 array."""
+    return df[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float32)

@@ -1,0 +1,202 @@
+"""The ``faceoff`` command: one subcommand per stage, each usable standalone on one video.
+
+The Snakemake rules call these subcommands; a stage's parameters come from ``--params`` (JSON of its
+config section, as the rules pass it), from ``--config`` (a YAML config file), or the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from faceoff import __version__
+from faceoff.config import (
+    DetectConfig,
+    RegularizeConfig,
+    RenderConfig,
+    ReportConfig,
+    Section,
+    export_schema,
+    load_config,
+    parse_section,
+)
+from faceoff.errors import FaceOffError
+
+
+def _section(args: argparse.Namespace, kind: type[Section], name: str) -> Section:
+    if args.params is not None:
+        return parse_section(kind, args.params)
+    if args.config is not None:
+        return getattr(load_config(args.config), name)
+    return kind()
+
+
+def _probe_info(args: argparse.Namespace):
+    from faceoff.probe import probe_video, read_probe
+
+    return read_probe(args.probe) if args.probe else probe_video(args.video)
+
+
+def cmd_probe(args: argparse.Namespace) -> None:
+    from faceoff.probe import probe_video, write_probe
+
+    info = probe_video(args.video)
+    write_probe(info, args.output)
+    print(f"{args.video}: {info.frame_count} frames, {info.width}x{info.height}, vfr={info.variable_frame_rate}")
+
+
+def cmd_detect(args: argparse.Namespace) -> None:
+    from faceoff.stages import run_detect
+
+    cfg = _section(args, DetectConfig, "detect")
+    df = run_detect(args.video, _probe_info(args), cfg, args.output, threads=args.threads)
+    print(f"{args.video}: {len(df)} boxes on {df['frame_index'].nunique()} frames -> {args.output}")
+
+
+def cmd_regularize(args: argparse.Namespace) -> None:
+    from faceoff.probe import read_probe
+    from faceoff.stages import run_regularize
+
+    cfg = _section(args, RegularizeConfig, "regularize")
+    tracks = run_regularize(args.detections, read_probe(args.probe), cfg, args.output)
+    print(f"{args.detections}: {len(tracks)} track boxes -> {args.output}")
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from faceoff.stages import run_render
+
+    cfg = _section(args, RenderConfig, "render")
+    stats_out = args.stats or str(Path(args.output).with_suffix(".json"))
+    stats = run_render(args.video, _probe_info(args), args.tracks, cfg, args.output, stats_out, args.log)
+    print(f"{args.video}: {stats['frames_written']} frames, {stats['boxes_hidden']} boxes hidden -> {args.output}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from faceoff.report import write_report
+
+    hashes = json.loads(args.hashes) if args.hashes else {}
+    cfg = _section(args, ReportConfig, "report")
+    write_report(
+        args.id,
+        args.probe,
+        args.detections,
+        args.tracks,
+        args.render_stats,
+        args.annotations,
+        hashes,
+        args.output,
+        iou=cfg.iou,
+    )
+    print(f"{args.id}: report -> {args.output}")
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from faceoff.summary import write_summary
+
+    write_summary(args.reports, args.detections, args.tracks, args.html, args.csv)
+    print(f"summary of {len(args.reports)} videos -> {args.html}, {args.csv}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from faceoff.synth.demo import write_demo
+
+    for path in write_demo(args.folder):
+        print(path)
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    export_schema(args.output)
+    print(args.output)
+
+
+def _params_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--params", help="JSON of this stage's config section (as the workflow passes it)")
+    group.add_argument("--config", help="YAML config file to take this stage's section from")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faceoff", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"faceoff {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("probe", help="index a video and write its probe JSON")
+    p.add_argument("video")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("detect", help="detect faces on every frame -> Parquet box table")
+    p.add_argument("video")
+    p.add_argument("--probe", help="probe JSON (probed on the fly if omitted)")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--threads", type=int, help="CPU threads when detect.threads is not set")
+    _params_options(p)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("regularize", help="temporal regularisation of detections -> Parquet tracks table")
+    p.add_argument("detections")
+    p.add_argument("--probe", required=True)
+    p.add_argument("-o", "--output", required=True)
+    _params_options(p)
+    p.set_defaults(func=cmd_regularize)
+
+    p = sub.add_parser("render", help="anonymize every tracked box and encode the video")
+    p.add_argument("video")
+    p.add_argument("--tracks", required=True)
+    p.add_argument("--probe", help="probe JSON (probed on the fly if omitted)")
+    p.add_argument("-o", "--output", required=True, help="output .mp4")
+    p.add_argument("--stats", help="render stats JSON (default: next to the output)")
+    p.add_argument("--log", help="file for ffmpeg's messages")
+    _params_options(p)
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("report", help="per-video report JSON (recall when annotations are given)")
+    p.add_argument("id")
+    p.add_argument("--probe", required=True)
+    p.add_argument("--detections", required=True)
+    p.add_argument("--tracks", required=True)
+    p.add_argument("--render-stats", required=True)
+    p.add_argument("--annotations")
+    p.add_argument("--hashes", help="JSON of stage name -> params hash")
+    p.add_argument("-o", "--output", required=True)
+    _params_options(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("summary", help="summary HTML and CSV over all videos")
+    p.add_argument("--reports", nargs="+", required=True)
+    p.add_argument("--detections", nargs="+", required=True)
+    p.add_argument("--tracks", nargs="+", required=True)
+    p.add_argument("--html", required=True)
+    p.add_argument("--csv", required=True)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("demo", help="generate the built-in demo videos (deterministic)")
+    p.add_argument("folder", nargs="?", default="demo/videos")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("schema", help="export the config JSON schema")
+    p.add_argument("output", nargs="?", default="workflow/schemas/config.schema.json")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except FaceOffError as err:
+        print(f"faceoff {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - last resort: name the input, keep the traceback
+        traceback.print_exc()
+        target = getattr(args, "video", None) or getattr(args, "detections", None) or ""
+        print(f"faceoff {args.command}: error: {target}: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

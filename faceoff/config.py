@@ -1,0 +1,177 @@
+"""The workflow configuration: pydantic models that validate every key when the Snakefile loads.
+
+An error names the key and the problem (a typo'd key, a negative threshold, a missing input folder).
+``export_schema`` writes the JSON schema kept in ``workflow/schemas/config.schema.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from faceoff import __version__
+from faceoff.errors import ConfigError
+
+VIDEO_EXTENSIONS = ("mp4", "mov", "mkv", "avi", "m4v", "mpg", "mpeg", "webm", "wmv", "mts", "m2ts", "ts", "mxf")
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def params_hash(self) -> str:
+        """Hash of this section's values and the FaceOff version: a stage reruns when it changes."""
+        payload = json.dumps({"version": __version__, "params": self.model_dump(mode="json")}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class DetectConfig(Section):
+    """Face detection (the ``detect`` stage)."""
+
+    detector: str = Field("centerface", description="Registered detector name.")
+    runtime: Literal["auto", "onnxruntime", "torch"] = Field(
+        "auto", description="auto: torch on CUDA, otherwise the runtime measured faster on CPU."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
+    width: int = Field(
+        960,
+        ge=0,
+        description="Frames are resized to this width (aspect kept) before detection; 0 = source width. "
+        "Never upscales. Smaller is faster but loses small faces.",
+    )
+    threshold: float = Field(0.3, gt=0, lt=1, description="Minimum detector score for a box to be kept.")
+    batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for the detector; default: all cores.")
+
+
+class RegularizeConfig(Section):
+    """Temporal regularisation (the ``regularize`` stage): offline, looks both ways in time."""
+
+    method: Literal["kernel"] = Field("kernel", description="kernel: the paper's temporal kernel.")
+    kernel_radius: int = Field(
+        5, ge=0, le=300, description="A detection at frame t also covers frames t-k..t+k (k = this)."
+    )
+    merge_iou: float = Field(
+        0.3, ge=0, le=1, description="Boxes on one frame overlapping at least this IoU are merged (union)."
+    )
+
+
+class RenderConfig(Section):
+    """Anonymisation and encoding (the ``render`` stage)."""
+
+    method: Literal["blur", "pixelate", "fill"] = Field("blur", description="How a face region is hidden.")
+    shape: Literal["ellipse", "rectangle"] = Field("ellipse", description="Shape of the hidden region.")
+    box_scale: float = Field(1.3, ge=1.0, le=4.0, description="Boxes are enlarged by this factor about their centre.")
+    blur_strength: float = Field(
+        0.25, gt=0, le=2.0, description="Gaussian sigma as a fraction of the larger box side (blur only)."
+    )
+    pixel_blocks: int = Field(6, ge=2, le=64, description="Blocks across the box (pixelate only).")
+    fill_color: tuple[int, int, int] = Field((0, 0, 0), description="RGB colour (fill only).")
+    crf: int = Field(20, ge=0, le=51, description="libx264 constant rate factor (lower is better quality).")
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = Field("veryfast", description="libx264 preset.")
+    keep_audio: bool = Field(False, description="Copy the source's audio streams into the output.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Frames decoded per batch.")
+
+    @model_validator(mode="after")
+    def _colour_range(self) -> RenderConfig:
+        if any(not 0 <= c <= 255 for c in self.fill_color):
+            raise ValueError("fill_color values must be within 0..255")
+        return self
+
+
+class ReportConfig(Section):
+    """Reports (the ``report`` stage)."""
+
+    iou: float = Field(0.5, gt=0, le=1, description="IoU at which a box matches an annotated face.")
+
+
+class Config(BaseModel):
+    """The whole workflow configuration (``config/config.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[str] = Field(
+        default_factory=list, description="Folders and/or glob patterns of videos (ignored when `samples` is set)."
+    )
+    samples: str | None = Field(None, description="TSV sample sheet with columns `id` and `path`.")
+    extensions: list[str] = Field(
+        default_factory=lambda: list(VIDEO_EXTENSIONS), description="File extensions taken from input folders."
+    )
+    results: str = Field("results", min_length=1, description="Output folder.")
+    annotations: str | None = Field(
+        None,
+        description="Optional folder of `{id}.parquet` ground-truth boxes; videos without one get no recall "
+        "(a missing folder is warned about, not an error, so the demo default does not break your config).",
+    )
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _need_inputs(self) -> Config:
+        if not self.inputs and not self.samples:
+            raise ValueError("set `inputs` (folders or globs of videos) or `samples` (a TSV with id and path)")
+        if self.samples and not Path(self.samples).is_file():
+            raise ValueError(f"samples: sample sheet {self.samples!r} does not exist")
+        return self
+
+    def stage_hashes(self) -> dict[str, str]:
+        """Params hash of each stage section."""
+        return {name: getattr(self, name).params_hash() for name in ("detect", "regularize", "render", "report")}
+
+
+def _format_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (typo?)"
+        lines.append(f"  {key}: {msg}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def validate_config(data: dict[str, Any] | None) -> Config:
+    """Validate a config mapping, raising :class:`ConfigError` naming each bad key."""
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read config: {err}") from None
+    return validate_config(data)
+
+
+def parse_section(kind: type[Section], raw: str | dict[str, Any] | None) -> Section:
+    """Validate one stage section given as JSON text or a mapping (used by the CLI)."""
+    data = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    try:
+        return kind.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err)) from None
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of :class:`Config`."""
+    return Config.model_json_schema()
+
+
+def export_schema(path: str | Path) -> None:
+    """Write the JSON schema of the config to ``path``."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(config_schema(), indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,89 @@
+"""Turn the config's ``inputs`` or ``samples`` into a mapping of video id -> path.
+
+A video id is the file stem (or the sample sheet's ``id``). Ids become file names under the results
+folder, so they must be unique and path-safe; anything else is a clear :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import re
+from pathlib import Path
+
+from faceoff.config import Config
+from faceoff.errors import ConfigError
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_BAD_ID = re.compile(r"[/\\\x00-\x1f]")
+
+
+def check_id(video_id: str, origin: str) -> str:
+    """Return ``video_id`` if it is safe as a file name, else raise naming ``origin``."""
+    if not video_id or video_id in {".", ".."} or ".." in video_id or _BAD_ID.search(video_id):
+        raise ConfigError(f"{origin}: video id {video_id!r} is not path-safe (no '..', separators or control chars)")
+    if video_id.startswith(("-", ".")):
+        raise ConfigError(f"{origin}: video id {video_id!r} must not start with '-' or '.'")
+    return video_id
+
+
+def _add(found: dict[str, str], video_id: str, path: Path, origin: str) -> None:
+    check_id(video_id, origin)
+    resolved = str(path)
+    if video_id in found and found[video_id] != resolved:
+        raise ConfigError(
+            f"{origin}: duplicate video id {video_id!r} for {found[video_id]!r} and {resolved!r}; "
+            "rename one or use a `samples` sheet with explicit ids"
+        )
+    found[video_id] = resolved
+
+
+def _from_inputs(cfg: Config) -> dict[str, str]:
+    exts = {e.lower().lstrip(".") for e in cfg.extensions}
+    found: dict[str, str] = {}
+    for i, entry in enumerate(cfg.inputs):
+        origin = f"inputs[{i}] ({entry})"
+        if _GLOB_CHARS.search(entry):
+            paths = [Path(p) for p in sorted(glob.glob(entry, recursive=True)) if Path(p).is_file()]
+            if not paths:
+                raise ConfigError(f"{origin}: the pattern matches no file")
+        else:
+            root = Path(entry)
+            if root.is_file():
+                paths = [root]
+            elif root.is_dir():
+                paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in exts)
+            else:
+                raise ConfigError(f"{origin}: no such folder or file")
+        for p in paths:
+            _add(found, p.stem, p, origin)
+    return found
+
+
+def _from_sheet(sheet: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    with open(sheet, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, delimiter="\t")
+        if not reader.fieldnames or not {"id", "path"} <= set(reader.fieldnames):
+            raise ConfigError(f"samples ({sheet}): needs tab-separated columns 'id' and 'path'")
+        for line, row in enumerate(reader, start=2):
+            origin = f"samples ({sheet}) line {line}"
+            video_id, path = (row["id"] or "").strip(), (row["path"] or "").strip()
+            if video_id in found:
+                raise ConfigError(f"{origin}: duplicate video id {video_id!r}")
+            if not path:
+                raise ConfigError(f"{origin}: empty path")
+            _add(found, video_id, Path(path), origin)
+    return found
+
+
+def resolve_samples(cfg: Config) -> dict[str, str]:
+    """Video id -> path for every input video, in a stable order."""
+    found = _from_sheet(cfg.samples) if cfg.samples else _from_inputs(cfg)
+    if not found:
+        raise ConfigError("no input videos found: check `inputs` and `extensions`")
+    results = Path(cfg.results).resolve()
+    for video_id, path in found.items():
+        if results in Path(path).resolve().parents:
+            raise ConfigError(f"{path}: input {video_id!r} lies inside the results folder {cfg.results!r}")
+    return dict(sorted(found.items()))

@@ -1,0 +1,64 @@
+# Shared setup: validate the config, resolve the input videos, and the input functions of the rules.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
+
+from faceoff.config import validate_config
+from faceoff.errors import FaceOffError
+from faceoff.samples import resolve_samples
+
+try:
+    CFG = validate_config(config)
+    SAMPLES = resolve_samples(CFG)
+except FaceOffError as err:
+    raise WorkflowError(f"FaceOff configuration: {err}") from None
+
+if CFG.annotations and not Path(CFG.annotations).is_dir():
+    logger.warning(f"FaceOff: annotations folder {CFG.annotations!r} does not exist: no recall is computed")
+
+RESULTS = CFG.results.rstrip("/")
+PY = sys.executable
+HASHES = CFG.stage_hashes()
+
+
+wildcard_constraints:
+    id="[^/]+",
+
+
+def stage_params(name):
+    """JSON of a stage's validated config section (the rules pass it to `faceoff`)."""
+    return json.dumps(getattr(CFG, name).model_dump(mode="json"), sort_keys=True)
+
+
+def get_video(wildcards):
+    return SAMPLES[wildcards.id]
+
+
+def get_annotations(wildcards):
+    """The video's ground-truth table when the annotations folder has one."""
+    if CFG.annotations:
+        path = Path(CFG.annotations) / f"{wildcards.id}.parquet"
+        if path.is_file():
+            return [str(path)]
+    return []
+
+
+def annotation_option(wildcards, input):
+    return f"--annotations {shlex.quote(input.annotations[0])}" if input.annotations else ""
+
+
+def per_video(pattern):
+    return expand(pattern, id=list(SAMPLES))
+
+
+def all_outputs():
+    return [
+        *per_video(f"{RESULTS}/anonymized/{{id}}.mp4"),
+        *per_video(f"{RESULTS}/reports/{{id}}.json"),
+        f"{RESULTS}/summary.html",
+        f"{RESULTS}/summary.csv",
+    ]

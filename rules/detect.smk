@@ -1,0 +1,17 @@
+rule detect:
+    input:
+        video=get_video,
+        probe=f"{RESULTS}/probe/{{id}}.json",
+    output:
+        f"{RESULTS}/detections/{{id}}.parquet",
+    params:
+        section=stage_params("detect"),
+        hash=HASHES["detect"],
+    log:
+        f"{RESULTS}/logs/detect/{{id}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/detect/{{id}}.tsv"
+    threads: workflow.cores
+    shell:
+        "{PY:q} -m faceoff detect {input.video:q} --probe {input.probe:q} -o {output:q}"
+        " --threads {threads} --params {params.section:q} > {log:q} 2>&1"

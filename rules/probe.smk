@@ -1,0 +1,11 @@
+rule probe:
+    input:
+        get_video,
+    output:
+        f"{RESULTS}/probe/{{id}}.json",
+    log:
+        f"{RESULTS}/logs/probe/{{id}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/probe/{{id}}.tsv"
+    shell:
+        "{PY:q} -m faceoff probe {input:q} -o {output:q} > {log:q} 2>&1"

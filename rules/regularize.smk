@@ -1,0 +1,16 @@
+rule regularize:
+    input:
+        detections=f"{RESULTS}/detections/{{id}}.parquet",
+        probe=f"{RESULTS}/probe/{{id}}.json",
+    output:
+        f"{RESULTS}/tracks/{{id}}.parquet",
+    params:
+        section=stage_params("regularize"),
+        hash=HASHES["regularize"],
+    log:
+        f"{RESULTS}/logs/regularize/{{id}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/regularize/{{id}}.tsv"
+    shell:
+        "{PY:q} -m faceoff regularize {input.detections:q} --probe {input.probe:q} -o {output:q}"
+        " --params {params.section:q} > {log:q} 2>&1"

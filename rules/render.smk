@@ -1,0 +1,21 @@
+rule render:
+    input:
+        video=get_video,
+        probe=f"{RESULTS}/probe/{{id}}.json",
+        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+    output:
+        video=f"{RESULTS}/anonymized/{{id}}.mp4",
+        stats=f"{RESULTS}/render/{{id}}.json",
+    params:
+        section=stage_params("render"),
+        hash=HASHES["render"],
+    log:
+        main=f"{RESULTS}/logs/render/{{id}}.log",
+        ffmpeg=f"{RESULTS}/logs/render/{{id}}.ffmpeg.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/render/{{id}}.tsv"
+    threads: workflow.cores
+    shell:
+        "{PY:q} -m faceoff render {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
+        " -o {output.video:q} --stats {output.stats:q} --log {log.ffmpeg:q}"
+        " --params {params.section:q} > {log.main:q} 2>&1"

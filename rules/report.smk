@@ -1,0 +1,42 @@
+rule report:
+    input:
+        probe=f"{RESULTS}/probe/{{id}}.json",
+        detections=f"{RESULTS}/detections/{{id}}.parquet",
+        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        render=f"{RESULTS}/render/{{id}}.json",
+        annotations=get_annotations,
+    output:
+        f"{RESULTS}/reports/{{id}}.json",
+    params:
+        section=stage_params("report"),
+        hashes=json.dumps(HASHES, sort_keys=True),
+        annotations=annotation_option,
+    log:
+        f"{RESULTS}/logs/report/{{id}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report/{{id}}.tsv"
+    shell:
+        "{PY:q} -m faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
+        " --tracks {input.tracks:q} --render-stats {input.render:q} {params.annotations}"
+        " --hashes {params.hashes:q} --params {params.section:q} -o {output:q} > {log:q} 2>&1"
+
+
+rule summary:
+    input:
+        reports=per_video(f"{RESULTS}/reports/{{id}}.json"),
+        detections=per_video(f"{RESULTS}/detections/{{id}}.parquet"),
+        tracks=per_video(f"{RESULTS}/tracks/{{id}}.parquet"),
+    output:
+        html=report(
+            f"{RESULTS}/summary.html",
+            caption="../workflow/report/summary.rst",
+            category="Summary",
+        ),
+        csv=f"{RESULTS}/summary.csv",
+    log:
+        f"{RESULTS}/logs/summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summary.tsv"
+    shell:
+        "{PY:q} -m faceoff summary --reports {input.reports:q} --detections {input.detections:q}"
+        " --tracks {input.tracks:q} --html {output.html:q} --csv {output.csv:q} > {log:q} 2>&1"

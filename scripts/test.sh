@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up everything (scripts/bootstrap.sh) and run the whole test suite, then ruff.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export MALLOC_ARENA_MAX=2
+.venv/bin/python -m pytest "$@"
+.venv/bin/ruff check faceoff tests benchmarks

@@ -1,0 +1,49 @@
+"""Anonymisation: pixels change inside boxes only, every method and shape, faces become undetectable."""
+
+import numpy as np
+import pytest
+
+from faceoff.anonymize import anonymize_frame, covered_mask, scale_boxes
+from faceoff.config import RenderConfig
+
+
+def _textured(h=120, w=160, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate", "fill"])
+@pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
+def test_changes_inside_only(method, shape):
+    cfg = RenderConfig(method=method, shape=shape)
+    frame = _textured()
+    before = frame.copy()
+    boxes = np.array([[40, 30, 80, 90]], np.float32)
+    anonymize_frame(frame, boxes, cfg)
+    mask = covered_mask(boxes, cfg, 160, 120)
+    changed = np.any(frame != before, axis=2)
+    assert not changed[~mask].any(), "pixels outside the region changed"
+    assert changed[mask].mean() > 0.9, "region not hidden"
+
+
+def test_blur_destroys_detail_and_scales_with_box():
+    cfg = RenderConfig()
+    for size in (40, 160):
+        frame = _textured(400, 400, seed=size)
+        box = np.array([[100, 100, 100 + size, 100 + size]], np.float32)
+        anonymize_frame(frame, box, cfg)
+        inner = frame[100 + size // 4 : 100 + 3 * size // 4, 100 + size // 4 : 100 + 3 * size // 4].astype(float)
+        # random texture has std ~74; a strong blur leaves almost none of it, whatever the box size
+        assert inner.std() < 12, (size, inner.std())
+
+
+def test_fill_colour_and_odd_clipped_boxes():
+    cfg = RenderConfig(method="fill", shape="rectangle", fill_color=(10, 20, 30), box_scale=1.0)
+    frame = _textured(49, 65)
+    anonymize_frame(frame, np.array([[-5, -5, 10.2, 10.2], [60, 40, 80, 60]], np.float32), cfg)
+    assert (frame[0:11, 0:11] == (10, 20, 30)).all()
+    assert (frame[40:49, 60:65] == (10, 20, 30)).all()
+
+
+def test_scale_boxes_enlarges_about_centre_and_clips():
+    (r,) = scale_boxes(np.array([[10, 10, 20, 30]]), 2.0, 100, 100)
+    assert (r.x1, r.y1, r.x2, r.y2) == (5, 0, 25, 40)

@@ -1,0 +1,67 @@
+"""Config validation: every key checked, errors name the key, the exported schema is current."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from faceoff.config import Config, DetectConfig, config_schema, load_config, parse_section, validate_config
+from faceoff.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_config_file_is_valid():
+    cfg = load_config(ROOT / "config" / "config.yaml")
+    assert cfg.detect.detector == "centerface"
+    assert cfg.inputs == ["demo/videos"]
+
+
+def test_default_config_file_matches_model_defaults():
+    data = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    defaults = Config(inputs=["x"]).model_dump(mode="json")
+    for section in ("detect", "regularize", "render", "report"):
+        assert data[section] == defaults[section], section
+
+
+def test_only_inputs_and_results_is_enough():
+    cfg = validate_config({"inputs": ["videos"], "results": "out"})
+    assert cfg.results == "out" and cfg.regularize.kernel_radius == 5
+
+
+@pytest.mark.parametrize(
+    "data, key, words",
+    [
+        ({"inputs": ["v"], "detect": {"treshold": 0.2}}, "detect.treshold", "unknown key"),
+        ({"inputs": ["v"], "detect": {"threshold": -0.1}}, "detect.threshold", "greater than"),
+        ({"inputs": ["v"], "render": {"method": "smudge"}}, "render.method", "blur"),
+        ({"inputs": ["v"], "regularize": {"kernel_radius": -1}}, "regularize.kernel_radius", "greater"),
+        ({"inputs": ["v"], "outputs": "x"}, "outputs", "unknown key"),
+        ({}, "(top level)", "inputs"),
+        ({"samples": "/no/such/sheet.tsv"}, "(top level)", "does not exist"),
+    ],
+)
+def test_errors_name_key_and_problem(data, key, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config(data)
+    text = str(err.value)
+    assert key in text and words in text
+
+
+def test_section_hash_changes_with_values_only():
+    a, b = DetectConfig(), DetectConfig(threshold=0.31)
+    assert a.params_hash() == DetectConfig().params_hash()
+    assert a.params_hash() != b.params_hash()
+
+
+def test_parse_section_from_json():
+    cfg = parse_section(DetectConfig, json.dumps({"threshold": 0.2, "width": 0}))
+    assert cfg.threshold == 0.2 and cfg.width == 0
+    with pytest.raises(ConfigError, match="batch_size"):
+        parse_section(DetectConfig, '{"batch_size": 0}')
+
+
+def test_exported_schema_is_current():
+    on_disk = json.loads((ROOT / "workflow" / "schemas" / "config.schema.json").read_text())
+    assert on_disk == json.loads(json.dumps(config_schema())), "run: faceoff schema"

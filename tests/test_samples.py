@@ -1,0 +1,68 @@
+"""Input resolution: folders, globs, sample sheets; ids unique and path-safe."""
+
+import pytest
+
+from faceoff.config import validate_config
+from faceoff.errors import ConfigError
+from faceoff.samples import resolve_samples
+
+
+def _touch(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_folder_recursive_and_extensions(tmp_path):
+    _touch(tmp_path / "v" / "a.mp4")
+    _touch(tmp_path / "v" / "sub" / "b.MOV")
+    _touch(tmp_path / "v" / "notes.txt")
+    cfg = validate_config({"inputs": [str(tmp_path / "v")], "results": str(tmp_path / "r")})
+    assert list(resolve_samples(cfg)) == ["a", "b"]
+
+
+def test_glob_and_missing_folder(tmp_path):
+    _touch(tmp_path / "c 1.mkv")
+    cfg = validate_config({"inputs": [str(tmp_path / "*.mkv")]})
+    assert resolve_samples(cfg) == {"c 1": str(tmp_path / "c 1.mkv")}
+    with pytest.raises(ConfigError, match="no such folder"):
+        resolve_samples(validate_config({"inputs": [str(tmp_path / "missing")]}))
+    with pytest.raises(ConfigError, match="matches no file"):
+        resolve_samples(validate_config({"inputs": [str(tmp_path / "*.avi")]}))
+
+
+def test_duplicate_stems_are_an_error(tmp_path):
+    _touch(tmp_path / "x" / "same.mp4")
+    _touch(tmp_path / "y" / "same.mp4")
+    cfg = validate_config({"inputs": [str(tmp_path / "x"), str(tmp_path / "y")]})
+    with pytest.raises(ConfigError, match="duplicate video id 'same'"):
+        resolve_samples(cfg)
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "a/b", "..", ".hidden", "-rf"])
+def test_sample_sheet_rejects_unsafe_ids(tmp_path, bad_id):
+    video = _touch(tmp_path / "v.mp4")
+    sheet = tmp_path / "s.tsv"
+    sheet.write_text(f"id\tpath\n{bad_id}\t{video}\n")
+    with pytest.raises(ConfigError, match="line 2"):
+        resolve_samples(validate_config({"samples": str(sheet)}))
+
+
+def test_sample_sheet_duplicates_and_columns(tmp_path):
+    video = _touch(tmp_path / "v.mp4")
+    sheet = tmp_path / "s.tsv"
+    sheet.write_text(f"id\tpath\nok\t{video}\nok\t{video}\n")
+    with pytest.raises(ConfigError, match="line 3: duplicate"):
+        resolve_samples(validate_config({"samples": str(sheet)}))
+    sheet.write_text(f"name\tfile\nok\t{video}\n")
+    with pytest.raises(ConfigError, match="columns 'id' and 'path'"):
+        resolve_samples(validate_config({"samples": str(sheet)}))
+    sheet.write_text(f"id\tpath\nünï cødé\t{video}\n")
+    assert list(resolve_samples(validate_config({"samples": str(sheet)}))) == ["ünï cødé"]
+
+
+def test_inputs_inside_results_rejected(tmp_path):
+    _touch(tmp_path / "results" / "anonymized" / "a.mp4")
+    cfg = validate_config({"inputs": [str(tmp_path / "results")], "results": str(tmp_path / "results")})
+    with pytest.raises(ConfigError, match="inside the results folder"):
+        resolve_samples(cfg)
