@@ -1,0 +1,92 @@
+"""The detector interface and the registry of detector factories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Detector",
+    "DetectorFactory",
+    "available_detectors",
+    "build_detector",
+    "check_frames",
+    "empty_boxes",
+    "register_detector",
+]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A face detector: a batch of RGB frames in, one box array per frame out."""
+
+    name: str
+    """Registry name, e.g. ``"centerface"``."""
+    weights_sha256: str
+    """sha256 of the weights file actually used."""
+    runtime: str
+    """Resolved runtime, e.g. ``"onnxruntime"`` or ``"torch-cuda-fp16"``."""
+
+    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
+        """Detect faces in ``frames`` (B,H,W,3) uint8 RGB.
+
+        Returns B float32 arrays of shape (N,5): ``x1 y1 x2 y2 score`` in pixel coordinates of the given
+        frames, boxes clipped to the frame.
+        """
+        ...
+
+
+DetectorFactory = Callable[..., Detector]
+_REGISTRY: dict[str, DetectorFactory] = {}
+
+
+def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
+    """Decorator registering ``factory(**options) -> Detector`` under ``name``."""
+
+    def decorate(factory: DetectorFactory) -> DetectorFactory:
+        existing = _REGISTRY.get(name)
+        key = (factory.__module__, factory.__qualname__)
+        # Re-registering the same factory (e.g. a module reload) is fine; a different one is not.
+        if existing is not None and (existing.__module__, existing.__qualname__) != key:
+            raise ValueError(f"detector {name!r} is already registered by {existing.__module__}")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorate
+
+
+def available_detectors() -> list[str]:
+    """Names of the registered detectors, sorted."""
+    return sorted(_REGISTRY)
+
+
+def build_detector(
+    name: str, *, runtime: str = "auto", device: str = "auto", threads: int | None = None
+) -> Detector:
+    """Build the detector registered as ``name``; ``ValueError`` names the available ones if unknown."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown detector {name!r}; available detectors: {', '.join(available_detectors()) or 'none'}"
+        ) from None
+    return factory(runtime=runtime, device=device, threads=threads)
+
+
+def empty_boxes() -> np.ndarray:
+    """A (0,5) float32 box array."""
+    return np.zeros((0, 5), dtype=np.float32)
+
+
+def check_frames(frames: np.ndarray) -> np.ndarray:
+    """Validate a (B,H,W,3) uint8 batch; returns it C-contiguous."""
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
+        shape = getattr(frames, "shape", None)
+        raise ValueError(f"frames must be a (B,H,W,3) RGB array, got shape {shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    if frames.shape[1] == 0 or frames.shape[2] == 0:
+        raise ValueError(f"frames must be non-empty, got shape {frames.shape}")
+    return np.ascontiguousarray(frames)

@@ -1,0 +1,255 @@
+"""Per-video report: source facts, face counts, per-stage timing and provenance, recall if annotated."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from faceoff.boxes import SOURCES, read_boxes, read_metadata
+from faceoff.metrics import evaluate
+
+STAGES = ("probe", "detect", "regularize", "render")
+# Distribution names tried in order for each reported package (first installed one wins).
+PACKAGES: dict[str, tuple[str, ...]] = {
+    "faceoff": ("faceoff",),
+    "torch": ("torch",),
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "decord": ("decord",),
+    "av": ("av",),
+    "numpy": ("numpy",),
+    "pyarrow": ("pyarrow",),
+}
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of python and the packages that shape the output (None if missing)."""
+    out: dict[str, str | None] = {}
+    for key, dists in PACKAGES.items():
+        out[key] = None
+        for dist in dists:
+            try:
+                out[key] = version(dist)
+                break
+            except PackageNotFoundError:
+                continue
+    out["python"] = platform.python_version()
+    return out
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and non-finite floats (-> None) into strict-JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to a temporary file next to ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _load_json(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _fps(frames: Any, seconds: Any) -> float | None:
+    if not isinstance(frames, int | float) or not isinstance(seconds, int | float) or seconds <= 0:
+        return None
+    return float(frames) / float(seconds)
+
+
+def _timing(seconds: Any, fps: Any, frames: Any) -> dict[str, float | None]:
+    sec = float(seconds) if isinstance(seconds, int | float) else None
+    rate = float(fps) if isinstance(fps, int | float) else _fps(frames, sec)
+    return {"seconds": sec, "frames_per_second": rate}
+
+
+def _table_stats(df: pd.DataFrame, n_frames: int | None) -> dict[str, Any]:
+    frames = int(df["frame_index"].nunique()) if len(df) else 0
+    return {
+        "boxes": len(df),
+        "frames_with_faces": frames,
+        "fraction_frames_with_faces": (frames / n_frames) if n_frames else None,
+    }
+
+
+def build_report(
+    video_id: str,
+    probe_json: str | Path,
+    detections_parquet: str | Path,
+    tracks_parquet: str | Path,
+    render_json: str | Path,
+    annotations_parquet: str | Path | None,
+    config_hashes: dict[str, str],
+    iou: float = 0.5,
+) -> dict[str, Any]:
+    """Assemble the report dict for one video from the outputs of every stage.
+
+    The ``recall`` block ({"detections": ..., "tracks": ...}, i.e. before / after temporal
+    smoothing) is present only when ``annotations_parquet`` is given; ``iou`` is the match threshold.
+    """
+    probe = _load_json(probe_json)
+    render = _load_json(render_json)
+    det, trk = read_boxes(detections_parquet), read_boxes(tracks_parquet)
+    det_meta, trk_meta = read_metadata(detections_parquet), read_metadata(tracks_parquet)
+    n_frames = probe.get("frame_count")
+    n_frames = int(n_frames) if isinstance(n_frames, int | float) else None
+
+    det_stats, trk_stats = _table_stats(det, n_frames), _table_stats(trk, n_frames)
+    by_source = {s: 0 for s in SOURCES}
+    if len(trk) and "source" in trk.columns:
+        for s, n in trk["source"].astype(str).value_counts().items():
+            by_source[str(s)] = int(n)
+    n_tracks = int(trk["track_id"].nunique()) if len(trk) and "track_id" in trk.columns else 0
+
+    params = {
+        "detect": det_meta.get("params_hash"),
+        "regularize": trk_meta.get("params_hash"),
+        "render": render.get("params_hash"),
+    }
+    mismatch = sorted(
+        k for k, v in config_hashes.items() if k in params and params[k] is not None and params[k] != v
+    )
+    sha = probe.get("sha256")
+    source_match = {
+        stage: (meta.get("source_sha256") == sha) if meta.get("source_sha256") and sha else None
+        for stage, meta in (("detect", det_meta), ("regularize", trk_meta))
+    }
+
+    out_path = render.get("output")
+    out_size = None
+    if out_path and Path(out_path).is_file():
+        out_size = Path(out_path).stat().st_size
+    frames_written = render.get("frames_written")
+
+    det_timing = det_meta.get("timing") or {}
+    trk_timing = trk_meta.get("timing") or {}
+    timing = {
+        "probe": _timing(probe.get("seconds"), None, n_frames),
+        "detect": _timing(det_timing.get("seconds"), det_timing.get("frames_per_second"), n_frames),
+        "regularize": _timing(trk_timing.get("seconds"), trk_timing.get("frames_per_second"), n_frames),
+        "render": _timing(render.get("seconds"), render.get("frames_per_second"), frames_written),
+    }
+    secs = [t["seconds"] for t in timing.values() if t["seconds"] is not None]
+    timing["total_seconds"] = float(sum(secs)) if secs else None
+
+    report: dict[str, Any] = {
+        "id": video_id,
+        "source": {
+            "path": probe.get("path"),
+            "sha256": sha,
+            "frames": n_frames,
+            "width": probe.get("width"),
+            "height": probe.get("height"),
+            "rotation": probe.get("rotation"),
+            "fps": probe.get("avg_fps"),
+            "duration": probe.get("duration"),
+            "vfr": probe.get("variable_frame_rate"),
+            "codec": probe.get("codec"),
+            "pix_fmt": probe.get("pix_fmt"),
+            "size_bytes": probe.get("size_bytes"),
+            "streams": probe.get("streams"),
+        },
+        "frames_with_faces": {
+            "detections": det_stats["frames_with_faces"],
+            "tracks": trk_stats["frames_with_faces"],
+        },
+        "fraction_frames_with_faces": {
+            "detections": det_stats["fraction_frames_with_faces"],
+            "tracks": trk_stats["fraction_frames_with_faces"],
+        },
+        "boxes": {"detections": det_stats["boxes"], "tracks": trk_stats["boxes"]},
+        "tracks": {"count": n_tracks, "boxes_by_source": by_source},
+        "timing": timing,
+        "params_hashes": params,
+        "config_hashes": dict(config_hashes),
+        "params_mismatch": mismatch,
+        "provenance": {
+            "detector": det_meta.get("detector"),
+            "weights_sha256": det_meta.get("weights_sha256"),
+            "faceoff_version": {
+                "detect": det_meta.get("faceoff_version"),
+                "regularize": trk_meta.get("faceoff_version"),
+            },
+            "source_sha256_matches": source_match,
+        },
+        "versions": versions(),
+        "output": {
+            "path": out_path,
+            "exists": out_size is not None,
+            "size_bytes": out_size,
+            "frames_written": frames_written,
+            "frames_match_source": (frames_written == n_frames)
+            if frames_written is not None and n_frames is not None
+            else None,
+            "kept_streams": render.get("kept_streams"),
+            "dropped_streams": render.get("dropped_streams"),
+        },
+        "inputs": {
+            "probe": str(probe_json),
+            "detections": str(detections_parquet),
+            "tracks": str(tracks_parquet),
+            "render": str(render_json),
+            "annotations": str(annotations_parquet) if annotations_parquet else None,
+        },
+    }
+    if annotations_parquet:
+        gt = read_boxes(annotations_parquet)
+        report["recall"] = {"detections": evaluate(det, gt, iou), "tracks": evaluate(trk, gt, iou)}
+    return jsonable(report)
+
+
+def write_report(
+    video_id: str,
+    probe_json: str | Path,
+    detections_parquet: str | Path,
+    tracks_parquet: str | Path,
+    render_json: str | Path,
+    annotations_parquet: str | Path | None,
+    config_hashes: dict[str, str],
+    out: str | Path | None = None,
+    iou: float = 0.5,
+) -> Path:
+    """Build the report and write it atomically to ``out`` (default ``results/reports/{id}.json``)."""
+    report = build_report(
+        video_id,
+        probe_json,
+        detections_parquet,
+        tracks_parquet,
+        render_json,
+        annotations_parquet,
+        config_hashes,
+        iou,
+    )
+    path = Path(out) if out is not None else Path("results") / "reports" / f"{video_id}.json"
+    text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
+    return atomic_write_text(path, text + "\n")
