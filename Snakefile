@@ -1,12 +1,15 @@
 # FaceOff: de-identify operating-room video.
 #   snakemake --cores all                      # default config: the built-in demo
 #   snakemake --cores all --configfile my.yaml # your videos (set `inputs` and `results`)
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The default config sits beside this Snakefile, so `--directory` and `-s` work from anywhere.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"

@@ -29,7 +29,7 @@ class Region:
 
 
 def scale_boxes(boxes: np.ndarray, factor: float, width: int, height: int) -> list[Region]:
-    """Enlarge (N,4) ``x1 y1 x2 y2`` boxes about their centres and clip them to the frame (rounding outwards)."""
+    """Enlarge (N,4) ``x1 y1 x2 y2`` boxes about their centres; clip to the frame, rounding outwards."""
     regions = []
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2

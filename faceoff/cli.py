@@ -45,7 +45,9 @@ def cmd_probe(args: argparse.Namespace) -> None:
 
     info = probe_video(args.video)
     write_probe(info, args.output)
-    print(f"{args.video}: {info.frame_count} frames, {info.width}x{info.height}, vfr={info.variable_frame_rate}")
+    print(
+        f"{args.video}: {info.frame_count} frames, {info.width}x{info.height}, vfr={info.variable_frame_rate}"
+    )
 
 
 def cmd_detect(args: argparse.Namespace) -> None:
@@ -71,7 +73,10 @@ def cmd_render(args: argparse.Namespace) -> None:
     cfg = _section(args, RenderConfig, "render")
     stats_out = args.stats or str(Path(args.output).with_suffix(".json"))
     stats = run_render(args.video, _probe_info(args), args.tracks, cfg, args.output, stats_out, args.log)
-    print(f"{args.video}: {stats['frames_written']} frames, {stats['boxes_hidden']} boxes hidden -> {args.output}")
+    print(
+        f"{args.video}: {stats['frames_written']} frames, {stats['boxes_hidden']} boxes hidden"
+        f" -> {args.output}"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -193,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - last resort: name the input, keep the traceback
         traceback.print_exc()
         target = getattr(args, "video", None) or getattr(args, "detections", None) or ""
-        print(f"faceoff {args.command}: error: {target}: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        print(
+            f"faceoff {args.command}: error: {target}: unexpected {type(err).__name__}: {err}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -17,7 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from faceoff import __version__
 from faceoff.errors import ConfigError
 
-VIDEO_EXTENSIONS = ("mp4", "mov", "mkv", "avi", "m4v", "mpg", "mpeg", "webm", "wmv", "mts", "m2ts", "ts", "mxf")
+VIDEO_EXTENSIONS = (
+    "mp4",
+    "mov",
+    "mkv",
+    "avi",
+    "m4v",
+    "mpg",
+    "mpeg",
+    "webm",
+    "wmv",
+    "mts",
+    "m2ts",
+    "ts",
+    "mxf",
+)
 
 
 class Section(BaseModel):
@@ -67,7 +81,9 @@ class RenderConfig(Section):
 
     method: Literal["blur", "pixelate", "fill"] = Field("blur", description="How a face region is hidden.")
     shape: Literal["ellipse", "rectangle"] = Field("ellipse", description="Shape of the hidden region.")
-    box_scale: float = Field(1.3, ge=1.0, le=4.0, description="Boxes are enlarged by this factor about their centre.")
+    box_scale: float = Field(
+        1.3, ge=1.0, le=4.0, description="Boxes are enlarged by this factor about their centre."
+    )
     blur_strength: float = Field(
         0.25, gt=0, le=2.0, description="Gaussian sigma as a fraction of the larger box side (blur only)."
     )
@@ -99,11 +115,13 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     inputs: list[str] = Field(
-        default_factory=list, description="Folders and/or glob patterns of videos (ignored when `samples` is set)."
+        default_factory=list,
+        description="Folders and/or glob patterns of videos (ignored when `samples` is set).",
     )
     samples: str | None = Field(None, description="TSV sample sheet with columns `id` and `path`.")
     extensions: list[str] = Field(
-        default_factory=lambda: list(VIDEO_EXTENSIONS), description="File extensions taken from input folders."
+        default_factory=lambda: list(VIDEO_EXTENSIONS),
+        description="File extensions taken from input folders.",
     )
     results: str = Field("results", min_length=1, description="Output folder.")
     annotations: str | None = Field(
@@ -119,14 +137,18 @@ class Config(BaseModel):
     @model_validator(mode="after")
     def _need_inputs(self) -> Config:
         if not self.inputs and not self.samples:
-            raise ValueError("set `inputs` (folders or globs of videos) or `samples` (a TSV with id and path)")
+            raise ValueError(
+                "set `inputs` (folders or globs of videos) or `samples` (a TSV with id and path)"
+            )
         if self.samples and not Path(self.samples).is_file():
             raise ValueError(f"samples: sample sheet {self.samples!r} does not exist")
         return self
 
     def stage_hashes(self) -> dict[str, str]:
         """Params hash of each stage section."""
-        return {name: getattr(self, name).params_hash() for name in ("detect", "regularize", "render", "report")}
+        return {
+            name: getattr(self, name).params_hash() for name in ("detect", "regularize", "render", "report")
+        }
 
 
 def _format_error(err: ValidationError) -> str:

@@ -2,8 +2,9 @@
 
 A detection at frame ``t`` also covers frames ``t-k .. t+k``: offline and bidirectional, so a face
 missed for up to ``2k`` frames between two detections, or ``k`` frames at either end of a run, is still
-covered. On each frame, boxes overlapping at ``merge_iou`` or more are merged into their union, so the
-region rendered never shrinks below any contributing detection.
+covered. On each frame, boxes overlapping at ``merge_iou`` or more are one face: it takes the box of the
+detection nearest in time (a frame's own detection wins; equally near ones are united), so a moving face
+keeps a tight box instead of the smear of every box within the window.
 """
 
 from __future__ import annotations
@@ -48,10 +49,16 @@ def kernel_regularize(
     det_id, frames = det_id[keep], frames[keep]
     coords = det[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)[det_id]
     scores = det["score"].to_numpy(np.float64)[det_id]
-    own = frames == det["frame_index"].to_numpy()[det_id]
+    dist = np.abs(frames - det["frame_index"].to_numpy()[det_id])
 
-    order = np.lexsort((-scores, frames))
-    det_id, frames, coords, scores, own = det_id[order], frames[order], coords[order], scores[order], own[order]
+    order = np.lexsort((-scores, dist, frames))  # per frame: nearest in time first, then best score
+    det_id, frames, coords, scores, dist = (
+        det_id[order],
+        frames[order],
+        coords[order],
+        scores[order],
+        dist[order],
+    )
     starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
     ends = np.r_[starts[1:], len(frames)]
 
@@ -60,8 +67,9 @@ def kernel_regularize(
         labels = _merge_frame(coords[s:e], merge_iou)
         for lab in np.unique(labels):
             idx = s + np.flatnonzero(labels == lab)
+            idx = idx[dist[idx] == dist[idx[0]]]  # the nearest detections in time
             box = coords[idx]
-            best = idx[0]  # rows are sorted by descending score within a frame
+            best = idx[0]
             out.append(
                 (
                     frames[s],
@@ -71,7 +79,7 @@ def kernel_regularize(
                     box[:, 3].max(),
                     scores[best],
                     det_id[best],
-                    "detected" if own[idx].any() else "propagated",
+                    "detected" if dist[best] == 0 else "propagated",
                 )
             )
     tracks = pd.DataFrame(out, columns=["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source"])

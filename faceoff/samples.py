@@ -21,7 +21,9 @@ _BAD_ID = re.compile(r"[/\\\x00-\x1f]")
 def check_id(video_id: str, origin: str) -> str:
     """Return ``video_id`` if it is safe as a file name, else raise naming ``origin``."""
     if not video_id or video_id in {".", ".."} or ".." in video_id or _BAD_ID.search(video_id):
-        raise ConfigError(f"{origin}: video id {video_id!r} is not path-safe (no '..', separators or control chars)")
+        raise ConfigError(
+            f"{origin}: video id {video_id!r} is not path-safe (no '..', separators or control chars)"
+        )
     if video_id.startswith(("-", ".")):
         raise ConfigError(f"{origin}: video id {video_id!r} must not start with '-' or '.'")
     return video_id
@@ -52,7 +54,9 @@ def _from_inputs(cfg: Config) -> dict[str, str]:
             if root.is_file():
                 paths = [root]
             elif root.is_dir():
-                paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in exts)
+                paths = sorted(
+                    p for p in root.rglob("*") if p.is_file() and p.suffix.lower().lstrip(".") in exts
+                )
             else:
                 raise ConfigError(f"{origin}: no such folder or file")
         for p in paths:

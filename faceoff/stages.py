@@ -28,7 +28,10 @@ from faceoff.regularize import kernel_regularize
 
 
 def _timing(seconds: float, frames: int) -> dict[str, float]:
-    return {"seconds": round(seconds, 4), "frames_per_second": round(frames / seconds, 3) if seconds > 0 else 0.0}
+    return {
+        "seconds": round(seconds, 4),
+        "frames_per_second": round(frames / seconds, 3) if seconds > 0 else 0.0,
+    }
 
 
 def _base_metadata(stage: str, info: ProbeInfo, params_hash: str) -> dict:
@@ -95,12 +98,16 @@ def run_detect(
     return df
 
 
-def run_regularize(detections: str | Path, info: ProbeInfo, cfg: RegularizeConfig, out: str | Path) -> pd.DataFrame:
+def run_regularize(
+    detections: str | Path, info: ProbeInfo, cfg: RegularizeConfig, out: str | Path
+) -> pd.DataFrame:
     """Regularize a detections table over time and write the tracks table to ``out``."""
     start = time.perf_counter()
     det_meta = read_metadata(detections)
     if det_meta.get("frame_count") not in (None, info.frame_count):
-        raise FaceOffError(f"{detections}: made for {det_meta['frame_count']} frames, video has {info.frame_count}")
+        raise FaceOffError(
+            f"{detections}: made for {det_meta['frame_count']} frames, video has {info.frame_count}"
+        )
     det = read_boxes(detections)
     tracks = kernel_regularize(det, np.asarray(info.pts_time), cfg.kernel_radius, cfg.merge_iou)
     meta = _base_metadata("regularize", info, cfg.params_hash())
@@ -134,15 +141,23 @@ def run_render(
     stats_out: str | Path,
     log_path: str | None = None,
 ) -> dict:
-    """Anonymize every tracked box of ``video`` and encode it to ``out``; write render stats to ``stats_out``."""
+    """Anonymize every tracked box of ``video``, encode it to ``out``, write render stats to ``stats_out``."""
     start = time.perf_counter()
     tracks_meta = read_metadata(tracks_path)
     if tracks_meta.get("frame_count") not in (None, info.frame_count):
-        raise FaceOffError(f"{tracks_path}: made for {tracks_meta['frame_count']} frames, video has {info.frame_count}")
+        raise FaceOffError(
+            f"{tracks_path}: made for {tracks_meta['frame_count']} frames, video has {info.frame_count}"
+        )
     by_frame = _boxes_by_frame(read_boxes(tracks_path))
     written = boxes_hidden = 0
     with VideoWriter(
-        out, info, crf=cfg.crf, preset=cfg.preset, keep_audio=cfg.keep_audio, source_path=video, log_path=log_path
+        out,
+        info,
+        crf=cfg.crf,
+        preset=cfg.preset,
+        keep_audio=cfg.keep_audio,
+        source_path=video,
+        log_path=log_path,
     ) as writer:
         for indices, frames in prefetch(iter_frames(video, info, batch_size=cfg.batch_size)):
             for index, frame in zip(indices, frames, strict=True):
@@ -162,7 +177,9 @@ def run_render(
         "faceoff_version": __version__,
         "kept_streams": {"video": 1, "audio": info.streams.get("audio", 0) if cfg.keep_audio else 0},
         "dropped_streams": {
-            k: v for k, v in info.streams.items() if v and k != "video" and not (k == "audio" and cfg.keep_audio)
+            k: v
+            for k, v in info.streams.items()
+            if v and k != "video" and not (k == "audio" and cfg.keep_audio)
         },
         **_timing(seconds, written),
     }

@@ -1,5 +1,6 @@
 # Shared setup: validate the config, resolve the input videos, and the input functions of the rules.
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -21,7 +22,12 @@ if CFG.annotations and not Path(CFG.annotations).is_dir():
     logger.warning(f"FaceOff: annotations folder {CFG.annotations!r} does not exist: no recall is computed")
 
 RESULTS = CFG.results.rstrip("/")
-PY = sys.executable
+envvars:
+    "PATH",
+
+
+# Jobs run the `faceoff` command of the environment Snakemake itself runs in (venv need not be active).
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 HASHES = CFG.stage_hashes()
 
 

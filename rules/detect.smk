@@ -12,6 +12,8 @@ rule detect:
     benchmark:
         f"{RESULTS}/benchmarks/detect/{{id}}.tsv"
     threads: workflow.cores
+    conda:
+        "../environment.yml"
     shell:
-        "{PY:q} -m faceoff detect {input.video:q} --probe {input.probe:q} -o {output:q}"
+        "faceoff detect {input.video:q} --probe {input.probe:q} -o {output:q}"
         " --threads {threads} --params {params.section:q} > {log:q} 2>&1"

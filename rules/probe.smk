@@ -7,5 +7,7 @@ rule probe:
         f"{RESULTS}/logs/probe/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/probe/{{id}}.tsv"
+    conda:
+        "../environment.yml"
     shell:
-        "{PY:q} -m faceoff probe {input:q} -o {output:q} > {log:q} 2>&1"
+        "faceoff probe {input:q} -o {output:q} > {log:q} 2>&1"

@@ -11,6 +11,8 @@ rule regularize:
         f"{RESULTS}/logs/regularize/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/regularize/{{id}}.tsv"
+    conda:
+        "../environment.yml"
     shell:
-        "{PY:q} -m faceoff regularize {input.detections:q} --probe {input.probe:q} -o {output:q}"
+        "faceoff regularize {input.detections:q} --probe {input.probe:q} -o {output:q}"
         " --params {params.section:q} > {log:q} 2>&1"

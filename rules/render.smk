@@ -15,7 +15,9 @@ rule render:
     benchmark:
         f"{RESULTS}/benchmarks/render/{{id}}.tsv"
     threads: workflow.cores
+    conda:
+        "../environment.yml"
     shell:
-        "{PY:q} -m faceoff render {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
+        "faceoff render {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
         " -o {output.video:q} --stats {output.stats:q} --log {log.ffmpeg:q}"
         " --params {params.section:q} > {log.main:q} 2>&1"

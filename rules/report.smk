@@ -15,8 +15,10 @@ rule report:
         f"{RESULTS}/logs/report/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/report/{{id}}.tsv"
+    conda:
+        "../environment.yml"
     shell:
-        "{PY:q} -m faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
+        "faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
         " --tracks {input.tracks:q} --render-stats {input.render:q} {params.annotations}"
         " --hashes {params.hashes:q} --params {params.section:q} -o {output:q} > {log:q} 2>&1"
 
@@ -37,6 +39,8 @@ rule summary:
         f"{RESULTS}/logs/summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/summary.tsv"
+    conda:
+        "../environment.yml"
     shell:
-        "{PY:q} -m faceoff summary --reports {input.reports:q} --detections {input.detections:q}"
+        "faceoff summary --reports {input.reports:q} --detections {input.detections:q}"
         " --tracks {input.tracks:q} --html {output.html:q} --csv {output.csv:q} > {log:q} 2>&1"

@@ -31,7 +31,9 @@ def test_blur_destroys_detail_and_scales_with_box():
         frame = _textured(400, 400, seed=size)
         box = np.array([[100, 100, 100 + size, 100 + size]], np.float32)
         anonymize_frame(frame, box, cfg)
-        inner = frame[100 + size // 4 : 100 + 3 * size // 4, 100 + size // 4 : 100 + 3 * size // 4].astype(float)
+        inner = frame[100 + size // 4 : 100 + 3 * size // 4, 100 + size // 4 : 100 + 3 * size // 4].astype(
+            float
+        )
         # random texture has std ~74; a strong blur leaves almost none of it, whatever the box size
         assert inner.std() < 12, (size, inner.std())
 

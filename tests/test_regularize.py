@@ -25,7 +25,7 @@ def test_gap_is_bridged_and_overlaps_merge_to_union():
     assert tracks["frame_index"].tolist() == [0, 1, 2, 3, 4]  # one box per frame: merged
     row = tracks[tracks.frame_index == 2].iloc[0]
     assert (row.x1, row.x2, row.score) == (10, 22, np.float64(0.9))
-    assert tracks["track_id"].nunique() == 1
+    assert tracks["track_id"].tolist() == [0, 0, 0, 1, 1]  # each frame keeps its nearest detection
 
 
 def test_separate_faces_stay_separate():
@@ -37,3 +37,10 @@ def test_separate_faces_stay_separate():
 def test_empty_detections_give_empty_tracks():
     tracks = kernel_regularize(_dets([]), np.arange(5) / 25.0, kernel_radius=2, merge_iou=0.3)
     assert tracks.empty and {"track_id", "source"} <= set(tracks.columns)
+
+
+def test_frame_keeps_its_own_detection_over_neighbours():
+    dets = _dets([(0, 10, 10, 30, 30, 0.9), (1, 14, 10, 34, 30, 0.5), (2, 18, 10, 38, 30, 0.9)])
+    tracks = kernel_regularize(dets, np.arange(3) / 25.0, kernel_radius=2, merge_iou=0.3)
+    assert len(tracks) == 3
+    assert tracks["x1"].tolist() == [10, 14, 18] and set(tracks["source"]) == {"detected"}

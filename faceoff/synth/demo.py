@@ -23,7 +23,11 @@ WIDTH, HEIGHT, FPS, FRAMES = 640, 360, 25.0, 125
 CROP = (150, 20, 295, 200)  # x1 y1 x2 y2 of the head in astronaut()
 FACE = (178, 60, 264, 168)  # the face box in astronaut(), hairline to chin
 DEMO_ID = "or_demo"
-DEMO_TAGS = {"creation_time": "2024-03-01T08:15:00Z", "location": "+51.5074-000.1278/", "comment": "OR 3, patient 12345"}
+DEMO_TAGS = {
+    "creation_time": "2024-03-01T08:15:00Z",
+    "location": "+51.5074-000.1278/",
+    "comment": "OR 3, patient 12345",
+}
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,13 @@ def _head(masked: bool, flip: bool, scale: float, gain: float) -> Sprite:
     cv2.ellipse(alpha, (w // 2, h // 2), (w // 2 - 2, h // 2 - 2), 0, 0, 360, 1.0, -1)
     if masked:
         cap = (60.0, 120.0, 170.0)
-        cv2.ellipse(img, (int((fx1 + fx2) / 2), int(fy1 + 8)), (int((fx2 - fx1) * 0.75), 38), 0, 180, 360, cap, -1)
+        cv2.ellipse(
+            img, (int((fx1 + fx2) / 2), int(fy1 + 8)), (int((fx2 - fx1) * 0.75), 38), 0, 180, 360, cap, -1
+        )
         mask = (150.0, 195.0, 225.0)
-        pts = np.array([[fx1 - 4, fy1 + 62], [fx2 + 4, fy1 + 62], [fx2 - 6, fy2 + 4], [fx1 + 6, fy2 + 4]], np.int32)
+        pts = np.array(
+            [[fx1 - 4, fy1 + 62], [fx2 + 4, fy1 + 62], [fx2 - 6, fy2 + 4], [fx1 + 6, fy2 + 4]], np.int32
+        )
         cv2.fillConvexPoly(img, pts, mask)
     img = np.clip(img * gain, 0, 255)
     if flip:
@@ -116,7 +124,8 @@ def demo_frames() -> tuple[np.ndarray, pd.DataFrame]:
                 rows.append((t, t / FPS, *vis, 1.0, frac < 0.5, masked, occluded))
         frames[t] = frame.astype(np.uint8)
     gt = pd.DataFrame(
-        rows, columns=["frame_index", "pts_time", "x1", "y1", "x2", "y2", "score", "ignore", "masked", "occluded"]
+        rows,
+        columns=["frame_index", "pts_time", "x1", "y1", "x2", "y2", "score", "ignore", "masked", "occluded"],
     )
     return frames, gt
 
@@ -131,7 +140,13 @@ def write_demo(folder: str | Path = "demo/videos", annotations: str | Path | Non
     folder.mkdir(parents=True, exist_ok=True)
     frames, gt = demo_frames()
     video = write_clip(folder / f"{DEMO_ID}.mp4", frames, fps=FPS, audio=True, metadata=DEMO_TAGS)
-    meta = {"stage": "annotations", "source": "faceoff demo", "width": WIDTH, "height": HEIGHT, "frame_count": FRAMES}
+    meta = {
+        "stage": "annotations",
+        "source": "faceoff demo",
+        "width": WIDTH,
+        "height": HEIGHT,
+        "frame_count": FRAMES,
+    }
     ann = ann_dir / f"{DEMO_ID}.parquet"
     write_boxes(gt, ann, meta, DETECTION_SCHEMA)
     return [Path(video), ann]
