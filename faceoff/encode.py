@@ -1,0 +1,323 @@
+"""Encode upright RGB frames to H.264 MP4 with the source's exact timestamps and no metadata; fail closed.
+
+How
+---
+Frames are muxed by PyAV as ``rawvideo`` packets into a NUT stream whose time base is
+``1/time_base.denominator`` of the source (the NUT muxer may refine it to an exact multiple, e.g.
+1/15360 -> 1/61440) and whose pts are the source's ``ProbeInfo.pts`` (exact ticks);
+that stream is piped to ffmpeg (command built with ``ffmpeg-python``) which encodes with libx264 using
+``-copyts -fps_mode passthrough -enc_time_base 1:<den> -video_track_timescale <den>``. The output
+therefore probes to the same ``pts``/``pts_time`` as the source (VFR and a non-zero start included); the
+last frame keeps the source's last-frame duration.
+
+Sizes and orientation
+---------------------
+Frames are already upright, so no display matrix is written (and none is accepted in verification).
+Even sizes are encoded as ``yuv420p``. H.264 cannot signal an odd width/height in 4:2:0 (SPS cropping
+works in 2-pixel units, ``h264_metadata`` refuses ``crop_right=1``), so odd sizes are encoded as
+``yuv444p`` (High 4:4:4 profile), which decoders (FFmpeg, PyAV, decord) return at the exact odd size.
+
+Metadata
+--------
+Dropped: all container and stream tags (``-map_metadata -1``; creation_time, location, title, encoder...),
+chapters, subtitle/data/attachment streams, audio (unless ``keep_audio``), the ``Lavf``/``Lavc``
+version tags (``-fflags +bitexact``, ``-flags:v +bitexact``, ``-metadata:s:v encoder=``) and the x264
+settings SEI (``-bsf:v filter_units=remove_types=6``). What remains, as PyAV reports it (box defaults,
+not copied from the source): container ``major_brand``, ``minor_version``, ``compatible_brands`` (the
+``ftyp`` box); per stream ``language=und`` and ``handler_name`` = ``VideoHandler``/``SoundHandler``.
+Verification rejects the output if any other tag, stream or a chapter is present.
+
+Fail closed
+-----------
+ffmpeg writes ``.{stem}.partial-{pid}.mp4`` next to ``out_path``. Only after ffmpeg exits 0 and the file
+verifies (one video stream, packet count == frame_count, size, pts, no rotation, allowed tags/streams) is it
+renamed atomically to ``out_path``. Any error, an exception inside the ``with`` block, or fewer/more
+frames than ``frame_count`` kills ffmpeg and deletes the temp file; ``out_path`` is then never created or
+replaced (a file already there from an earlier run is left as it was).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+import ffmpeg as ffmpeg_python
+import numpy as np
+
+from faceoff.errors import VideoError
+from faceoff.ffmpeg import ffmpeg_exe, tail
+from faceoff.probe import ProbeInfo
+
+ALLOWED_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
+ALLOWED_STREAM_TAGS = frozenset({"language", "handler_name", "vendor_id"})
+ALLOWED_HANDLERS = frozenset({"VideoHandler", "SoundHandler"})
+
+
+def output_pix_fmt(width: int, height: int) -> str:
+    """yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 cannot represent odd sizes)."""
+    return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+
+
+class VideoWriter:
+    """Context manager that encodes exactly ``info.frame_count`` frames to ``out_path`` (see module doc)."""
+
+    def __init__(
+        self,
+        out_path: str | Path,
+        info: ProbeInfo,
+        *,
+        crf: int = 20,
+        preset: str = "veryfast",
+        keep_audio: bool = False,
+        source_path: str | Path | None = None,
+        log_path: str | Path | None = None,
+    ):
+        self.out_path = Path(out_path)
+        self.info = info
+        self.crf = int(crf)
+        self.preset = preset
+        self.keep_audio = keep_audio
+        self.source_path = Path(source_path) if source_path is not None else None
+        self.log_path = Path(log_path) if log_path is not None else None
+        if keep_audio and self.source_path is None:
+            raise ValueError("keep_audio=True needs source_path")
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf {crf} outside 0..51")
+        self.tmp_path = self.out_path.with_name(f".{self.out_path.stem}.partial-{os.getpid()}.mp4")
+        self.pix_fmt = output_pix_fmt(info.width, info.height)
+        num, den = info.time_base
+        self._tick = num  # source tick expressed in output units of 1/den s
+        self._den = den
+        self._tb = Fraction(1, den)
+        self.frames_written = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._nut: Any = None
+        self._stream: Any = None
+        self._done = False
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def __enter__(self) -> VideoWriter:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort()
+            return  # the original exception propagates
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_proc", None) is not None and not self._done:
+            with contextlib.suppress(Exception):
+                self.abort()
+
+    def command(self) -> list[str]:
+        """The ffmpeg command line (built with ffmpeg-python)."""
+        has_audio = self.keep_audio and self.info.streams.get("audio", 0) > 0
+        video_in = ffmpeg_python.input("pipe:", format="nut")
+        streams = [video_in["v:0"]]
+        if has_audio:
+            streams.append(ffmpeg_python.input(str(self.source_path))["a"])
+        opts: dict[str, Any] = {
+            "format": "mp4",
+            "c:v": "libx264",
+            "preset": self.preset,
+            "crf": self.crf,
+            "pix_fmt": self.pix_fmt,
+            "fps_mode": "passthrough",
+            "enc_time_base": f"1:{self._den}",
+            "video_track_timescale": self._den,
+            "map_metadata": -1,
+            "map_chapters": -1,
+            "fflags": "+bitexact",
+            "flags:v": "+bitexact",
+            "metadata:s:v": "encoder=",
+            "bsf:v": "filter_units=remove_types=6",
+        }
+        if has_audio:
+            opts["c:a"] = "copy"
+        cmd = ffmpeg_python.output(*streams, str(self.tmp_path), **opts).compile(cmd=ffmpeg_exe())
+        cmd[1:1] = ["-hide_banner", "-nostdin", "-nostats", "-y", "-copyts"]
+        return cmd
+
+    def open(self) -> None:
+        """Start ffmpeg and the NUT muxer feeding it."""
+        if self._proc is not None:
+            raise RuntimeError("VideoWriter already open")
+        if not self.out_path.parent.is_dir():
+            raise VideoError(self.out_path, f"output folder {self.out_path.parent} does not exist")
+        try:
+            self._log = open(self.log_path, "wb") if self.log_path else tempfile.TemporaryFile()  # noqa: SIM115
+            self._proc = subprocess.Popen(
+                self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
+            )
+            self._nut = av.open(self._proc.stdin, "w", format="nut", buffer_size=1 << 20)
+            s = self._nut.add_stream("rawvideo", rate=max(1, round(self.info.avg_fps)))
+            s.width, s.height, s.pix_fmt = self.info.width, self.info.height, "rgb24"
+            s.time_base = self._tb
+            self._stream = s
+        except Exception as exc:
+            self._fail(f"cannot start ffmpeg: {exc}", exc)
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append ``(B, H, W, 3)`` (or one ``(H, W, 3)``) uint8 RGB frames at ``info.width x info.height``."""
+        if self._nut is None or self._done:
+            raise VideoError(self.out_path, "VideoWriter is not open")
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        expected = (self.info.height, self.info.width, 3)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != expected:
+            h, w = expected[:2]
+            self._fail(f"frames must be uint8 (B, {h}, {w}, 3), not {frames.dtype} {frames.shape}")
+        if self.frames_written + len(frames) > self.info.frame_count:
+            self._fail(f"more frames written than the source's {self.info.frame_count}")
+        pts = self.info.pts
+        try:
+            for frame in frames:
+                i = self.frames_written
+                pkt = av.Packet(np.ascontiguousarray(frame))
+                pkt.pts = pkt.dts = pts[i] * self._tick
+                nxt = pts[i + 1] if i + 1 < len(pts) else pts[i] + self.info.last_frame_ticks
+                pkt.duration = (nxt - pts[i]) * self._tick
+                pkt.time_base = self._tb  # constant: the NUT muxer may refine the stream's time base
+                pkt.stream = self._stream
+                self._nut.mux(pkt)
+                self.frames_written += 1
+        except Exception as exc:
+            self._fail(f"writing frame {self.frames_written} to ffmpeg failed: {exc}", exc)
+
+    def close(self) -> None:
+        """Finish encoding, verify the output and move it to ``out_path``; VideoError on any problem."""
+        if self._done:
+            return
+        if self._proc is None:
+            raise VideoError(self.out_path, "VideoWriter was never opened")
+        if self.frames_written != self.info.frame_count:
+            self._fail(f"only {self.frames_written} of {self.info.frame_count} frames were written")
+        try:
+            self._nut.close()
+            self._nut = None
+            self._proc.stdin.close()
+            rc = self._proc.wait()
+        except Exception as exc:
+            self._fail(f"finishing the ffmpeg stream failed: {exc}", exc)
+        if rc != 0:
+            self._fail(f"ffmpeg exited with status {rc}")
+        try:
+            self._verify()
+            with open(self.tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp_path, self.out_path)
+        except VideoError:
+            self._cleanup()
+            self._close_log()
+            raise
+        except Exception as exc:
+            self._fail(f"finalising the output failed: {exc}", exc)
+        self._done = True
+        self._close_log()
+
+    def abort(self) -> None:
+        """Kill ffmpeg and delete the temp file; nothing is left at ``out_path``. Idempotent."""
+        self._cleanup()
+
+    # -- internals ---------------------------------------------------------------------------------
+    def _cleanup(self) -> None:
+        self._done = True
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        if self._nut is not None:
+            with contextlib.suppress(Exception):
+                self._nut.close()
+            self._nut = None
+        if self._proc is not None:
+            with contextlib.suppress(Exception):
+                self._proc.stdin.close()
+            with contextlib.suppress(Exception):
+                self._proc.wait(timeout=30)
+        self.tmp_path.unlink(missing_ok=True)
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            with contextlib.suppress(Exception):
+                self._log.close()
+            self._log = None
+
+    def _stderr_tail(self) -> str:
+        if self._log is None:
+            return ""
+        try:
+            self._log.flush()
+            if self.log_path is not None:
+                return tail(self.log_path.read_bytes()[-8192:])
+            self._log.seek(0)
+            return tail(self._log.read()[-8192:])
+        except Exception:  # the log is best effort
+            return ""
+
+    def _fail(self, cause: str, exc: BaseException | None = None) -> None:
+        self._cleanup()
+        err = self._stderr_tail()
+        self._close_log()
+        raise VideoError(self.out_path, f"{cause}" + (f"\nffmpeg stderr:\n{err}" if err else "")) from exc
+
+    def _verify(self) -> None:
+        """Check the temp output against the probe; raise VideoError(out_path, ...) on any mismatch."""
+        info, out = self.info, self.out_path
+        try:
+            with av.open(str(self.tmp_path)) as c:
+                kinds = [s.type for s in c.streams]
+                want_audio = info.streams.get("audio", 0) if self.keep_audio else 0
+                if (
+                    kinds.count("video") != 1
+                    or kinds.count("audio") != want_audio
+                    or len(kinds) != 1 + want_audio
+                ):
+                    raise VideoError(out, f"unexpected streams in output: {kinds}")
+                if len(c.chapters()) != 0:
+                    raise VideoError(out, "output has chapters")
+                extra = set(c.metadata) - ALLOWED_CONTAINER_TAGS
+                for s in c.streams:
+                    extra |= {f"{s.type}:{k}" for k in set(s.metadata) - ALLOWED_STREAM_TAGS}
+                    handler = s.metadata.get("handler_name")
+                    if handler is not None and handler not in ALLOWED_HANDLERS:
+                        extra.add(f"{s.type}:handler_name={handler}")
+                if extra:
+                    raise VideoError(out, f"output still carries metadata {sorted(extra)}")
+                vs = c.streams.video[0]
+                if (vs.width, vs.height) != (info.width, info.height):
+                    raise VideoError(
+                        out, f"output is {vs.width}x{vs.height}, expected {info.width}x{info.height}"
+                    )
+                out_tb = Fraction(vs.time_base)
+                packets = [(p.pts, p.is_discard) for p in c.demux(vs) if p.size]
+            if any(t is None or discard for t, discard in packets):
+                raise VideoError(out, "output has packets without timestamps or hidden by an edit list")
+            pts = sorted(t for t, _ in packets)
+            if len(pts) != info.frame_count:
+                raise VideoError(out, f"output has {len(pts)} frames, expected {info.frame_count}")
+            src_tb = info.time_base_fraction
+            half_tick = src_tb / 2
+            for i, (a, b) in enumerate(zip(pts, info.pts, strict=True)):
+                if abs(a * out_tb - b * src_tb) > half_tick:
+                    raise VideoError(
+                        out, f"frame {i} pts {float(a * out_tb):.6f}s != source {float(b * src_tb):.6f}s"
+                    )
+            with av.open(str(self.tmp_path)) as c:
+                frame = next(c.decode(video=0))
+                if frame.rotation not in (0, 0.0) or any(
+                    "DISPLAYMATRIX" in str(sd.type) for sd in frame.side_data
+                ):
+                    raise VideoError(out, f"output carries a display rotation ({frame.rotation})")
+                if (frame.width, frame.height) != (info.width, info.height):
+                    raise VideoError(out, f"decoded output is {frame.width}x{frame.height}")
+        except av.FFmpegError as exc:
+            raise VideoError(out, f"output cannot be read back: {exc}") from exc

@@ -1,0 +1,293 @@
+"""Probe a video: frame index, timestamps, size, rotation, streams and content hash.
+
+Timestamp convention
+--------------------
+``pts`` are the presentation timestamps of the video stream's packets, in ``time_base`` units, exactly as
+FFmpeg (PyAV) demuxes them (container edit lists already applied, no start-time subtraction), sorted
+ascending: ``pts[i]`` belongs to frame ``i`` in presentation order. ``pts_time[i] = pts[i] * time_base``
+is absolute stream seconds and ``start_time == pts_time[0]`` (usually 0.0 for MP4). The encoder
+(:mod:`faceoff.encode`) writes frame ``i`` at exactly ``pts[i]`` (``-copyts``, track timescale =
+time-base denominator), so an output probes to the same ``pts``/``pts_time`` as its source.
+
+Frame count and timestamps come from the packet index (demuxing without decoding), never from the
+container's ``nb_frames``; the index is cross-checked against ``nb_frames`` (where the container has it),
+against decord's ``len(VideoReader)`` and against the first decoded frame, and any disagreement is a
+:class:`~faceoff.errors.VideoError` (fail closed). Packets that the demuxer marks *discard* (frames an
+edit list hides, e.g. after ``ffmpeg -ss ... -c copy``) are not frames; decord 0.6.0 still counts them,
+so such files are rejected by the decord cross-check: re-encode them first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import time
+from dataclasses import asdict, dataclass, field, fields
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from faceoff.errors import VideoError
+
+STREAM_KINDS = ("video", "audio", "subtitle", "data", "attachment")
+PROBE_FORMAT = "faceoff.probe/1"
+
+
+@dataclass
+class ProbeInfo:
+    """What :func:`probe_video` learned about one video file (see the module docstring for timestamps)."""
+
+    path: str
+    frame_count: int
+    width: int  # displayed width (rotation applied)
+    height: int  # displayed height (rotation applied)
+    rotation: int  # counter-clockwise degrees (0/90/180/270) to turn coded frames upright, as ffmpeg's
+    # -display_rotation; displayed = np.rot90(coded, rotation // 90)
+    time_base: tuple[int, int]
+    pts: list[int]
+    pts_time: list[float]
+    start_time: float
+    variable_frame_rate: bool
+    avg_fps: float
+    codec: str
+    pix_fmt: str
+    duration: float  # seconds from the first frame's pts to the end of the last frame
+    size_bytes: int
+    sha256: str
+    streams: dict[str, int] = field(default_factory=dict)
+    chapters: int = 0
+    seconds: float = 0.0  # how long probing took
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(width, height) of the frames as stored, before rotation."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
+
+    @property
+    def time_base_fraction(self) -> Fraction:
+        return Fraction(*self.time_base)
+
+    @property
+    def last_frame_ticks(self) -> int:
+        """Duration of the last frame in time_base units (>= 1)."""
+        span = (self.pts[-1] - self.pts[0]) * self.time_base_fraction
+        return max(1, round((Fraction(self.duration) - span) / self.time_base_fraction))
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["time_base"] = list(self.time_base)
+        return {"format": PROBE_FORMAT, **d}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ProbeInfo:
+        if d.get("format", PROBE_FORMAT) != PROBE_FORMAT:
+            raise ValueError(f"unknown probe format {d.get('format')!r}")
+        names = {f.name for f in fields(cls)}
+        missing = names - d.keys()
+        if missing:
+            raise ValueError(f"probe JSON lacks {sorted(missing)}")
+        kw = {k: d[k] for k in names}
+        kw["time_base"] = tuple(int(x) for x in d["time_base"])
+        kw["pts"] = [int(x) for x in d["pts"]]
+        kw["pts_time"] = [float(x) for x in d["pts_time"]]
+        info = cls(**kw)
+        if not (len(info.pts) == len(info.pts_time) == info.frame_count):
+            raise ValueError("pts/pts_time length differs from frame_count")
+        return info
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _is_mirrored(frame: av.VideoFrame) -> bool:
+    """True when the frame's display matrix contains a flip (negative determinant)."""
+    for sd in frame.side_data:
+        if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
+            m = struct.unpack("<9i", bytes(sd)[:36])
+            return m[0] * m[4] - m[1] * m[3] < 0
+    return False
+
+
+def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
+    try:
+        with av.open(str(path), metadata_errors="replace") as c:
+            stream = next(s for s in c.streams if s.index == stream_index)
+            for frame in c.decode(stream):
+                return frame
+    except av.FFmpegError as exc:
+        raise VideoError(path, f"cannot decode the first video frame: {exc}") from exc
+    raise VideoError(path, "no decodable video frames")
+
+
+def _decord_count(path: Path) -> int:
+    import decord
+
+    try:
+        vr = decord.VideoReader(str(path), num_threads=1)
+        n = len(vr)
+        del vr
+    except Exception as exc:  # decord raises DECORDError/RuntimeError with C++ text
+        raise VideoError(path, f"decord cannot open the video: {str(exc).strip()[:300]}") from exc
+    return n
+
+
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The stream FaceOff processes: the first video stream that is not cover art (attached picture)."""
+    for s in container.streams.video:
+        if not s.disposition & av.stream.Disposition.attached_pic:
+            return s
+    return None
+
+
+def probe_video(path: str | Path) -> ProbeInfo:
+    """Probe ``path``; raise VideoError for anything that is not a complete, decodable video."""
+    t0 = time.perf_counter()
+    p = Path(path)
+    if not p.exists():
+        raise VideoError(p, "file not found")
+    if not p.is_file():
+        raise VideoError(p, "not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise VideoError(p, "file is empty (0 bytes)")
+    digest = sha256_file(p)
+    try:
+        container = av.open(str(p), metadata_errors="replace")
+    except av.FFmpegError as exc:
+        raise VideoError(p, f"not a readable video container ({exc.strerror or exc})") from exc
+    with container:
+        streams = {k: 0 for k in STREAM_KINDS}
+        for s in container.streams:
+            if s.type in streams:
+                streams[s.type] += 1
+        try:
+            chapters = len(container.chapters())
+        except Exception:  # chapters() is informational only
+            chapters = 0
+        vs = video_stream(container)
+        if vs is None:
+            what = " (audio-only file)" if streams["audio"] else ""
+            raise VideoError(p, f"no video stream{what}")
+        stream_index = vs.index
+        if vs.time_base is None:
+            raise VideoError(p, "video stream has no time base")
+        tb = Fraction(vs.time_base)
+        codec = vs.codec_context.name
+        nb_frames = int(vs.frames or 0)
+        average_rate = Fraction(vs.average_rate) if vs.average_rate else None
+        pts: list[int] = []
+        durations: dict[int, int] = {}
+        discarded = 0
+        try:
+            for pkt in container.demux(vs):
+                if pkt.size == 0:
+                    continue  # flush packet
+                if pkt.is_corrupt:
+                    raise VideoError(
+                        p, f"corrupt video packet #{len(pts) + discarded} (damaged or truncated)"
+                    )
+                if pkt.is_discard:
+                    discarded += 1
+                    continue
+                if pkt.pts is None:
+                    raise VideoError(p, f"video packet #{len(pts) + discarded} has no timestamp")
+                pts.append(int(pkt.pts))
+                durations[int(pkt.pts)] = int(pkt.duration or 0)
+        except av.FFmpegError as exc:
+            raise VideoError(
+                p, f"error reading video packet #{len(pts)} ({exc}): damaged or truncated"
+            ) from exc
+    if not pts:
+        raise VideoError(p, "video stream has no frames")
+    if nb_frames and nb_frames != len(pts) + discarded:
+        raise VideoError(
+            p,
+            f"container index lists {nb_frames} frames but {len(pts) + discarded} could be read: truncated?",
+        )
+    pts.sort()
+    arr = np.asarray(pts, dtype=np.int64)
+    diffs = np.diff(arr)
+    if diffs.size and diffs.min() <= 0:
+        i = int(np.argmin(diffs))
+        raise VideoError(p, f"duplicate frame timestamp {pts[i]} (frames {i} and {i + 1})")
+
+    first = _first_frame(p, stream_index)
+    if first.pts is not None and first.pts != pts[0]:
+        raise VideoError(p, f"first decoded frame has pts {first.pts}, packet index starts at {pts[0]}")
+    rot = first.rotation
+    rotation = int(round(rot)) % 360 if rot == rot else 0  # NaN: invalid matrix -> treat as none
+    if rotation not in (0, 90, 180, 270) or abs(rot - round(rot)) > 1e-3:
+        raise VideoError(p, f"unsupported display rotation {rot} degrees (only multiples of 90)")
+    if _is_mirrored(first):
+        raise VideoError(p, "display matrix mirrors the picture: not supported")
+    cw, ch = first.width, first.height
+    width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
+
+    n_decord = _decord_count(p)
+    if n_decord != len(pts):
+        extra = f"; {discarded} packets are hidden by an edit list, re-encode the file" if discarded else ""
+        raise VideoError(p, f"decord counts {n_decord} frames but the packet index has {len(pts)}{extra}")
+
+    last = durations.get(pts[-1], 0)  # the last frame lasts its packet duration, else the median interval
+    if last <= 0 and diffs.size:
+        last = int(np.median(diffs))
+    elif last <= 0 and average_rate:
+        last = round(1 / (average_rate * tb))
+    last = max(1, last)
+    duration = float((pts[-1] - pts[0] + last) * tb)
+    vfr = bool(diffs.size and int(diffs.max() - diffs.min()) > 1)
+    return ProbeInfo(
+        path=str(p),
+        frame_count=len(pts),
+        width=width,
+        height=height,
+        rotation=rotation,
+        time_base=(tb.numerator, tb.denominator),
+        pts=pts,
+        pts_time=[float(x * tb) for x in pts],
+        start_time=float(pts[0] * tb),
+        variable_frame_rate=vfr,
+        avg_fps=len(pts) / duration,
+        codec=codec,
+        pix_fmt=first.format.name,
+        duration=duration,
+        size_bytes=size,
+        sha256=digest,
+        streams=streams,
+        chapters=chapters,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def write_probe(info: ProbeInfo, out_path: str | Path) -> None:
+    """Write ``info`` as JSON atomically (temp file in the same folder + os.replace)."""
+    out = Path(out_path)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(info.to_json(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_probe(path: str | Path) -> ProbeInfo:
+    """Read a JSON written by :func:`write_probe`; raise VideoError naming the file if invalid."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return ProbeInfo.from_json(json.load(f))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise VideoError(path, f"cannot read probe JSON: {exc}") from exc

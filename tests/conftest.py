@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny synthetic clips and broken files in per-test temp folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceoff.synth import pattern_frames, write_audio, write_clip, write_truncated
+
+
+@pytest.fixture
+def make_clip(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``make_clip(name="clip.mp4", n=12, width=64, height=48, frames=None, **write_clip_kwargs)``.
+
+    Without ``frames`` the clip holds :func:`faceoff.synth.pattern_frames` (frame index encoded as grey
+    level, white block top-left; read back with :func:`faceoff.synth.pattern_index`). Other keywords go to
+    :func:`faceoff.synth.write_clip` (fps, pts_time, rotation, audio, metadata, subtitle, chapters, ...).
+    """
+
+    def _make(
+        name: str = "clip.mp4",
+        n: int = 12,
+        width: int = 64,
+        height: int = 48,
+        frames: np.ndarray | None = None,
+        **kwargs,
+    ) -> Path:
+        if frames is None:
+            frames = pattern_frames(n, width, height)
+        return write_clip(tmp_path / name, frames, **kwargs)
+
+    return _make
+
+
+@pytest.fixture
+def clip(make_clip: Callable[..., Path]) -> Path:
+    """A 12-frame 64x48 25 fps pattern clip."""
+    return make_clip()
+
+
+@pytest.fixture
+def make_bad_file(tmp_path: Path, make_clip: Callable[..., Path]) -> Callable[[str], Path]:
+    """Factory for files the prober must reject, by kind.
+
+    Kinds: ``missing``, ``empty`` (0 bytes), ``text`` (text named .mp4), ``truncated`` (half of an MP4 with
+    the index at the end), ``truncated_faststart`` (half of an MP4 with the index first), ``audio_only``,
+    ``directory``.
+    """
+
+    def _make(kind: str) -> Path:
+        p = tmp_path / f"bad_{kind}.mp4"
+        if kind == "missing":
+            return p
+        if kind == "empty":
+            p.write_bytes(b"")
+        elif kind == "text":
+            p.write_text("this is not a video\n" * 20, encoding="utf-8")
+        elif kind in ("truncated", "truncated_faststart"):
+            rng = np.random.default_rng(0)
+            noisy = rng.integers(0, 256, (20, 48, 64, 3), dtype=np.uint8)  # incompressible: big mdat
+            src = make_clip(f"src_{kind}.mp4", frames=noisy, faststart=kind == "truncated_faststart")
+            write_truncated(src, p, 0.5)
+        elif kind == "audio_only":
+            p = write_audio(tmp_path / "bad_audio_only.m4a")
+        elif kind == "directory":
+            p.mkdir()
+        else:
+            raise ValueError(kind)
+        return p
+
+    return _make
+
+
+@pytest.fixture
+def partial_files() -> Callable[[Path], list[Path]]:
+    """``partial_files(folder)``: leftover temp outputs (``.*partial*``) in ``folder``."""
+
+    def _find(folder: Path) -> list[Path]:
+        return sorted(folder.glob(".*partial*"))
+
+    return _find

@@ -1,0 +1,129 @@
+"""probe_video: packet index, timestamps, size/rotation, streams, hash, and clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from faceoff.errors import VideoError
+from faceoff.ffmpeg import run_ffmpeg
+from faceoff.probe import ProbeInfo, probe_video, read_probe, write_probe
+
+VFR_TIMES = [0.0, 0.04, 0.1, 0.13, 0.2, 0.33, 0.34, 0.35, 0.5, 0.61, 0.62, 0.7]
+
+
+def test_cfr_clip(clip):
+    info = probe_video(clip)
+    assert info.frame_count == 12 == len(info.pts) == len(info.pts_time)
+    assert (info.width, info.height, info.rotation) == (64, 48, 0)
+    assert info.coded_size == (64, 48)
+    np.testing.assert_allclose(info.pts_time, np.arange(12) / 25, atol=1e-6)
+    assert info.pts_time == [float(p * info.time_base_fraction) for p in info.pts]
+    assert info.start_time == 0.0
+    assert not info.variable_frame_rate
+    assert info.avg_fps == pytest.approx(25.0)
+    assert info.duration == pytest.approx(0.48)
+    assert (info.codec, info.pix_fmt) == ("h264", "yuv420p")
+    assert info.streams == {"video": 1, "audio": 0, "subtitle": 0, "data": 0, "attachment": 0}
+    assert info.chapters == 0
+    assert info.size_bytes == clip.stat().st_size
+    assert info.sha256 == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert info.seconds > 0
+
+
+def test_vfr_timestamps(make_clip):
+    info = probe_video(make_clip(n=12, pts_time=VFR_TIMES))
+    assert info.frame_count == 12
+    assert info.variable_frame_rate
+    half_tick = float(info.time_base_fraction) / 2
+    np.testing.assert_allclose(info.pts_time, VFR_TIMES, atol=half_tick)
+    assert info.pts == sorted(info.pts)
+
+
+def test_nonzero_start_time(make_clip):
+    times = [1.0 + t for t in VFR_TIMES]
+    info = probe_video(make_clip(n=12, pts_time=times))
+    assert info.start_time == pytest.approx(1.0)
+    np.testing.assert_allclose(info.pts_time, times, atol=1e-4)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation(make_clip, rotation):
+    info = probe_video(make_clip(width=64, height=48, rotation=rotation))
+    assert info.rotation == rotation
+    expect = (48, 64) if rotation in (90, 270) else (64, 48)
+    assert (info.width, info.height) == expect
+    assert info.coded_size == (64, 48)
+
+
+def test_mirrored_display_matrix_rejected(make_clip):
+    path = make_clip(hflip=True)
+    with pytest.raises(VideoError, match="mirror") as e:
+        probe_video(path)
+    assert str(path) in str(e.value)
+
+
+def test_odd_size(make_clip):
+    info = probe_video(make_clip(width=65, height=49))
+    assert (info.width, info.height, info.pix_fmt) == (65, 49, "yuv444p")
+
+
+def test_stream_and_chapter_counts(make_clip):
+    info = probe_video(make_clip(audio=True, subtitle=True, chapters=True))
+    assert info.streams["video"] == 1
+    assert info.streams["audio"] == 1
+    assert info.streams["subtitle"] == 1
+    assert info.streams["data"] == 1  # MP4 chapters also add a QuickTime chapter (text) track
+    assert info.chapters == 2
+    assert info.frame_count == 12
+
+
+def test_json_round_trip(clip, tmp_path):
+    info = probe_video(clip)
+    out = tmp_path / "probe.json"
+    write_probe(info, out)
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    assert json.loads(out.read_text())["format"] == "faceoff.probe/1"
+    back = read_probe(out)
+    assert back == info
+    assert isinstance(back, ProbeInfo) and back.time_base == info.time_base
+
+
+def test_read_probe_invalid(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"path": "x"}')
+    with pytest.raises(VideoError, match="bad.json"):
+        read_probe(bad)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cause"),
+    [
+        ("missing", "not found"),
+        ("empty", "empty"),
+        ("text", "not a readable video"),
+        ("truncated", "not a readable video"),
+        ("truncated_faststart", "truncated"),
+        ("audio_only", "audio-only"),
+        ("directory", "not a regular file"),
+    ],
+)
+def test_bad_files(make_bad_file, kind, cause):
+    path = make_bad_file(kind)
+    with pytest.raises(VideoError, match=cause) as e:
+        probe_video(path)
+    assert e.value.path == str(path)
+    assert str(e.value).startswith(str(path))
+
+
+def test_edit_list_hidden_frames_rejected(make_clip, tmp_path):
+    """A stream-copy cut (-ss ... -c copy) hides leading frames with an edit list; decord counts them."""
+    src = make_clip(n=30)
+    cut = tmp_path / "cut.mp4"
+    run_ffmpeg(["-ss", "0.5", "-i", str(src), "-c", "copy", str(cut)], cut)
+    with pytest.raises(VideoError, match="edit list") as e:
+        probe_video(cut)
+    assert str(cut) in str(e.value)
