@@ -59,7 +59,13 @@ class DetectConfig(Section):
         description="Frames are resized to this width (aspect kept) before detection; 0 = source width. "
         "Never upscales. Smaller is faster but loses small faces.",
     )
-    threshold: float = Field(0.3, gt=0, lt=1, description="Minimum detector score for a box to be kept.")
+    threshold: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Minimum detector score for a box to be kept. Keep it low: the tracks regulariser "
+        "keeps weak boxes only when they join a track holding a confident one.",
+    )
     batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
     threads: int | None = Field(None, ge=1, description="CPU threads for the detector; default: all cores.")
 
@@ -67,13 +73,68 @@ class DetectConfig(Section):
 class RegularizeConfig(Section):
     """Temporal regularisation (the ``regularize`` stage): offline, looks both ways in time."""
 
-    method: Literal["kernel"] = Field("kernel", description="kernel: the paper's temporal kernel.")
+    method: Literal["tracks", "kernel"] = Field(
+        "tracks",
+        description="tracks: link detections into tracks (default); kernel: the paper's temporal kernel.",
+    )
     kernel_radius: int = Field(
-        5, ge=0, le=300, description="A detection at frame t also covers frames t-k..t+k (k = this)."
+        5, ge=0, le=300, description="kernel: a detection at frame t also covers frames t-k..t+k (k = this)."
     )
     merge_iou: float = Field(
-        0.3, ge=0, le=1, description="Boxes on one frame overlapping at least this IoU are merged (union)."
+        0.3, ge=0, le=1, description="kernel: boxes on one frame overlapping at least this IoU are one face."
     )
+    confident_score: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="tracks: a track is kept only if one of its detections scores this much (hysteresis); "
+        "lower keeps more faces and more false positives.",
+    )
+    min_detections: int = Field(
+        2, ge=1, description="tracks: tracks with fewer detections are dropped as false positives."
+    )
+    link_iou: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="tracks: a detection may join a track when its IoU with the prediction is this.",
+    )
+    link_distance: float = Field(
+        1.0,
+        ge=0,
+        description="tracks: ... or when its centre lies within this many box widths of the prediction; "
+        "larger links faster motion but risks swapping faces.",
+    )
+    max_gap: int = Field(
+        15, ge=0, le=1000, description="tracks: missed frames bridged (interpolated) inside a track."
+    )
+    extend: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="tracks: frames covered before a track's first and after its last detection.",
+    )
+    smooth_window: int = Field(
+        5, ge=1, le=101, description="tracks: frames averaged to smooth coordinates (1 = no smoothing)."
+    )
+    motion_margin: float = Field(
+        1.0, ge=0, le=20, description="tracks: boxes grow by this times the per-frame motion in pixels."
+    )
+
+    def track_params(self):
+        """The tracker's parameters from this section."""
+        from faceoff.tracking import TrackParams
+
+        return TrackParams(
+            confident_score=self.confident_score,
+            min_detections=self.min_detections,
+            link_iou=self.link_iou,
+            link_distance=self.link_distance,
+            max_gap=self.max_gap,
+            extend=self.extend,
+            smooth_window=self.smooth_window,
+            motion_margin=self.motion_margin,
+        )
 
 
 class RenderConfig(Section):

@@ -25,6 +25,7 @@ from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
 from faceoff.regularize import kernel_regularize
+from faceoff.tracking import track_regularize
 
 
 def _timing(seconds: float, frames: int) -> dict[str, float]:
@@ -109,7 +110,11 @@ def run_regularize(
             f"{detections}: made for {det_meta['frame_count']} frames, video has {info.frame_count}"
         )
     det = read_boxes(detections)
-    tracks = kernel_regularize(det, np.asarray(info.pts_time), cfg.kernel_radius, cfg.merge_iou)
+    pts_time = np.asarray(info.pts_time)
+    if cfg.method == "kernel":
+        tracks = kernel_regularize(det, pts_time, cfg.kernel_radius, cfg.merge_iou)
+    else:
+        tracks = track_regularize(det, pts_time, cfg.track_params(), info.width, info.height)
     meta = _base_metadata("regularize", info, cfg.params_hash())
     meta.update(
         method=cfg.method,

@@ -1,0 +1,119 @@
+"""Tracking-based regularisation: linking, hysteresis, interpolation, extension, smoothing, motion margin."""
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faceoff.tracking import TrackParams, link_detections, track_regularize
+
+W, H = 1280, 720
+PLAIN = TrackParams(smooth_window=1, motion_margin=0.0, extend=0, min_detections=1)
+
+
+def _moving(frames, x0, y0, vx, vy, size, score=0.9):
+    f = np.asarray(frames)
+    x, y = x0 + vx * f, y0 + vy * f
+    return pd.DataFrame({"frame_index": f, "x1": x, "y1": y, "x2": x + size, "y2": y + size, "score": score})
+
+
+def _run(det, n, params=PLAIN):
+    return track_regularize(det, np.arange(n) / 25.0, params, W, H)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    x0=st.floats(100, 500),
+    vx=st.floats(-6, 6),
+    vy=st.floats(-3, 3),
+    size=st.floats(30, 120),
+    gap_start=st.integers(3, 20),
+    gap=st.integers(1, 15),
+)
+def test_linear_motion_gap_is_filled_exactly(x0, vx, vy, size, gap_start, gap):
+    n = gap_start + gap + 10
+    frames = [f for f in range(n) if not gap_start <= f < gap_start + gap]
+    tracks = _run(_moving(frames, x0, 200, vx, vy, size), n)
+    assert tracks["frame_index"].tolist() == list(range(n))
+    assert tracks["track_id"].nunique() == 1
+    truth = _moving(range(n), x0, 200, vx, vy, size)
+    np.testing.assert_allclose(tracks[["x1", "y1", "x2", "y2"]], truth[["x1", "y1", "x2", "y2"]], atol=1e-3)
+    filled = tracks[tracks.frame_index.between(gap_start, gap_start + gap - 1)]
+    assert set(filled["source"]) == {"interpolated"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(max_gap=st.integers(0, 10), extra=st.integers(1, 10))
+def test_no_track_bridges_a_longer_gap(max_gap, extra):
+    gap = max_gap + extra
+    frames = list(range(5)) + list(range(5 + gap, 10 + gap))
+    params = TrackParams(smooth_window=1, motion_margin=0.0, extend=0, min_detections=1, max_gap=max_gap)
+    tracks = _run(_moving(frames, 300, 200, 0, 0, 60), 10 + gap, params)
+    assert tracks["track_id"].nunique() == 2
+    assert not tracks["frame_index"].between(5, 4 + gap).any()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_deterministic_and_order_independent(seed):
+    rng = np.random.default_rng(seed)
+    parts = [_moving(range(0, 40, rng.integers(1, 4)), rng.uniform(0, 900), rng.uniform(0, 500), 2, 1, 50)]
+    parts.append(_moving(range(10, 30), 100, 100, 3, 0, 80, score=0.6))
+    det = pd.concat(parts, ignore_index=True)
+    det["score"] = rng.uniform(0.2, 1.0, len(det))
+    a = track_regularize(det, np.arange(40) / 25.0, TrackParams(), W, H)
+    b = track_regularize(det.copy(), np.arange(40) / 25.0, TrackParams(), W, H)
+    c = track_regularize(det.sample(frac=1, random_state=seed), np.arange(40) / 25.0, TrackParams(), W, H)
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(a, c)
+
+
+@settings(max_examples=30, deadline=None)
+@given(score=st.floats(0.05, 0.49), frame=st.integers(0, 29))
+def test_isolated_low_score_blip_is_dropped(score, frame):
+    face = _moving(range(30), 100, 100, 1, 0, 60)
+    blip = pd.DataFrame(
+        {"frame_index": [frame], "x1": [900], "y1": [500], "x2": [950], "y2": [550], "score": [score]}
+    )
+    tracks = _run(pd.concat([face, blip]), 30, TrackParams())
+    assert (tracks["x1"] < 800).all(), "the blip survived"
+    assert tracks["track_id"].nunique() == 1
+
+
+def test_low_score_detections_join_a_confident_track():
+    det = _moving(range(20), 100, 100, 2, 0, 60, score=0.3)
+    det.loc[10, "score"] = 0.9
+    tracks = _run(det, 20, TrackParams(extend=0))
+    assert len(tracks) == 20
+    weak_only = _run(_moving(range(20), 100, 100, 2, 0, 60, score=0.3), 20, TrackParams())
+    assert weak_only.empty
+
+
+def test_extension_both_ways_with_velocity_and_clipped_to_video():
+    tracks = _run(
+        _moving(range(10, 20), 100, 100, 4, 0, 60), 23, TrackParams(**{**PLAIN.__dict__, "extend": 5})
+    )
+    ext = tracks[tracks.source == "extended"]
+    assert ext["frame_index"].tolist() == [5, 6, 7, 8, 9, 20, 21, 22]
+    np.testing.assert_allclose(ext["x1"], 100 + 4 * ext["frame_index"])
+
+
+def test_smoothing_never_shrinks_below_detection_and_motion_pads():
+    rng = np.random.default_rng(1)
+    det = _moving(range(30), 100, 100, 8, 0, 60)
+    det[["x1", "x2"]] += rng.normal(0, 3, (30, 1))
+    params = TrackParams(extend=0, motion_margin=1.0)
+    tracks = _run(det, 30, params).set_index("frame_index")
+    d = det.set_index("frame_index")
+    assert (tracks["x1"] <= d["x1"] + 1e-4).all() and (tracks["x2"] >= d["x2"] - 1e-4).all()
+    slow = _run(_moving(range(30), 100, 100, 0.5, 0, 60), 30, params)
+    fast_w = (tracks["x2"] - tracks["x1"]).median()
+    slow_w = (slow["x2"] - slow["x1"]).median()
+    assert fast_w > slow_w + 10
+
+
+def test_two_crossing_faces_keep_their_identity():
+    a = _moving(range(30), 100, 100, 10, 0, 60)
+    b = _moving(range(30), 400, 300, -10, 0, 60)
+    tracks = link_detections(pd.concat([a, b]), TrackParams())
+    assert len(tracks) == 2 and all(len(t.frames) == 30 for t in tracks)
