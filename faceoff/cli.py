@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("probe", help="index a video and write its probe JSON")
     p.add_argument("video")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--redact-path", action="store_true", help="do not record the input path (pseudonyms)")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("detect", help="detect faces on every frame -> Parquet box table")

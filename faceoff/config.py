@@ -170,6 +170,21 @@ class ReportConfig(Section):
     iou: float = Field(0.5, gt=0, le=1, description="IoU at which a box matches an annotated face.")
 
 
+class PseudonymizeConfig(Section):
+    """Pseudonymous output names, for archives whose file names carry patient data."""
+
+    enabled: bool = Field(
+        False, description="Name outputs by a keyed hash of the video id instead of the id."
+    )
+    key_file: str | None = Field(
+        None,
+        description="File holding the secret key (keep it outside the results and away from recipients).",
+    )
+    mapping: str | None = Field(
+        None, description="TSV written with `id`, `pseudonym`, `path`; must lie outside the results folder."
+    )
+
+
 class Config(BaseModel):
     """The whole workflow configuration (``config/config.yaml``)."""
 
@@ -194,6 +209,23 @@ class Config(BaseModel):
     regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    pseudonymize: PseudonymizeConfig = Field(default_factory=PseudonymizeConfig)
+
+    @model_validator(mode="after")
+    def _pseudonym_files(self) -> Config:
+        p = self.pseudonymize
+        if not p.enabled:
+            return self
+        if not p.key_file or not Path(p.key_file).is_file() or not Path(p.key_file).read_bytes().strip():
+            raise ValueError("pseudonymize.key_file: needs an existing, non-empty key file when enabled")
+        if not p.mapping:
+            raise ValueError("pseudonymize.mapping: needs a path for the id -> pseudonym table when enabled")
+        results = Path(self.results).resolve()
+        for name in ("key_file", "mapping"):
+            target = Path(getattr(p, name)).resolve()
+            if target == results or results in target.parents:
+                raise ValueError(f"pseudonymize.{name}: must lie outside the results folder {self.results!r}")
+        return self
 
     @model_validator(mode="after")
     def _need_inputs(self) -> Config:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
+import hmac
+import os
 import re
 from pathlib import Path
 
@@ -91,3 +94,26 @@ def resolve_samples(cfg: Config) -> dict[str, str]:
         if results in Path(path).resolve().parents:
             raise ConfigError(f"{path}: input {video_id!r} lies inside the results folder {cfg.results!r}")
     return dict(sorted(found.items()))
+
+
+def pseudonym(video_id: str, key: bytes) -> str:
+    """A stable, keyed, path-safe pseudonym of ``video_id`` (HMAC-SHA256, 16 hex digits)."""
+    return "v" + hmac.new(key, video_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def pseudonymize_samples(samples: dict[str, str], key_file: str, mapping: str) -> dict[str, str]:
+    """Rename ``samples`` to pseudonyms and write the ``id -> pseudonym -> path`` table to ``mapping``."""
+    key = Path(key_file).read_bytes().strip()
+    renamed = {pseudonym(video_id, key): (video_id, path) for video_id, path in samples.items()}
+    if len(renamed) != len(samples):
+        raise ConfigError("pseudonymize: two ids map to the same pseudonym; use a different key")
+    out = Path(mapping)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", "pseudonym", "path"])
+        for pseudo, (video_id, path) in sorted(renamed.items(), key=lambda kv: kv[1][0]):
+            writer.writerow([video_id, pseudo, path])
+    os.replace(tmp, out)
+    return {pseudo: path for pseudo, (_, path) in sorted(renamed.items())}

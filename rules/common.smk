@@ -10,11 +10,13 @@ from snakemake.logging import logger
 
 from faceoff.config import validate_config
 from faceoff.errors import FaceOffError
-from faceoff.samples import resolve_samples
+from faceoff.samples import pseudonymize_samples, resolve_samples
 
 try:
     CFG = validate_config(config)
     SAMPLES = resolve_samples(CFG)
+    if CFG.pseudonymize.enabled:
+        SAMPLES = pseudonymize_samples(SAMPLES, CFG.pseudonymize.key_file, CFG.pseudonymize.mapping)
 except FaceOffError as err:
     raise WorkflowError(f"FaceOff configuration: {err}") from None
 
@@ -22,6 +24,8 @@ if CFG.annotations and not Path(CFG.annotations).is_dir():
     logger.warning(f"FaceOff: annotations folder {CFG.annotations!r} does not exist: no recall is computed")
 
 RESULTS = CFG.results.rstrip("/")
+# With pseudonyms, the probe (and so reports and the summary) does not record the input path.
+PROBE_OPTIONS = "--redact-path" if CFG.pseudonymize.enabled else ""
 envvars:
     "PATH",
 

@@ -9,5 +9,7 @@ rule probe:
         f"{RESULTS}/benchmarks/probe/{{id}}.tsv"
     conda:
         "../environment.yml"
+    params:
+        options=PROBE_OPTIONS,
     shell:
-        "faceoff probe {input:q} -o {output:q} > {log:q} 2>&1"
+        "faceoff probe {input:q} -o {output:q} {params.options} > {log:q} 2>&1"

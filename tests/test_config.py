@@ -21,7 +21,7 @@ def test_default_config_file_is_valid():
 def test_default_config_file_matches_model_defaults():
     data = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     defaults = Config(inputs=["x"]).model_dump(mode="json")
-    for section in ("detect", "regularize", "render", "report"):
+    for section in ("detect", "regularize", "render", "report", "pseudonymize"):
         assert data[section] == defaults[section], section
 
 
@@ -65,3 +65,16 @@ def test_parse_section_from_json():
 def test_exported_schema_is_current():
     on_disk = json.loads((ROOT / "workflow" / "schemas" / "config.schema.json").read_text())
     assert on_disk == json.loads(json.dumps(config_schema())), "run: faceoff schema"
+
+
+def test_pseudonymize_needs_key_and_mapping_outside_results(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("secret")
+    base = {"inputs": ["v"], "results": str(tmp_path / "r")}
+    with pytest.raises(ConfigError, match="key_file"):
+        validate_config({**base, "pseudonymize": {"enabled": True, "mapping": str(tmp_path / "m.tsv")}})
+    inside = {"enabled": True, "key_file": str(key), "mapping": str(tmp_path / "r" / "m.tsv")}
+    with pytest.raises(ConfigError, match="outside the results"):
+        validate_config({**base, "pseudonymize": inside})
+    ok = {"enabled": True, "key_file": str(key), "mapping": str(tmp_path / "m.tsv")}
+    assert validate_config({**base, "pseudonymize": ok}).pseudonymize.enabled

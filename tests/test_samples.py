@@ -4,7 +4,9 @@ import pytest
 
 from faceoff.config import validate_config
 from faceoff.errors import ConfigError
-from faceoff.samples import resolve_samples
+import csv
+
+from faceoff.samples import pseudonym, pseudonymize_samples, resolve_samples
 
 
 def _touch(path):
@@ -66,3 +68,18 @@ def test_inputs_inside_results_rejected(tmp_path):
     cfg = validate_config({"inputs": [str(tmp_path / "results")], "results": str(tmp_path / "results")})
     with pytest.raises(ConfigError, match="inside the results folder"):
         resolve_samples(cfg)
+
+
+def test_pseudonyms_are_keyed_stable_and_mapped(tmp_path):
+    key = tmp_path / "key"
+    key.write_bytes(b"k1\n")
+    samples = {"Smith_John_2024-03-01": "/a/Smith_John_2024-03-01.mp4", "b": "/a/b.mp4"}
+    renamed = pseudonymize_samples(samples, str(key), str(tmp_path / "map.tsv"))
+    assert set(renamed.values()) == set(samples.values())
+    assert not any("Smith" in p for p in renamed)
+    assert pseudonym("b", b"k1") in renamed and pseudonym("b", b"k1") != pseudonym("b", b"k2")
+    with open(tmp_path / "map.tsv", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert {(r["id"], r["pseudonym"], r["path"]) for r in rows} == {
+        (i, pseudonym(i, b"k1"), p) for i, p in samples.items()
+    }
