@@ -44,9 +44,12 @@ def cmd_probe(args: argparse.Namespace) -> None:
     from faceoff.probe import probe_video, write_probe
 
     info = probe_video(args.video)
+    if args.redact_path:
+        info.path = "(redacted)"
     write_probe(info, args.output)
     print(
-        f"{args.video}: {info.frame_count} frames, {info.width}x{info.height}, vfr={info.variable_frame_rate}"
+        f"{args.output}: {info.frame_count} frames, {info.width}x{info.height},"
+        f" vfr={info.variable_frame_rate}"
     )
 
 

@@ -49,3 +49,14 @@ def test_pseudonymous_names_and_mapping_outside_results(tmp_path):
     assert f"res/anonymized/{alias}.mp4" in text
     assert "res/anonymized/Doe_Jane_OR3" not in text and "--redact-path" in text
     assert "Doe_Jane_OR3\t" + alias in (tmp_path / "map.tsv").read_text()
+
+
+def test_probe_redacts_the_input_path(tmp_path, make_clip):
+    import json
+
+    from faceoff.cli import main
+
+    clip = make_clip("Doe_Jane.mp4")
+    assert main(["probe", str(clip), "-o", str(tmp_path / "p.json"), "--redact-path"]) == 0
+    text = (tmp_path / "p.json").read_text()
+    assert "Doe_Jane" not in text and json.loads(text)["path"] == "(redacted)"
