@@ -16,12 +16,18 @@ from faceoff.config import RenderConfig
 
 @dataclass(frozen=True)
 class Region:
-    """An integer pixel region ``[x1, x2) x [y1, y2)`` inside the frame."""
+    """A hidden region: pixels ``[x1, x2) x [y1, y2)`` inside the frame, and the full (unclipped)
+    extent ``[ex1, ex2) x [ey1, ey2)`` the ellipse is fitted to, so a face at the frame edge is hidden
+    by the same ellipse as anywhere else."""
 
     x1: int
     y1: int
     x2: int
     y2: int
+    ex1: int
+    ey1: int
+    ex2: int
+    ey2: int
 
     @property
     def empty(self) -> bool:
@@ -29,20 +35,30 @@ class Region:
 
 
 def scale_boxes(boxes: np.ndarray, factor: float, width: int, height: int) -> list[Region]:
-    """Enlarge (N,4) ``x1 y1 x2 y2`` boxes about their centres; clip to the frame, rounding outwards."""
+    """Enlarge (N,4) ``x1 y1 x2 y2`` boxes about their centres (rounding outwards); clip to the frame."""
     regions = []
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         hw, hh = (x2 - x1) * factor / 2, (y2 - y1) * factor / 2
+        ex1, ey1 = int(np.floor(cx - hw)), int(np.floor(cy - hh))
+        ex2, ey2 = int(np.ceil(cx + hw)), int(np.ceil(cy + hh))
         regions.append(
-            Region(
-                max(0, int(np.floor(cx - hw))),
-                max(0, int(np.floor(cy - hh))),
-                min(width, int(np.ceil(cx + hw))),
-                min(height, int(np.ceil(cy + hh))),
-            )
+            Region(max(0, ex1), max(0, ey1), min(width, ex2), min(height, ey2), ex1, ey1, ex2, ey2)
         )
     return regions
+
+
+def region_mask(region: Region, x0: int, y0: int, x1: int, y1: int, shape: str) -> np.ndarray:
+    """Boolean mask of ``region``'s hidden pixels over the frame window ``[x0, x1) x [y0, y1)``."""
+    yy = np.arange(y0, y1, dtype=np.float64)[:, None]
+    xx = np.arange(x0, x1, dtype=np.float64)[None, :]
+    inside = (yy >= region.y1) & (yy < region.y2) & (xx >= region.x1) & (xx < region.x2)
+    if shape == "rectangle":
+        return inside
+    h, w = region.ey2 - region.ey1, region.ex2 - region.ex1
+    cy, cx = region.ey1 + (h - 1) / 2, region.ex1 + (w - 1) / 2
+    ry, rx = max(h / 2, 0.5), max(w / 2, 0.5)
+    return inside & (((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0)
 
 
 def _blurred(roi: np.ndarray, sigma: float) -> np.ndarray:
@@ -62,15 +78,6 @@ def _pixelated(roi: np.ndarray, blocks: int) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def _mask(h: int, w: int, shape: str) -> np.ndarray:
-    if shape == "rectangle":
-        return np.ones((h, w), dtype=bool)
-    yy, xx = np.ogrid[:h, :w]
-    cy, cx = (h - 1) / 2, (w - 1) / 2
-    ry, rx = max(h / 2, 0.5), max(w / 2, 0.5)
-    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
-
-
 def anonymize_frame(frame: np.ndarray, boxes: np.ndarray, cfg: RenderConfig) -> np.ndarray:
     """Hide every box of ``boxes`` (N,4) in ``frame`` (H,W,3 uint8, modified in place and returned)."""
     height, width = frame.shape[:2]
@@ -86,7 +93,7 @@ def anonymize_frame(frame: np.ndarray, boxes: np.ndarray, cfg: RenderConfig) -> 
         else:
             hidden = np.empty_like(roi)
             hidden[:] = np.asarray(cfg.fill_color, dtype=np.uint8)
-        mask = _mask(h, w, cfg.shape)
+        mask = region_mask(region, region.x1, region.y1, region.x2, region.y2, cfg.shape)
         roi[mask] = hidden[mask]
     return frame
 
@@ -96,5 +103,5 @@ def covered_mask(boxes: np.ndarray, cfg: RenderConfig, width: int, height: int) 
     mask = np.zeros((height, width), dtype=bool)
     for r in scale_boxes(boxes, cfg.box_scale, width, height):
         if not r.empty:
-            mask[r.y1 : r.y2, r.x1 : r.x2] |= _mask(r.y2 - r.y1, r.x2 - r.x1, cfg.shape)
+            mask[r.y1 : r.y2, r.x1 : r.x2] |= region_mask(r, r.x1, r.y1, r.x2, r.y2, cfg.shape)
     return mask

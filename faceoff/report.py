@@ -1,4 +1,4 @@
-"""Per-video report: source facts, face counts, per-stage timing and provenance, recall if annotated."""
+"""Per-video report: source facts, face counts, stage timing, provenance; recall and coverage if annotated."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceoff.annotations import detect_format, load_annotations
 from faceoff.boxes import SOURCES, read_boxes, read_metadata
-from faceoff.metrics import evaluate
+from faceoff.config import RenderConfig
+from faceoff.evaluate import evaluate_video
 
 STAGES = ("probe", "detect", "regularize", "render")
 # Distribution names tried in order for each reported package (first installed one wins).
@@ -108,17 +110,23 @@ def build_report(
     detections_parquet: str | Path,
     tracks_parquet: str | Path,
     render_json: str | Path,
-    annotations_parquet: str | Path | None,
+    annotations: str | Path | None,
     config_hashes: dict[str, str],
     iou: float = 0.5,
+    *,
+    render: RenderConfig | None = None,
 ) -> dict[str, Any]:
     """Assemble the report dict for one video from the outputs of every stage.
 
-    The ``recall`` block ({"detections": ..., "tracks": ...}, i.e. before / after temporal
-    smoothing) is present only when ``annotations_parquet`` is given; ``iou`` is the match threshold.
+    With ``annotations`` (any format :func:`faceoff.annotations.load_annotations` reads), the report
+    gains ``recall`` ({"detections": ..., "tracks": ...}, i.e. before / after temporal smoothing,
+    recall and precision at IoU ``iou``), ``coverage`` (the same two, scored as the share of each
+    annotated face hidden by the region ``render`` draws, see :mod:`faceoff.evaluate`, plus the
+    render settings used) and ``annotations`` (what was read).
     """
+    render_cfg = render if render is not None else RenderConfig()
     probe = _load_json(probe_json)
-    render = _load_json(render_json)
+    render_stats = _load_json(render_json)
     det, trk = read_boxes(detections_parquet), read_boxes(tracks_parquet)
     det_meta, trk_meta = read_metadata(detections_parquet), read_metadata(tracks_parquet)
     n_frames = probe.get("frame_count")
@@ -134,7 +142,7 @@ def build_report(
     params = {
         "detect": det_meta.get("params_hash"),
         "regularize": trk_meta.get("params_hash"),
-        "render": render.get("params_hash"),
+        "render": render_stats.get("params_hash"),
     }
     mismatch = sorted(
         k for k, v in config_hashes.items() if k in params and params[k] is not None and params[k] != v
@@ -145,11 +153,11 @@ def build_report(
         for stage, meta in (("detect", det_meta), ("regularize", trk_meta))
     }
 
-    out_path = render.get("output")
+    out_path = render_stats.get("output")
     out_size = None
     if out_path and Path(out_path).is_file():
         out_size = Path(out_path).stat().st_size
-    frames_written = render.get("frames_written")
+    frames_written = render_stats.get("frames_written")
 
     det_timing = det_meta.get("timing") or {}
     trk_timing = trk_meta.get("timing") or {}
@@ -157,7 +165,7 @@ def build_report(
         "probe": _timing(probe.get("seconds"), None, n_frames),
         "detect": _timing(det_timing.get("seconds"), det_timing.get("frames_per_second"), n_frames),
         "regularize": _timing(trk_timing.get("seconds"), trk_timing.get("frames_per_second"), n_frames),
-        "render": _timing(render.get("seconds"), render.get("frames_per_second"), frames_written),
+        "render": _timing(render_stats.get("seconds"), render_stats.get("frames_per_second"), frames_written),
     }
     secs = [t["seconds"] for t in timing.values() if t["seconds"] is not None]
     timing["total_seconds"] = float(sum(secs)) if secs else None
@@ -211,21 +219,65 @@ def build_report(
             "frames_match_source": (frames_written == n_frames)
             if frames_written is not None and n_frames is not None
             else None,
-            "kept_streams": render.get("kept_streams"),
-            "dropped_streams": render.get("dropped_streams"),
+            "kept_streams": render_stats.get("kept_streams"),
+            "dropped_streams": render_stats.get("dropped_streams"),
         },
         "inputs": {
             "probe": str(probe_json),
             "detections": str(detections_parquet),
             "tracks": str(tracks_parquet),
             "render": str(render_json),
-            "annotations": str(annotations_parquet) if annotations_parquet else None,
+            "annotations": str(annotations) if annotations else None,
         },
     }
-    if annotations_parquet:
-        gt = read_boxes(annotations_parquet)
-        report["recall"] = {"detections": evaluate(det, gt, iou), "tracks": evaluate(trk, gt, iou)}
+    if annotations:
+        report.update(_evaluation(annotations, probe, render_stats, det, trk, render_cfg, n_frames, iou))
     return jsonable(report)
+
+
+def _evaluation(
+    annotations: str | Path,
+    probe: dict[str, Any],
+    render_stats: dict[str, Any],
+    det: pd.DataFrame,
+    trk: pd.DataFrame,
+    render: RenderConfig,
+    n_frames: int | None,
+    iou: float,
+) -> dict[str, Any]:
+    """The ``annotations``, ``recall`` and ``coverage`` blocks of an annotated video's report."""
+    width, height = probe.get("width"), probe.get("height")
+    if not isinstance(width, int) or not isinstance(height, int):
+        raise ValueError(f"{annotations}: the probe gives no frame size, cannot score coverage")
+    pts = probe.get("pts_time")
+    gt = load_annotations(
+        annotations, frame_count=n_frames, pts_time=pts if isinstance(pts, list) and pts else None
+    )
+    ev = evaluate_video(det, trk, gt, render, width, height, n_frames, iou)
+    rendered = render_stats.get("params_hash")
+    faces = gt.loc[~gt["ignore"]]
+    return {
+        "annotations": {
+            "path": str(annotations),
+            "format": detect_format(annotations),
+            "boxes": len(gt),
+            "faces": len(faces),
+            "ignored": int(gt["ignore"].sum()),
+            "frames": int(faces["frame_index"].nunique()),
+            "tracks": int(faces.loc[faces["track_id"] >= 0, "track_id"].nunique()),
+        },
+        "recall": {"detections": ev["detections"], "tracks": ev["tracks"]},
+        "coverage": {
+            **ev["coverage"],
+            "render": {
+                "shape": render.shape,
+                "box_scale": render.box_scale,
+                "params_hash": render.params_hash(),
+                # coverage is only meaningful for the settings the video was rendered with
+                "matches_rendered": (render.params_hash() == rendered) if rendered else None,
+            },
+        },
+    }
 
 
 def write_report(
@@ -234,10 +286,12 @@ def write_report(
     detections_parquet: str | Path,
     tracks_parquet: str | Path,
     render_json: str | Path,
-    annotations_parquet: str | Path | None,
+    annotations: str | Path | None,
     config_hashes: dict[str, str],
     out: str | Path | None = None,
     iou: float = 0.5,
+    *,
+    render: RenderConfig | None = None,
 ) -> Path:
     """Build the report and write it atomically to ``out`` (default ``results/reports/{id}.json``)."""
     report = build_report(
@@ -246,9 +300,10 @@ def write_report(
         detections_parquet,
         tracks_parquet,
         render_json,
-        annotations_parquet,
+        annotations,
         config_hashes,
         iou,
+        render=render,
     )
     path = Path(out) if out is not None else Path("results") / "reports" / f"{video_id}.json"
     text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)

@@ -49,3 +49,11 @@ def test_fill_colour_and_odd_clipped_boxes():
 def test_scale_boxes_enlarges_about_centre_and_clips():
     (r,) = scale_boxes(np.array([[10, 10, 20, 30]]), 2.0, 100, 100)
     assert (r.x1, r.y1, r.x2, r.y2) == (5, 0, 25, 40)
+
+
+def test_face_at_frame_edge_gets_the_same_ellipse():
+    """Clipping happens after fitting the ellipse: an edge face is hidden as well as a central one."""
+    cfg = RenderConfig()
+    centre = covered_mask(np.array([[100, 100, 140, 150]]), cfg, 400, 300)[100:150, 100:140].mean()
+    corner = covered_mask(np.array([[0, 0, 40, 50]]), cfg, 400, 300)[0:50, 0:40].mean()
+    assert corner == pytest.approx(centre, abs=0.01) and corner > 0.97

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -13,8 +14,11 @@ import pandas as pd
 import pytest
 
 from faceoff.boxes import DETECTION_SCHEMA, TRACK_SCHEMA, write_boxes
+from faceoff.config import RenderConfig
 from faceoff.report import build_report, write_report
-from faceoff.summary import faces_per_frame, write_summary
+from faceoff.summary import faces_per_frame, frame_runs, timeline_png, write_summary
+
+RECT = RenderConfig(shape="rectangle")  # a clipped rectangle hides every fixture face completely
 
 N_FRAMES = 10
 CONFIG = {"detect": "d-hash", "regularize": "r-hash", "render": "x-hash"}
@@ -125,10 +129,12 @@ def make_annotations(tmp: Path, vid: str) -> Path:
     return path
 
 
-def report_for(tmp: Path, vid: str, annotated: bool, with_faces: bool = True) -> dict:
+def report_for(
+    tmp: Path, vid: str, annotated: bool, with_faces: bool = True, render: RenderConfig | None = None
+) -> dict:
     p = make_video(tmp, vid, with_faces)
     ann = make_annotations(tmp, vid) if annotated else None
-    return build_report(vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG)
+    return build_report(vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, render=render)
 
 
 def test_report_keys_and_numbers(tmp_path: Path) -> None:
@@ -144,7 +150,7 @@ def test_report_keys_and_numbers(tmp_path: Path) -> None:
         "output",
     ):
         assert key in r
-    assert "recall" not in r
+    assert "recall" not in r and "coverage" not in r and "annotations" not in r
     assert r["id"] == "v1"
     assert r["source"]["frames"] == N_FRAMES and r["source"]["fps"] == 10.0 and r["source"]["vfr"] is False
     assert r["source"]["sha256"] == "s" * 64 and (r["source"]["width"], r["source"]["height"]) == (64, 48)
@@ -196,15 +202,75 @@ def test_report_recall_before_after(tmp_path: Path) -> None:
     assert after["per_flag"]["masked"]["recall"] == 1.0
 
 
+def test_report_coverage_before_after(tmp_path: Path) -> None:
+    r = report_for(tmp_path, "v1", annotated=True, render=RECT)
+    assert set(r["coverage"]) == {"detections", "tracks", "render"}
+    before, after = r["coverage"]["detections"], r["coverage"]["tracks"]
+    # before: frame 2 has no detection, so its face is visible; the ignored face on frame 5 is not counted
+    assert (before["n_gt"], before["covered"], before["coverage"]) == (4, 3, 0.75)
+    assert before["uncovered_frames"] == [2] and before["longest_uncovered_run"] == 1
+    assert before["per_flag"]["masked"] == {"n_gt": 2, "covered": 1, "coverage": 0.5}
+    # after: the interpolated box hides frame 2 too
+    assert (after["covered"], after["coverage"], after["uncovered_frames"]) == (4, 1.0, [])
+    assert after["longest_uncovered_run"] == 0
+    assert r["coverage"]["render"]["shape"] == "rectangle" and r["coverage"]["render"]["box_scale"] == 1.3
+    assert r["coverage"]["render"]["matches_rendered"] is False  # the render stats say "x-hash"
+    assert r["annotations"] == {
+        "path": str(tmp_path / "annotations" / "v1.parquet"),
+        "format": "parquet",
+        "boxes": 5,
+        "faces": 4,
+        "ignored": 1,
+        "frames": 4,
+        "tracks": 0,
+    }
+    json.dumps(r, allow_nan=False)
+
+
+def test_report_coverage_follows_the_render_settings(tmp_path: Path) -> None:
+    # default: the workflow's render defaults (ellipse, box_scale 1.3)
+    r = report_for(tmp_path, "v1", annotated=True)
+    assert r["coverage"]["render"]["shape"] == "ellipse" and r["coverage"]["render"]["box_scale"] == 1.3
+    # an ellipse of exactly the box's size hides only 80 % of each face: nothing counts as covered
+    r = report_for(tmp_path, "v1", annotated=True, render=RenderConfig(box_scale=1.0))
+    assert r["coverage"]["tracks"]["coverage"] == 0.0
+    assert r["coverage"]["tracks"]["uncovered_frames"] == [0, 1, 2, 3]
+    assert r["coverage"]["tracks"]["longest_uncovered_run"] == 4
+    assert r["recall"]["tracks"]["recall"] == 1.0  # while IoU recall is perfect
+
+
+def test_report_reads_other_annotation_formats(tmp_path: Path) -> None:
+    p = make_video(tmp_path, "v1")
+    mot = tmp_path / "annotations" / "v1.txt"
+    mot.parent.mkdir(parents=True, exist_ok=True)
+    # the same GT as make_annotations in MOT form: 1-based frames, conf 0 = ignore
+    mot.write_text("1,1,0,0,10,10,1\n2,1,0,0,10,10,1\n3,1,0,0,10,10,1\n4,1,0,0,10,10,1\n6,2,40,30,10,10,0\n")
+    r = build_report("v1", p["probe"], p["det"], p["trk"], p["render"], mot, CONFIG, render=RECT)
+    ref = report_for(tmp_path / "ref", "v1", annotated=True, render=RECT)
+    assert r["annotations"]["format"] == "mot" and r["annotations"]["tracks"] == 1
+    for stage in ("detections", "tracks"):
+        for key in ("tp", "fp", "fn", "n_pred_ignored"):
+            assert r["recall"][stage][key] == ref["recall"][stage][key]
+        for key in ("n_gt", "covered", "uncovered_frames", "longest_uncovered_run"):
+            assert r["coverage"][stage][key] == ref["coverage"][stage][key]
+    assert r["coverage"]["tracks"]["longest_uncovered_run_per_face"] == {"1": 0}
+    # annotations past the end of the video are refused, naming the file
+    mot.write_text("11,1,0,0,10,10,1\n")
+    with pytest.raises(ValueError, match="v1.txt: annotated frame 10 is beyond"):
+        build_report("v1", p["probe"], p["det"], p["trk"], p["render"], mot, CONFIG)
+
+
 def test_report_iou_threshold_is_passed_through(tmp_path: Path) -> None:
     p = make_video(tmp_path, "v1")
     ann = make_annotations(tmp_path, "v1")
     r = build_report("v1", p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, iou=1.01)
     assert r["recall"]["tracks"]["iou"] == 1.01 and r["recall"]["tracks"]["tp"] == 0
     out = write_report(
-        "v1", p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, tmp_path / "r.json", 1.01
+        "v1", p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, tmp_path / "r.json", 1.01, render=RECT
     )
-    assert json.loads(out.read_text())["recall"]["detections"]["tp"] == 0
+    data = json.loads(out.read_text())
+    assert data["recall"]["detections"]["tp"] == 0
+    assert data["coverage"]["tracks"]["coverage"] == 1.0  # coverage does not depend on IoU
 
 
 def test_report_without_faces(tmp_path: Path) -> None:
@@ -230,7 +296,7 @@ def _write_all(tmp: Path, specs: list[tuple[str, bool, bool]]) -> tuple[list[Pat
         p = make_video(tmp, vid, faces)
         ann = make_annotations(tmp, vid) if annotated else None
         out = tmp / "reports" / f"{vid}.json"
-        write_report(vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, out=out)
+        write_report(vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, out=out, render=RECT)
         reports.append(out)
         dets.append(p["det"])
         trks.append(p["trk"])
@@ -252,15 +318,28 @@ def test_summary_csv_and_html(tmp_path: Path) -> None:
     assert float(rows[0]["fps_detect"]) == 5.0 and float(rows[0]["fps_render"]) == 2.5
     assert float(rows[0]["recall_before"]) == 0.75 and float(rows[0]["recall_after"]) == 1.0
     assert rows[1]["recall_before"] == "" and rows[2]["boxes_detections"] == "0"
+    assert float(rows[0]["coverage_before"]) == 0.75 and float(rows[0]["coverage_after"]) == 1.0
+    assert rows[0]["longest_uncovered_run_before"] == "1" and rows[0]["longest_uncovered_run_after"] == "0"
+    assert rows[1]["coverage_before"] == "" and rows[1]["longest_uncovered_run_after"] == ""
 
     page = html_path.read_text(encoding="utf-8")
     imgs = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(imgs) == 3
     assert all(base64.b64decode(b).startswith(b"\x89PNG") for b in imgs)
+    # the annotated video's timeline carries the red uncovered-frames strip (frame 2, before); others none
+    assert [_red_pixels(base64.b64decode(b)) > 0 for b in imgs] == [True, False, False]
     assert weird not in page and "a&lt;b&gt;&amp;c é&quot;&#x27;" in page
     assert "<b>" not in page
-    assert "Recall before / after temporal smoothing" in page
-    assert "IoU &ge; 0.50," in page
+    assert "Recall and coverage before / after temporal smoothing" in page
+    assert "IoU &ge; 0.50," in page and "at least 90.0% of their box" in page
+    # pooled row: recall, precision, coverage before/after, longest run before/after
+    pooled = re.search(r"<tr><th class=l>all \(pooled\)</th>(.*?)</tr>", page).group(1)
+    assert re.findall(r"<th>(.*?)</th>", pooled) == [
+        "4", "75.0%", "100.0%", "75.0%", "100.0%", "75.0%", "100.0%", "1 fr", "0 fr"
+    ]  # fmt: skip
+    # the per-video before / after table, only for the annotated video
+    assert page.count("<td class=l>before (detections)</td>") == 1
+    assert "<td>3 / 4</td><td>1 fr</td>" in page and "<td>4 / 4</td><td>0 fr</td>" in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)  # no external assets
     assert sorted(p.name for p in html_path.parent.iterdir()) == ["summary.csv", "summary.html"]
 
@@ -270,7 +349,7 @@ def test_summary_without_annotations_or_faces(tmp_path: Path) -> None:
     html_path, csv_path = tmp_path / "summary.html", tmp_path / "summary.csv"
     write_summary(reports, dets, trks, html_path, csv_path)
     page = html_path.read_text(encoding="utf-8")
-    assert "Recall before" not in page
+    assert "Recall and coverage" not in page and "before (detections)" not in page
     assert page.count("data:image/png;base64,") == 1
     assert page.rstrip().endswith("</html>")
 
@@ -287,3 +366,30 @@ def test_faces_per_frame_counts(tmp_path: Path) -> None:
     p = make_video(tmp_path, "v1")
     np.testing.assert_array_equal(faces_per_frame(p["det"], N_FRAMES), [1, 2, 0, 1, 0, 1, 0, 0, 0, 0])
     np.testing.assert_array_equal(faces_per_frame(p["trk"], None), [1, 1, 1, 1])
+
+
+def _red_pixels(png: bytes) -> int:
+    """Number of strongly red pixels (the uncovered-frames strip) in a PNG."""
+    from matplotlib.image import imread
+
+    img = imread(io.BytesIO(png))[..., :3]
+    return int(((img[..., 0] > 0.75) & (img[..., 1] < 0.3) & (img[..., 2] < 0.3)).sum())
+
+
+def test_timeline_strip_marks_uncovered_frames() -> None:
+    counts = np.ones(100, dtype=np.int64)
+    plain = timeline_png(counts, counts, 25.0)
+    none_uncovered = timeline_png(counts, counts, 25.0, {"before": [], "after": []})
+    one_run = timeline_png(counts, counts, 25.0, {"before": list(range(10, 20)), "after": []})
+    two_runs = timeline_png(
+        counts, counts, 25.0, {"before": list(range(10, 20)), "after": list(range(50, 70))}
+    )
+    assert _red_pixels(plain) == 0 and _red_pixels(none_uncovered) == 0
+    assert 0 < _red_pixels(one_run) < _red_pixels(two_runs)
+    # a single uncovered frame in a long video stays visible
+    assert _red_pixels(timeline_png(np.ones(20000), np.ones(20000), None, {"after": [5000]})) > 0
+
+
+def test_frame_runs() -> None:
+    assert frame_runs([]) == [] and frame_runs(None) == []
+    assert frame_runs([7, 2, 5, 6, 6]) == [(2, 1), (5, 3)]
