@@ -94,6 +94,13 @@ class _OnnxRuntime:
         self.session = ort.InferenceSession(_dynamic_model_bytes(weights.path), options, providers=providers)
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # On CPU one frame per run measured faster (13.1 vs 7.9 frames/s at 960x544 on 2 cores) and
+        # keeps onnxruntime's memory arena small (RSS 1.0 vs 2.1 GB for batches of 8).
+        step = len(frames) if self.label == "onnxruntime-cuda" else 1
+        parts = [self._run(frames[i : i + step]) for i in range(0, len(frames), step)]
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+
+    def _run(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         b, h, w, _ = frames.shape
         hp, wp = padded_size(h, w)
         blob = np.zeros((b, 3, hp, wp), dtype=np.float32)
