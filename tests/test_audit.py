@@ -1,0 +1,269 @@
+"""The audit: re-detection on the anonymized output finds exactly the frames where a face was left visible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+
+from faceoff.anonymize import anonymize_frame, covered_mask
+from faceoff.audit import AuditFailed, AuditParams, inside_fraction, run_audit
+from faceoff.boxes import TRACK_SCHEMA, write_boxes
+from faceoff.config import RenderConfig
+from faceoff.detectors import build_detector
+from faceoff.errors import FaceOffError
+from faceoff.probe import probe_video
+from faceoff.stages import run_render
+from faceoff.synth.clips import write_clip
+
+# The astronaut's face as CenterFace boxes it on the unblurred photo (score 0.93).
+ASTRONAUT_FACE = np.array([181.5, 58.2, 269.9, 177.8])
+HEAD = (slice(30, 190), slice(150, 290))  # the head crop used by the workflow tests
+N_FRAMES, WIDTH, HEIGHT = 12, 224, 160
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return build_detector("centerface", runtime="onnxruntime", device="cpu", threads=2)
+
+
+def _iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def face_clip_frames() -> tuple[np.ndarray, np.ndarray]:
+    """12 frames of the astronaut's head (face ~62 px wide) moving right over grey; and its box per frame."""
+    s = 0.7
+    head = cv2.resize(skimage.data.astronaut()[HEAD], None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    face = (ASTRONAUT_FACE - [HEAD[1].start, HEAD[0].start] * 2) * s
+    frames = np.full((N_FRAMES, HEIGHT, WIDTH, 3), 90, np.uint8)
+    boxes = np.empty((N_FRAMES, 4))
+    for t in range(N_FRAMES):
+        x, y = 40 + 3 * t, 20
+        frames[t, y : y + head.shape[0], x : x + head.shape[1]] = head
+        boxes[t] = face + [x, y, x, y]
+    return frames, boxes
+
+
+def tracks_table(boxes: np.ndarray, frames: list[int], source: str = "detected") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "frame_index": np.asarray(frames, dtype=np.int64),
+            "pts_time": np.asarray(frames, dtype=np.float64) / 25,
+            "x1": boxes[frames, 0],
+            "y1": boxes[frames, 1],
+            "x2": boxes[frames, 2],
+            "y2": boxes[frames, 3],
+            "score": 0.9,
+            "track_id": 0,
+            "source": source,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """The source clip, its probe and the true face boxes."""
+    root = tmp_path_factory.mktemp("audit")
+    frames, boxes = face_clip_frames()
+    src = write_clip(root / "src.mp4", frames, fps=25)
+    return root, src, probe_video(src), boxes
+
+
+def render_without(clip, missing: set[int], name: str) -> tuple[Path, Path]:
+    """Render the clip hiding the face on every frame except ``missing``; returns (video, tracks)."""
+    root, src, info, boxes = clip
+    tracks = root / f"{name}.parquet"
+    keep = [t for t in range(N_FRAMES) if t not in missing]
+    meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
+    write_boxes(tracks_table(boxes, keep), tracks, meta, TRACK_SCHEMA)
+    out = root / f"{name}.mp4"
+    run_render(str(src), info, tracks, RenderConfig(), out, root / f"{name}.json")
+    return out, tracks
+
+
+def test_face_hidden_everywhere_passes(clip, detector, tmp_path):
+    root, _, info, _ = clip
+    video, tracks = render_without(clip, set(), "all")
+    out = tmp_path / "audit" / "all.json"
+    result = run_audit(
+        video, probe_video(video), tracks, RenderConfig(), AuditParams(), out, detector=detector
+    )
+    assert result["passed"] and result["n_findings"] == 0 and result["findings"] == []
+    assert result["frames_audited"] == info.frame_count == N_FRAMES
+    assert result["threshold"] == 0.1 and result["timing"]["seconds"] > 0
+    assert result["max_score_inside_hidden"] < 0.1  # default blur, face ~62 px wide: nothing fires
+    assert json.loads(out.read_text()) == result
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_findings_exactly_on_unhidden_frames(clip, detector, tmp_path):
+    _, _, info, boxes = clip
+    missing = {2, 7, 8}
+    video, tracks = render_without(clip, missing, "gaps")
+    result = run_audit(
+        video, info, tracks, RenderConfig(), AuditParams(), tmp_path / "a.json", detector=detector
+    )
+    assert not result["passed"]
+    assert {f["frame_index"] for f in result["findings"]} == missing
+    assert result["n_findings"] == 3 and result["frames_with_findings"] == 3
+    for f in result["findings"]:
+        box = [f["x1"], f["y1"], f["x2"], f["y2"]]
+        assert _iou(box, boxes[f["frame_index"]]) > 0.6, f
+        assert f["score"] > 0.8 and f["inside_fraction"] == 0.0
+        assert f["pts_time"] == pytest.approx(info.pts_time[f["frame_index"]])
+    err = AuditFailed(result)
+    assert "3 possible unhidden face(s) on 3 frame(s)" in str(err) and isinstance(err, FaceOffError)
+
+
+class FixedDetector:
+    """Returns the same boxes on every frame; checks the frames it gets are at detection size."""
+
+    name, weights_sha256, runtime = "fixed", "0" * 64, "none"
+
+    def __init__(self, boxes, shape):
+        self.boxes, self.shape, self.calls = np.asarray(boxes, np.float32), shape, 0
+
+    def detect(self, frames, threshold):
+        assert frames.shape[1:] == self.shape
+        self.calls += len(frames)
+        return [self.boxes[self.boxes[:, 4] >= threshold] for _ in frames]
+
+
+def test_boxes_scaled_from_detection_width_and_classified(clip, tmp_path):
+    root, _, info, boxes = clip
+    video, tracks = render_without(clip, {5}, "one")
+    (fx1, fy1, fx2, fy2) = boxes[0]
+    # detection at half width: coordinates halve. One box on the hidden face of frame 0 (inside on every
+    # frame but 5, where nothing is hidden), one in the empty top-left corner, one below the threshold.
+    det = FixedDetector(
+        [[fx1 / 2, fy1 / 2, fx2 / 2, fy2 / 2, 0.5], [0, 0, 10, 10, 0.3], [60, 40, 80, 60, 0.05]],
+        (HEIGHT // 2, WIDTH // 2, 3),
+    )
+    params = AuditParams(width=WIDTH // 2, batch_size=5, max_stored_findings=4)
+    result = run_audit(video, info, tracks, RenderConfig(), params, tmp_path / "a.json", detector=det)
+    assert det.calls == N_FRAMES
+    # the corner box on every frame, and the face box on frame 5
+    assert result["n_findings"] == N_FRAMES + 1 and result["frames_with_findings"] == N_FRAMES
+    assert len(result["findings"]) == 4 and result["findings_truncated"]
+    assert result["findings"][0] == {
+        "frame_index": 0,
+        "pts_time": 0.0,
+        "x1": 0.0,
+        "y1": 0.0,
+        "x2": 20.0,
+        "y2": 20.0,
+        "score": 0.3,
+        "inside_fraction": 0.0,
+    }
+    assert result["hits_inside_hidden"] == N_FRAMES - 1 and result["max_score_inside_hidden"] == 0.5
+    assert result["detection_size"] == [WIDTH // 2, HEIGHT // 2]
+
+
+def test_inside_fraction():
+    mask = np.zeros((10, 10), bool)
+    mask[:, :5] = True
+    assert inside_fraction(np.array([0, 0, 10, 10]), mask) == 0.5
+    assert inside_fraction(np.array([0.5, 0, 4.5, 3]), mask) == 1.0
+    assert inside_fraction(np.array([20, 20, 30, 30]), mask) == 0.0
+
+
+def test_frame_count_mismatch_is_an_error(clip, tmp_path):
+    root, src, info, boxes = clip
+    _, tracks = render_without(clip, set(), "mm")
+    short = write_clip(tmp_path / "short.mp4", face_clip_frames()[0][:10])
+    out = tmp_path / "a.json"
+    det = FixedDetector(np.zeros((0, 5)), (HEIGHT, WIDTH, 3))
+    with pytest.raises(FaceOffError, match="10|frames"):  # the probe says 12 frames, the video has 10
+        run_audit(short, info, tracks, RenderConfig(), AuditParams(), out, detector=det)
+    other = tmp_path / "other.parquet"
+    write_boxes(tracks_table(boxes, [0]), other, {"frame_count": 99}, TRACK_SCHEMA)
+    with pytest.raises(FaceOffError, match="99"):
+        run_audit(src, info, other, RenderConfig(), AuditParams(), out, detector=det)
+    assert not out.exists()
+
+
+def test_params_validated():
+    with pytest.raises(ValueError):
+        AuditParams(threshold=0)
+    with pytest.raises(ValueError):
+        AuditParams(outside_fraction=1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Does the default blur defeat the detector? (measured numbers: see the faceoff.audit docstring)
+# --------------------------------------------------------------------------------------------------
+
+
+def astronaut_scene(scene: str, face_width: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut photo (``photo``) or her head on grey (``head``) scaled so the face is
+    ``face_width`` px wide (None: photo as is); returns the frame and the face box."""
+    img = skimage.data.astronaut()
+    s = 1.0 if face_width is None else face_width / (ASTRONAUT_FACE[2] - ASTRONAUT_FACE[0])
+    if scene == "photo":
+        src, box = img, ASTRONAUT_FACE
+    else:
+        src, box = img[HEAD], ASTRONAUT_FACE - [HEAD[1].start, HEAD[0].start] * 2
+    interpolation = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    im = src if s == 1 else cv2.resize(src, None, fx=s, fy=s, interpolation=interpolation)
+    if scene == "photo":
+        return np.ascontiguousarray(im), box * s
+    h, w = im.shape[:2]
+    oy, ox = max(32, h // 2), max(32, w // 2)
+    canvas = np.full((h + 2 * oy, w + 2 * ox, 3), 90, np.uint8)
+    canvas[oy : oy + h, ox : ox + w] = im
+    return canvas, box * s + [ox, oy, ox, oy]
+
+
+# Cases measured to fail: highest score of a box touching the hidden region (onnxruntime on CPU). A case
+# measured within 0.01 of its threshold is not strict (it may flip on another CPU); the others are strict,
+# so a render change that fixes one makes its XPASS fail here: then drop it from this table.
+KNOWN_FAILURES = {
+    ("head", 32, 0.2): 0.284,  # 37% inside: a finding
+    ("head", 32, 0.1): 0.284,
+    ("head", 40, 0.1): 0.163,  # 76% inside: a hit inside hidden
+    ("photo", 32, 0.2): 0.246,  # 63% inside
+    ("photo", 32, 0.1): 0.246,
+    ("photo", 60, 0.2): 0.282,  # 27% inside: a finding
+    ("photo", 60, 0.1): 0.282,
+    ("photo", 80, 0.2): 0.207,  # 30% inside: a finding
+    ("photo", 80, 0.1): 0.207,
+    ("photo", None, 0.2): 0.201,  # 6% inside (neck ring below the blurred chin): a finding
+    ("photo", None, 0.1): 0.201,
+}
+BLUR_SIZES = {"head": (32, 40, 60, 80, 160), "photo": (32, 40, 60, 80, None, 160)}
+
+
+def _blur_cases():
+    for scene, widths in BLUR_SIZES.items():
+        for width in widths:
+            for thr in (0.2, AuditParams().threshold):
+                known = KNOWN_FAILURES.get((scene, width, thr))
+                marks = ()
+                if known is not None:
+                    reason = f"measured: the blurred {scene} (face {width or 88} px) still scores {known}"
+                    marks = pytest.mark.xfail(reason=reason, strict=abs(known - thr) > 0.01)
+                yield pytest.param(scene, width, thr, marks=marks, id=f"{scene}-{width or 'native'}-{thr}")
+
+
+@pytest.mark.parametrize("scene,width,threshold", list(_blur_cases()))
+def test_default_blur_defeats_detector(detector, scene, width, threshold):
+    frame, face = astronaut_scene(scene, width)
+    (before,) = detector.detect(frame[None], 0.5)
+    assert len(before) and max(_iou(b, face) for b in before) > 0.7, "the scene must show a detectable face"
+    box = before[np.argmax([_iou(b, face) for b in before]), :4]
+    cfg = RenderConfig()
+    anonymize_frame(frame, box[None], cfg)
+    mask = covered_mask(box[None], cfg, frame.shape[1], frame.shape[0])
+    (after,) = detector.detect(frame[None], threshold)
+    touching = [(round(float(d[4]), 3), round(inside_fraction(d, mask), 2)) for d in after]
+    touching = [t for t in touching if t[1] > 0]
+    assert not touching, f"(score, fraction inside hidden region) of boxes on the blurred face: {touching}"
