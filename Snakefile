@@ -17,6 +17,7 @@ include: "rules/probe.smk"
 include: "rules/detect.smk"
 include: "rules/regularize.smk"
 include: "rules/render.smk"
+include: "rules/audit.smk"
 include: "rules/report.smk"
 
 

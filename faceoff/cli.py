@@ -14,6 +14,7 @@ from pathlib import Path
 
 from faceoff import __version__
 from faceoff.config import (
+    AuditConfig,
     DetectConfig,
     RegularizeConfig,
     RenderConfig,
@@ -82,11 +83,34 @@ def cmd_render(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    from faceoff.delivery import run_audit_stage
+    from faceoff.probe import read_probe
+
+    render = parse_section(RenderConfig, args.render_params) if args.render_params else RenderConfig()
+    detect = parse_section(DetectConfig, args.detect_params) if args.detect_params else DetectConfig()
+    audit = _section(args, AuditConfig, "audit")
+    result = run_audit_stage(
+        args.video,
+        read_probe(args.probe),
+        args.tracks,
+        render,
+        audit,
+        detect,
+        args.output,
+        args.sheet,
+        args.deliver,
+        threads=args.threads,
+    )
+    print(f"{args.video}: audit findings={result['n_findings']} -> delivered {args.deliver}")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from faceoff.report import write_report
 
     hashes = json.loads(args.hashes) if args.hashes else {}
     cfg = _section(args, ReportConfig, "report")
+    render = parse_section(RenderConfig, args.render_params) if args.render_params else RenderConfig()
     write_report(
         args.id,
         args.probe,
@@ -97,6 +121,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         hashes,
         args.output,
         iou=cfg.iou,
+        render=render,
+        audit_json=args.audit,
+        contact_sheet=args.sheet,
     )
     print(f"{args.id}: report -> {args.output}")
 
@@ -162,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     _params_options(p)
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("audit", help="re-detect on the rendered video, QA contact sheet, then deliver it")
+    p.add_argument("video", help="the rendered video")
+    p.add_argument("--probe", required=True, help="probe JSON of the source video")
+    p.add_argument("--tracks", required=True)
+    p.add_argument("-o", "--output", required=True, help="audit JSON")
+    p.add_argument("--sheet", required=True, help="contact sheet PNG")
+    p.add_argument("--deliver", required=True, help="where the video goes when it may be delivered")
+    p.add_argument("--render-params", help="JSON of the render section used")
+    p.add_argument("--detect-params", help="JSON of the detect section (detector, runtime, device)")
+    p.add_argument("--threads", type=int, help="CPU threads when detect.threads is not set")
+    _params_options(p)
+    p.set_defaults(func=cmd_audit)
+
     p = sub.add_parser("report", help="per-video report JSON (recall when annotations are given)")
     p.add_argument("id")
     p.add_argument("--probe", required=True)
@@ -170,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render-stats", required=True)
     p.add_argument("--annotations")
     p.add_argument("--hashes", help="JSON of stage name -> params hash")
+    p.add_argument("--render-params", help="JSON of the render section (coverage is scored with it)")
+    p.add_argument("--audit", help="audit JSON")
+    p.add_argument("--sheet", help="contact sheet PNG")
     p.add_argument("-o", "--output", required=True)
     _params_options(p)
     p.set_defaults(func=cmd_report)

@@ -164,6 +164,48 @@ class RenderConfig(Section):
         return self
 
 
+class AuditConfig(Section):
+    """The post-render audit (the ``audit`` stage): look for faces the anonymized output still shows."""
+
+    enabled: bool = Field(True, description="Re-run the detector on every anonymized frame.")
+    threshold: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Detector score the audit reports at. Blurred heads still draw scores up to about 0.28 "
+        "just below the hidden region (measured), so lower values mostly add false alarms.",
+    )
+    width: int = Field(960, ge=0, description="Detection width for the audit (0 = source width).")
+    outside_fraction: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="A box with more than this share of its area outside the hidden region is a finding.",
+    )
+    batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
+    max_stored_findings: int = Field(
+        1000, ge=0, description="Findings listed in the audit JSON (all are counted)."
+    )
+    fail_on_findings: bool = Field(
+        False, description="A video with findings fails and is not delivered to `anonymized/`."
+    )
+    contact_sheet_frames: int = Field(12, ge=1, le=200, description="Thumbnails on the QA contact sheet.")
+    contact_sheet_width: int = Field(320, ge=32, le=1920, description="Thumbnail width in pixels.")
+
+    def audit_params(self, detector: str):
+        """The audit's parameters from this section (``detector`` comes from the detect section)."""
+        from faceoff.audit import AuditParams
+
+        return AuditParams(
+            threshold=self.threshold,
+            width=self.width,
+            outside_fraction=self.outside_fraction,
+            batch_size=self.batch_size,
+            detector=detector,
+            max_stored_findings=self.max_stored_findings,
+        )
+
+
 class ReportConfig(Section):
     """Reports (the ``report`` stage)."""
 
@@ -208,6 +250,7 @@ class Config(BaseModel):
     detect: DetectConfig = Field(default_factory=DetectConfig)
     regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     pseudonymize: PseudonymizeConfig = Field(default_factory=PseudonymizeConfig)
 
@@ -240,7 +283,8 @@ class Config(BaseModel):
     def stage_hashes(self) -> dict[str, str]:
         """Params hash of each stage section."""
         return {
-            name: getattr(self, name).params_hash() for name in ("detect", "regularize", "render", "report")
+            name: getattr(self, name).params_hash()
+            for name in ("detect", "regularize", "render", "audit", "report")
         }
 
 

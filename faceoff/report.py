@@ -115,6 +115,8 @@ def build_report(
     iou: float = 0.5,
     *,
     render: RenderConfig | None = None,
+    audit_json: str | Path | None = None,
+    contact_sheet: str | Path | None = None,
 ) -> dict[str, Any]:
     """Assemble the report dict for one video from the outputs of every stage.
 
@@ -230,9 +232,22 @@ def build_report(
             "annotations": str(annotations) if annotations else None,
         },
     }
+    if audit_json:
+        report["audit"] = _audit_block(_load_json(audit_json), contact_sheet)
     if annotations:
         report.update(_evaluation(annotations, probe, render_stats, det, trk, render_cfg, n_frames, iou))
     return jsonable(report)
+
+
+def _audit_block(audit: dict[str, Any], contact_sheet: str | Path | None) -> dict[str, Any]:
+    """What the post-render audit found (the full list stays in the audit JSON)."""
+    keys = ("enabled", "passed", "threshold", "n_findings", "frames_with_findings", "hits_inside_hidden")
+    block = {k: audit.get(k) for k in keys}
+    block["enabled"] = audit.get("enabled", True)
+    block["max_score_inside_hidden"] = audit.get("max_score_inside_hidden")
+    block["first_findings"] = (audit.get("findings") or [])[:10]
+    block["contact_sheet"] = str(contact_sheet) if contact_sheet else None
+    return block
 
 
 def _evaluation(
@@ -292,6 +307,8 @@ def write_report(
     iou: float = 0.5,
     *,
     render: RenderConfig | None = None,
+    audit_json: str | Path | None = None,
+    contact_sheet: str | Path | None = None,
 ) -> Path:
     """Build the report and write it atomically to ``out`` (default ``results/reports/{id}.json``)."""
     report = build_report(
@@ -304,6 +321,8 @@ def write_report(
         config_hashes,
         iou,
         render=render,
+        audit_json=audit_json,
+        contact_sheet=contact_sheet,
     )
     path = Path(out) if out is not None else Path("results") / "reports" / f"{video_id}.json"
     text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)

@@ -7,6 +7,7 @@ import csv
 import html
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ CSV_COLUMNS = [
     "coverage_after",
     "longest_uncovered_run_before",
     "longest_uncovered_run_after",
+    "audit_findings",
+    "audit_frames_with_findings",
+    "contact_sheet",
 ]
 
 CSS = """
@@ -104,6 +108,9 @@ def csv_row(report: dict[str, Any]) -> dict[str, Any]:
         "coverage_after": _get(report, "coverage", "tracks", "coverage"),
         "longest_uncovered_run_before": _get(report, "coverage", "detections", "longest_uncovered_run"),
         "longest_uncovered_run_after": _get(report, "coverage", "tracks", "longest_uncovered_run"),
+        "audit_findings": _get(report, "audit", "n_findings"),
+        "audit_frames_with_findings": _get(report, "audit", "frames_with_findings"),
+        "contact_sheet": _get(report, "audit", "contact_sheet"),
     }
     for s in STAGES:
         row[f"fps_{s}"] = _get(report, "timing", s, "frames_per_second")
@@ -265,9 +272,17 @@ def _video_eval_table(r: dict[str, Any]) -> str:
     return f"<table>{head}{''.join(rows)}</table>\n"
 
 
-def _videos_table(reports: list[dict[str, Any]]) -> str:
+def _relative(path: str, out_dir: Path) -> str:
+    """``path`` relative to the summary's folder (links keep working when results/ is moved)."""
+    try:
+        return os.path.relpath(Path(path).resolve(), out_dir.resolve())
+    except ValueError:
+        return str(path)
+
+
+def _videos_table(reports: list[dict[str, Any]], out_dir: Path) -> str:
     cols = ["video", "frames", "size", "fps", "duration (s)", "frames with faces (det / trk)"]
-    cols += ["boxes (det / trk)", "tracks"] + [f"{s} fps" for s in STAGES]
+    cols += ["boxes (det / trk)", "tracks"] + [f"{s} fps" for s in STAGES] + ["audit findings", "QA sheet"]
     head = "<tr>" + "".join(f"<th{' class=l' if i == 0 else ''}>{_e(c)}</th>" for i, c in enumerate(cols))
     rows = []
     for i, r in enumerate(reports):
@@ -282,8 +297,15 @@ def _videos_table(reports: list[dict[str, Any]]) -> str:
             f"{_fmt(bx.get('detections'))} / {_fmt(bx.get('tracks'))}",
             _fmt(_get(r, "tracks", "count")),
         ] + [_fmt(_get(r, "timing", s, "frames_per_second")) for s in STAGES]
+        cells.append(_fmt(_get(r, "audit", "n_findings")) if _get(r, "audit", "enabled") else "off")
         link = f'<a href="#v{i}">{_e(r.get("id"))}</a>'
-        rows.append(f"<tr><td class=l>{link}</td>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
+        sheet = _get(r, "audit", "contact_sheet")
+        sheet_link = f'<a href="{_e(_relative(sheet, out_dir))}">PNG</a>' if sheet else ""
+        rows.append(
+            f"<tr><td class=l>{link}</td>"
+            + "".join(f"<td>{_e(c)}</td>" for c in cells)
+            + f"<td>{sheet_link}</td></tr>"
+        )
     return f"<h2>Videos</h2>\n<table>{head}</tr>{''.join(rows)}</table>\n"
 
 
@@ -344,7 +366,7 @@ def write_summary(
         f"<title>FaceOff summary</title><style>{CSS}</style></head><body>\n"
         "<h1>FaceOff summary</h1>\n"
         f"<p>{len(reports)} video(s), {n_annot} with annotations.</p>\n"
-        f"{_videos_table(reports)}{_recall_table(reports)}"
+        f"{_videos_table(reports, Path(out_html).parent)}{_recall_table(reports)}"
         "<h2>Faces per frame</h2>\n"
         "<p class=muted>Number of boxes per frame: detections (orange) vs regularised tracks (blue).</p>\n"
         + "\n".join(sections)

@@ -48,12 +48,16 @@ def get_video(wildcards):
     return SAMPLES[wildcards.id]
 
 
+ANNOTATION_SUFFIXES = (".parquet", ".json", ".xml", ".txt", ".csv")
+
+
 def get_annotations(wildcards):
-    """The video's ground-truth table when the annotations folder has one."""
+    """The video's ground truth when the annotations folder has one (Parquet, COCO, CVAT or MOT)."""
     if CFG.annotations:
-        path = Path(CFG.annotations) / f"{wildcards.id}.parquet"
-        if path.is_file():
-            return [str(path)]
+        for suffix in ANNOTATION_SUFFIXES:
+            path = Path(CFG.annotations) / f"{wildcards.id}{suffix}"
+            if path.is_file():
+                return [str(path)]
     return []
 
 

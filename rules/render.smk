@@ -4,7 +4,7 @@ rule render:
         probe=f"{RESULTS}/probe/{{id}}.json",
         tracks=f"{RESULTS}/tracks/{{id}}.parquet",
     output:
-        video=f"{RESULTS}/anonymized/{{id}}.mp4",
+        video=f"{RESULTS}/render/{{id}}.mp4",
         stats=f"{RESULTS}/render/{{id}}.json",
     params:
         section=stage_params("render"),

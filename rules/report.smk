@@ -4,11 +4,14 @@ rule report:
         detections=f"{RESULTS}/detections/{{id}}.parquet",
         tracks=f"{RESULTS}/tracks/{{id}}.parquet",
         render=f"{RESULTS}/render/{{id}}.json",
+        audit=f"{RESULTS}/audit/{{id}}.json",
+        sheet=f"{RESULTS}/qa/{{id}}.png",
         annotations=get_annotations,
     output:
         f"{RESULTS}/reports/{{id}}.json",
     params:
         section=stage_params("report"),
+        render=stage_params("render"),
         hashes=json.dumps(HASHES, sort_keys=True),
         annotations=annotation_option,
     log:
@@ -20,6 +23,7 @@ rule report:
     shell:
         "faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
         " --tracks {input.tracks:q} --render-stats {input.render:q} {params.annotations}"
+        " --audit {input.audit:q} --sheet {input.sheet:q} --render-params {params.render:q}"
         " --hashes {params.hashes:q} --params {params.section:q} -o {output:q} > {log:q} 2>&1"
 
 

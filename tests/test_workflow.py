@@ -151,6 +151,8 @@ def test_report_and_summary(clean_run):
     root, _ = clean_run
     rep = json.loads((root / "results" / "reports" / "tagged.json").read_text())
     assert rep["source"]["frames"] == 24
+    assert rep["audit"]["enabled"] and rep["audit"]["n_findings"] == 0, rep["audit"]
+    assert (root / "results" / "qa" / "tagged.png").stat().st_size > 1000
     summary = pd.read_csv(root / "results" / "summary.csv")
     assert set(summary["id"]) == {"tagged", "vfr", "rotated"}
     assert (root / "results" / "summary.html").read_text().count("data:image/png;base64") >= 3
@@ -168,3 +170,25 @@ def test_changing_regularize_reruns_only_downstream(clean_run):
     }
     assert jobs.get("regularize") == 3 and jobs.get("render") == 3 and jobs.get("report") == 3, text[-3000:]
     assert jobs.get("summary") == 1 and "detect" not in jobs and "probe" not in jobs, text[-3000:]
+
+
+def test_audit_failure_blocks_delivery(tmp_path):
+    """A face the detector missed is found by the audit; with fail_on_findings nothing is delivered."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_clip(videos / "missed.mp4", _face_frames(8), fps=25)
+    cfg = {
+        "inputs": [str(videos)],
+        "results": "results",
+        "annotations": None,
+        "detect": {"threshold": 0.99, "width": 0},  # the detector "misses" the face
+        "audit": {"fail_on_findings": True},
+    }
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _run(["--cores", "2", "--configfile", "my.yaml"], tmp_path)
+    assert proc.returncode != 0
+    log = (tmp_path / "results" / "logs" / "audit" / "missed.log").read_text()
+    assert "audit found" in log and "missed.mp4" in log, log[-2000:]
+    assert (tmp_path / "results" / "render" / "missed.mp4").is_file()  # rendered, but...
+    assert not (tmp_path / "results" / "anonymized" / "missed.mp4").exists()  # ...never delivered
+    assert not [p for p in (tmp_path / "results").rglob("*") if ".partial" in p.name or ".tmp" in p.name]

@@ -1,0 +1,26 @@
+rule audit:
+    input:
+        video=f"{RESULTS}/render/{{id}}.mp4",
+        probe=f"{RESULTS}/probe/{{id}}.json",
+        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+    output:
+        audit=f"{RESULTS}/audit/{{id}}.json",
+        sheet=f"{RESULTS}/qa/{{id}}.png",
+        delivered=f"{RESULTS}/anonymized/{{id}}.mp4",
+    params:
+        section=stage_params("audit"),
+        render=stage_params("render"),
+        detect=stage_params("detect"),
+        hash=HASHES["audit"],
+    log:
+        f"{RESULTS}/logs/audit/{{id}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/audit/{{id}}.tsv"
+    threads: workflow.cores
+    conda:
+        "../environment.yml"
+    shell:
+        "faceoff audit {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
+        " -o {output.audit:q} --sheet {output.sheet:q} --deliver {output.delivered:q}"
+        " --render-params {params.render:q} --detect-params {params.detect:q} --threads {threads}"
+        " --params {params.section:q} > {log:q} 2>&1"
