@@ -68,6 +68,11 @@ class DetectConfig(Section):
     )
     batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
     threads: int | None = Field(None, ge=1, description="CPU threads for the detector; default: all cores.")
+    shard_frames: int = Field(
+        3000,
+        ge=1,
+        description="Detections are saved every this many frames; a killed job resumes from its last shard.",
+    )
 
 
 class RegularizeConfig(Section):

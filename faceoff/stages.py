@@ -25,6 +25,7 @@ from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
 from faceoff.regularize import kernel_regularize
+from faceoff.shards import ShardStore
 from faceoff.tracking import track_regularize
 
 
@@ -69,16 +70,27 @@ def run_detect(
     size = detection_size(info, cfg.width)
     sx, sy = (info.width / size[0], info.height / size[1]) if size else (1.0, 1.0)
     pts_time = np.asarray(info.pts_time, dtype=np.float64)
-    parts, seen = [], 0
+    key = {"params": cfg.params_hash(), "source": info.sha256, "weights": detector.weights_sha256}
+    store = ShardStore(out, key)
+    resume_at, parts = store.resume()
+    shard_start, shard_rows, seen = resume_at, [], 0
     for indices, frames in prefetch(iter_frames(video, info, batch_size=cfg.batch_size, size=size)):
-        for index, dets in zip(indices, detector.detect(frames, cfg.threshold), strict=True):
+        seen += len(indices)
+        todo = indices >= resume_at  # frames of finished shards are decoded but not detected again
+        if not todo.any():
+            continue
+        for index, dets in zip(indices[todo], detector.detect(frames[todo], cfg.threshold), strict=True):
             if len(dets):
                 part = np.empty((len(dets), 6), dtype=np.float64)
                 part[:, 0] = index
                 part[:, 1:5] = dets[:, :4] * (sx, sy, sx, sy)
                 part[:, 5] = dets[:, 4]
-                parts.append(part)
-        seen += len(indices)
+                shard_rows.append(part)
+        if seen - shard_start >= cfg.shard_frames and seen < info.frame_count:
+            store.save(shard_start, seen, np.concatenate(shard_rows) if shard_rows else np.empty((0, 6)))
+            parts += shard_rows
+            shard_start, shard_rows = seen, []
+    parts += shard_rows
     if seen != info.frame_count:  # iter_frames checks too; never write a table missing frames
         raise FaceOffError(f"{video}: detected on {seen} frames, expected {info.frame_count}")
     rows = np.concatenate(parts) if parts else np.empty((0, 6))
@@ -95,7 +107,9 @@ def run_detect(
         detection_size=list(size or (info.width, info.height)),
         timing=_timing(time.perf_counter() - start, info.frame_count),
     )
+    meta["resumed_at_frame"] = resume_at
     write_boxes(df, out, meta, DETECTION_SCHEMA)
+    store.clear()
     return df
 
 

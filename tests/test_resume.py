@@ -1,0 +1,74 @@
+"""A killed detect job resumes from its last finished shard and writes the same table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+
+import faceoff.stages as stages
+from faceoff.boxes import read_boxes, read_metadata
+from faceoff.config import DetectConfig
+from faceoff.probe import probe_video
+from faceoff.synth.clips import write_clip
+
+
+class Killed(Exception):
+    pass
+
+
+def _clip(tmp_path):
+    face = skimage.data.astronaut()[30:190, 150:290][::2, ::2]
+    frames = np.full((40, 144, 192, 3), 90, np.uint8)
+    for t in range(40):
+        frames[t, 30 : 30 + face.shape[0], 10 + 2 * t : 10 + 2 * t + face.shape[1]] = face
+    return write_clip(tmp_path / "long.mp4", frames, fps=25)
+
+
+def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch):
+    video = _clip(tmp_path)
+    info = probe_video(video)
+    cfg = DetectConfig(width=0, batch_size=4, shard_frames=8)
+    full = stages.run_detect(str(video), info, cfg, tmp_path / "full.parquet")
+
+    real_build = stages.build_detector
+    detected: list[int] = []
+
+    def build(*args, **kwargs):
+        det = real_build(*args, **kwargs)
+        real_detect = det.detect
+
+        def detect(frames, threshold):
+            if kill_after is not None and len(detected) >= kill_after:
+                raise Killed
+            detected.append(len(frames))
+            return real_detect(frames, threshold)
+
+        det.detect = detect
+        return det
+
+    monkeypatch.setattr(stages, "build_detector", build)
+    out = tmp_path / "resumed.parquet"
+    kill_after = 5  # 5 batches of 4 = 20 frames: shards [0,8) and [8,16) are saved
+    with pytest.raises(Killed):
+        stages.run_detect(str(video), info, cfg, out)
+    assert not out.exists()
+    assert len(list((tmp_path / ".resumed.parquet.parts").glob("*.npz"))) == 2
+
+    kill_after, detected[:] = None, []
+    stages.run_detect(str(video), info, cfg, out)
+    assert sum(detected) == 40 - 16, "frames of finished shards were detected again"
+    assert read_metadata(out)["resumed_at_frame"] == 16
+    pd.testing.assert_frame_equal(read_boxes(out), read_boxes(tmp_path / "full.parquet"))
+    assert len(full) == len(read_boxes(out)) > 30
+    assert not (tmp_path / ".resumed.parquet.parts").exists()
+
+
+def test_shards_of_other_parameters_are_ignored(tmp_path):
+    video = _clip(tmp_path)
+    info = probe_video(video)
+    store = stages.ShardStore(
+        tmp_path / "d.parquet", {"params": "other", "source": info.sha256, "weights": "x"}
+    )
+    store.save(0, 40, np.empty((0, 6)))  # claims "no faces anywhere" under other parameters
+    df = stages.run_detect(str(video), info, DetectConfig(width=0), tmp_path / "d.parquet")
+    assert df["frame_index"].nunique() >= 35
