@@ -30,7 +30,7 @@ import av
 import numpy as np
 
 from faceoff.errors import VideoError
-from faceoff.probe import ProbeInfo, video_stream
+from faceoff.probe import ProbeInfo, decoder_cause, video_stream
 
 Backend = Literal["auto", "decord", "pyav"]
 
@@ -97,7 +97,7 @@ def _iter_decord(
             vr = decord.VideoReader(str(path))
         n = len(vr)
     except Exception as exc:  # DECORDError / RuntimeError
-        raise VideoError(path, f"decord cannot open the video: {str(exc).strip()[:300]}") from exc
+        raise VideoError(path, f"decord cannot open the video: {decoder_cause(exc)}") from exc
     if n != info.frame_count:
         raise VideoError(
             path, f"decord counts {n} frames, the probe indexed {info.frame_count}: file changed?"
@@ -109,7 +109,7 @@ def _iter_decord(
                 frames = vr.get_batch(idx.tolist()).asnumpy()
             except Exception as exc:
                 raise VideoError(
-                    path, f"decord failed on frames {idx[0]}-{idx[-1]}: {str(exc).strip()[:300]}"
+                    path, f"frames {idx[0]}-{idx[-1]} cannot be decoded: {decoder_cause(exc)}"
                 ) from exc
             yield idx, frames
     finally:
@@ -153,6 +153,6 @@ def _iter_pyav(
                     yield np.arange(i - len(buf), i, dtype=np.int64), np.stack(buf)
                     buf = []
     except av.FFmpegError as exc:
-        raise VideoError(path, f"decoding failed at frame {i}: {exc}") from exc
+        raise VideoError(path, f"frame {i} cannot be decoded: {decoder_cause(exc)}") from exc
     if buf:
         yield np.arange(i - len(buf), i, dtype=np.int64), np.stack(buf)

@@ -159,12 +159,22 @@ class VideoWriter:
                 self.command(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log
             )
             self._nut = av.open(self._proc.stdin, "w", format="nut", buffer_size=1 << 20)
-            s = self._nut.add_stream("rawvideo", rate=max(1, round(self.info.avg_fps)))
+            s = self._nut.add_stream("rawvideo", rate=self._last_frame_rate())
             s.width, s.height, s.pix_fmt = self.info.width, self.info.height, "rgb24"
             s.time_base = self._tb
             self._stream = s
         except Exception as exc:
             self._fail(f"cannot start ffmpeg: {exc}", exc)
+
+    def _last_frame_rate(self) -> Fraction:
+        """The NUT stream's frame rate: the reciprocal of the last frame's duration.
+
+        NUT stores no packet durations, so ffmpeg guesses each frame's duration from this rate; only the
+        last frame's guess survives into the MP4 (the others follow from the next timestamp), so this rate
+        makes the output's last frame (and its total duration) match the source's, VFR included.
+        """
+        seconds = self.info.last_frame_ticks * self.info.time_base_fraction
+        return (1 / seconds).limit_denominator(1 << 30)
 
     def write(self, frames: np.ndarray) -> None:
         """Append ``(B, H, W, 3)`` (or one ``(H, W, 3)``) uint8 RGB frames at ``info.width x info.height``."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -119,6 +120,30 @@ def _is_mirrored(frame: av.VideoFrame) -> bool:
     return False
 
 
+AVERROR_INVALIDDATA = 1094995529  # FFmpeg's "Invalid data found when processing input" (negated)
+_DECORD_LOCATION = re.compile(r"\[\d{2}:\d{2}:\d{2}\] [^\s:]+:\d+: ")
+
+
+def decoder_cause(exc: BaseException) -> str:
+    """One human-readable line for a PyAV or decord decoding exception (for :class:`VideoError` causes).
+
+    decord's messages carry C++ source locations and ``Check failed`` expressions, PyAV's an errno and
+    the failing C function; both are reduced to what happened, e.g. "the video data is damaged: the
+    decoder rejected it as invalid data".
+    """
+    if isinstance(exc, av.FFmpegError):
+        detail = exc.strerror or str(exc)
+        invalid = exc.errno == AVERROR_INVALIDDATA
+    else:
+        detail = _DECORD_LOCATION.sub("", str(exc)).strip()
+        invalid = str(-AVERROR_INVALIDDATA) in detail or "Invalid data" in detail
+        detail = detail.splitlines()[0] if detail else type(exc).__name__
+    if invalid:
+        return "the video data is damaged: the decoder rejected it as invalid data"
+    detail = " ".join(detail.split())
+    return f"the decoder failed ({detail[:200]})"
+
+
 def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
     try:
         with av.open(str(path), metadata_errors="replace") as c:
@@ -126,8 +151,8 @@ def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
             for frame in c.decode(stream):
                 return frame
     except av.FFmpegError as exc:
-        raise VideoError(path, f"cannot decode the first video frame: {exc}") from exc
-    raise VideoError(path, "no decodable video frames")
+        raise VideoError(path, f"the first video frame cannot be decoded: {decoder_cause(exc)}") from exc
+    raise VideoError(path, "no decodable video frames: the video data is damaged or empty")
 
 
 def _decord_count(path: Path) -> int:
@@ -138,8 +163,59 @@ def _decord_count(path: Path) -> int:
         n = len(vr)
         del vr
     except Exception as exc:  # decord raises DECORDError/RuntimeError with C++ text
-        raise VideoError(path, f"decord cannot open the video: {str(exc).strip()[:300]}") from exc
+        raise VideoError(path, f"decord cannot open the video: {decoder_cause(exc)}") from exc
     return n
+
+
+def _iso_boxes(path: Path, size: int) -> tuple[list[str], bool]:
+    """Top-level ISO-BMFF (MP4/MOV) box types of ``path``, and whether the last box runs past the end."""
+    kinds: list[str] = []
+    pos = 0
+    with open(path, "rb") as f:
+        while pos + 8 <= size and len(kinds) < 100_000:
+            f.seek(pos)
+            head = f.read(16)
+            n = int.from_bytes(head[:4], "big")
+            if n == 1 and len(head) == 16:
+                n = int.from_bytes(head[8:16], "big")
+            elif n == 0:
+                n = size - pos
+            if n < 8:
+                break
+            kinds.append(head[4:8].decode("latin-1"))
+            if pos + n > size:
+                return kinds, True
+            pos += n
+    return kinds, False
+
+
+def _is_cut_iso(path: Path, size: int) -> bool:
+    """True for an MP4/MOV whose last top-level box runs past the end of the file."""
+    with open(path, "rb") as f:
+        if f.read(8)[4:8] != b"ftyp":
+            return False
+    return _iso_boxes(path, size)[1]
+
+
+def _unreadable_hint(path: Path, size: int) -> str:
+    """Why FFmpeg could not open ``path``, in words, when the first bytes tell (else "")."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[4:8] == b"ftyp":
+        kinds, cut = _iso_boxes(path, size)
+        if "moov" not in kinds:
+            return "MP4/MOV file without its index (no moov box): truncated, e.g. an interrupted recording"
+        if cut:
+            return "MP4/MOV file cut short: truncated, e.g. an incomplete copy"
+        return "MP4/MOV file with a damaged index (moov box)"
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a multi-byte character cut at 4096
+                return ""
+        return "looks like a text file, not a video"
+    return ""
 
 
 def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
@@ -161,11 +237,20 @@ def probe_video(path: str | Path) -> ProbeInfo:
     size = p.stat().st_size
     if size == 0:
         raise VideoError(p, "file is empty (0 bytes)")
-    digest = sha256_file(p)
+    try:
+        digest = sha256_file(p)
+    except OSError as exc:
+        raise VideoError(p, f"cannot read the file ({exc.strerror or exc})") from exc
     try:
         container = av.open(str(p), metadata_errors="replace")
     except av.FFmpegError as exc:
-        raise VideoError(p, f"not a readable video container ({exc.strerror or exc})") from exc
+        try:
+            hint = _unreadable_hint(p, size)
+        except OSError:
+            hint = ""
+        raise VideoError(
+            p, f"not a readable video container ({exc.strerror or exc})" + (f": {hint}" if hint else "")
+        ) from exc
     with container:
         streams = {k: 0 for k in STREAM_KINDS}
         for s in container.streams:
@@ -194,9 +279,12 @@ def probe_video(path: str | Path) -> ProbeInfo:
                 if pkt.size == 0:
                     continue  # flush packet
                 if pkt.is_corrupt:
-                    raise VideoError(
-                        p, f"corrupt video packet #{len(pts) + discarded} (damaged or truncated)"
+                    why = (
+                        "the file is cut short (truncated)"
+                        if _is_cut_iso(p, size)
+                        else "damaged or truncated"
                     )
+                    raise VideoError(p, f"corrupt video packet #{len(pts) + discarded}: {why}")
                 if pkt.is_discard:
                     discarded += 1
                     continue

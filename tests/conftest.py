@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from faceoff.synth import pattern_frames, write_audio, write_clip, write_truncated
+from faceoff.synth.hostile import write_hostile_corpus
 
 
 @pytest.fixture
@@ -82,3 +83,10 @@ def partial_files() -> Callable[[Path], list[Path]]:
         return sorted(folder.glob(".*partial*"))
 
     return _find
+
+
+@pytest.fixture(scope="session")
+def hostile_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """The broken/hostile input corpus (:mod:`faceoff.synth.hostile`), written once per session into a
+    folder of its own: ``{case name: (path, "ok" | "error")}``. Tests must treat the files as read-only."""
+    return write_hostile_corpus(tmp_path_factory.mktemp("hostile corpus"))

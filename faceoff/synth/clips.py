@@ -90,6 +90,7 @@ def write_clip(
     chapters: bool = False,
     faststart: bool = False,
     crf: int = 18,
+    codec_options: dict[str, str] | None = None,
 ) -> Path:
     """Write an MP4/MOV/MKV clip of RGB ``frames``; returns the path.
 
@@ -99,7 +100,9 @@ def write_clip(
     (e.g. ``creation_time``, ``location``, ``title``);
     ``subtitle`` adds a mov_text (SRT in MKV) subtitle stream and ``chapters`` two chapters, both by a
     stream-copy remux with the ffmpeg CLI. ``faststart`` puts the MP4 index (moov) before the data.
-    ``pix_fmt`` defaults to yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 needs even sizes).
+    ``pix_fmt`` defaults to yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 needs even sizes);
+    e.g. ``yuv420p10le`` gives 10-bit H.264/HEVC. ``codec_options`` are extra encoder options (e.g.
+    ``{"g": "1000", "bf": "3"}`` for a long GOP with B-frames).
     """
     path = Path(path)
     frames_list = [np.ascontiguousarray(f, dtype=np.uint8) for f in frames]
@@ -123,8 +126,12 @@ def write_clip(
             vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
             vs.time_base = tb
             vs.codec_context.time_base = tb
-            if codec.startswith("libx26"):
-                vs.codec_context.options = {"crf": str(crf)}
+            opts = {"crf": str(crf)} if codec.startswith("libx26") else {}
+            if codec == "libx265":
+                opts["x265-params"] = "log-level=error"
+            opts.update(codec_options or {})
+            if opts:
+                vs.codec_context.options = opts
             if rotation % 360 or hflip:
                 vs.set_display_rotation(rotation % 360, hflip=hflip)
             aus = _add_audio_stream(out) if audio else None  # all streams before the first packet
@@ -197,4 +204,63 @@ def write_truncated(src: str | Path, dst: str | Path, fraction: float = 0.5) -> 
     data = Path(src).read_bytes()
     dst = Path(dst)
     dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def _mp4_boxes(data: bytes) -> list[tuple[str, int, int]]:
+    """Top-level ISO-BMFF boxes of ``data`` as ``(type, payload_start, end)``."""
+    boxes, pos = [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8].decode("latin-1")
+        header = 8
+        if size == 1:
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            size = len(data) - pos
+        if size < header or pos + size > len(data):
+            raise ValueError(f"malformed MP4 box {kind!r} at byte {pos}")
+        boxes.append((kind, pos + header, pos + size))
+        pos += size
+    return boxes
+
+
+def write_garbage_payload(src: str | Path, dst: str | Path, seed: int = 0) -> Path:
+    """Copy the MP4 ``src`` to ``dst`` with its media data (``mdat``) replaced by random bytes.
+
+    The container (``ftyp``/``moov``: stream, sample table, timestamps) stays valid and every packet
+    demuxes, but no packet holds decodable video: a recording whose data was overwritten or encrypted.
+    """
+    data = bytearray(Path(src).read_bytes())
+    rng = np.random.default_rng(seed)
+    found = False
+    for kind, start, end in _mp4_boxes(bytes(data)):
+        if kind == "mdat":
+            data[start:end] = rng.integers(0, 256, end - start, dtype=np.uint8).tobytes()
+            found = True
+    if not found:
+        raise ValueError(f"{src}: no mdat box")
+    dst = Path(dst)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def write_damaged_packets(src: str | Path, dst: str | Path, packets: Sequence[int], seed: int = 0) -> Path:
+    """Copy ``src`` to ``dst`` with the payload of the given video packets (demux order) overwritten.
+
+    Each packet keeps its first 4 bytes (the NAL length in MP4 H.264) and its size, so the container and
+    every timestamp stay valid and the first frame still decodes: only decoding the damaged packets fails
+    (bit rot or a bad sector in the middle of a recording).
+    """
+    data = bytearray(Path(src).read_bytes())
+    with av.open(str(src)) as c:
+        layout = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    rng = np.random.default_rng(seed)
+    for i in packets:
+        pos, size = layout[i]
+        if pos is None or pos < 0 or size <= 4:
+            raise ValueError(f"{src}: packet {i} has no usable file position")
+        data[pos + 4 : pos + size] = rng.integers(0, 256, size - 4, dtype=np.uint8).tobytes()
+    dst = Path(dst)
+    dst.write_bytes(bytes(data))
     return dst

@@ -1,0 +1,148 @@
+"""A corpus of broken and hostile input videos, generated in a few seconds, for fail-closed tests.
+
+:func:`write_hostile_corpus` writes one file per case in :data:`CASES` and returns ``{name: (path,
+expected)}`` where ``expected`` is ``"ok"`` (FaceOff must process it completely) or ``"error"`` (it must
+be rejected with a :class:`~faceoff.errors.VideoError` naming the file and the cause). Every file stem
+is unique, so the folder can be used directly as a workflow ``inputs`` entry (video id = stem).
+
+For an ``"ok"`` case, :data:`CASES` gives what the probe must report: frame count, displayed size,
+rotation and timestamps (seconds). For an ``"error"`` case it gives a regular expression the error's
+cause must match. Clip content is :func:`~faceoff.synth.clips.pattern_frames` (grey level = frame
+index, white block top-left), so order and orientation can be checked after decoding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceoff.synth.clips import (
+    pattern_frames,
+    write_audio,
+    write_clip,
+    write_garbage_payload,
+    write_truncated,
+)
+
+FPS = 25.0
+VFR_TIMES = (0.0, 0.04, 0.12, 0.14, 0.3, 0.34, 0.36, 0.5, 0.54, 0.7)
+UNICODE_NAME = "Opération 3 — salle B.mp4"
+
+
+@dataclass(frozen=True)
+class HostileCase:
+    """One corpus file: its name, what FaceOff must do with it, and how it is made."""
+
+    filename: str
+    expected: str  # "ok" | "error"
+    make: Callable[[Path], object]
+    frames: int = 0  # ok: frame count
+    size: tuple[int, int] = (0, 0)  # ok: displayed (width, height)
+    rotation: int = 0  # ok: display rotation
+    pts_time: tuple[float, ...] = ()  # ok: presentation times (s)
+    pix_fmt: str = ""  # ok: the source's pixel format
+    codec: str = ""  # ok: the source's codec
+    cause: str = ""  # error: regex the VideoError's cause must match
+
+
+def _cfr(n: int) -> tuple[float, ...]:
+    return tuple(i / FPS for i in range(n))
+
+
+def _clip(n: int, width: int = 64, height: int = 48, **kw) -> Callable[[Path], object]:
+    return lambda path: write_clip(path, pattern_frames(n, width, height), **kw)
+
+
+def _truncated(faststart: bool) -> Callable[[Path], None]:
+    """Half of an MP4: without ``faststart`` the index (moov, at the end) is lost; with it, the index
+    survives but lists samples past the end of the file."""
+
+    def make(path: Path) -> None:
+        noisy = np.random.default_rng(0).integers(0, 256, (10, 48, 64, 3), dtype=np.uint8)  # big mdat
+        src = path.with_name(f"_src_{path.name}")
+        try:
+            write_clip(src, noisy, faststart=faststart)
+            write_truncated(src, path, 0.5)
+        finally:
+            src.unlink(missing_ok=True)
+
+    return make
+
+
+def _garbage(path: Path) -> None:
+    src = path.with_name(f"_src_{path.name}")
+    try:
+        write_clip(src, pattern_frames(8, 64, 48))
+        write_garbage_payload(src, path, seed=1)
+    finally:
+        src.unlink(missing_ok=True)
+
+
+def _ok(
+    filename: str, n: int, size: tuple[int, int], *, rotation: int = 0, pts_time=None, **kw
+) -> HostileCase:
+    """An "ok" case: ``size`` is the *coded* (width, height); the expected size is the displayed one."""
+    w, h = size
+    return HostileCase(
+        filename,
+        "ok",
+        _clip(n, w, h, rotation=rotation, pts_time=pts_time, **kw),
+        frames=n,
+        size=(h, w) if rotation in (90, 270) else (w, h),
+        rotation=rotation,
+        pts_time=tuple(pts_time) if pts_time is not None else _cfr(n),
+        pix_fmt=kw.get("pix_fmt") or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"),
+        codec="hevc" if kw.get("codec") == "libx265" else "h264",
+    )
+
+
+CASES: dict[str, HostileCase] = {
+    # -- must be rejected ------------------------------------------------------------------------
+    "zero_bytes": HostileCase("zero_bytes.mp4", "error", lambda p: p.write_bytes(b""), cause=r"empty"),
+    "truncated": HostileCase("truncated.mp4", "error", _truncated(False), cause=r"no moov box.*truncated"),
+    "truncated_faststart": HostileCase(
+        "truncated_faststart.mp4", "error", _truncated(True), cause=r"cut short \(truncated\)"
+    ),
+    "text": HostileCase(
+        "text_named_mp4.mp4",
+        "error",
+        lambda p: p.write_text("this is not a video\n" * 20, encoding="utf-8"),
+        cause=r"not a readable video container.*text file",
+    ),
+    "audio_only": HostileCase(
+        "audio_only.mp4", "error", lambda p: write_audio(p, 0.5), cause=r"no video stream \(audio-only"
+    ),
+    "garbage_packets": HostileCase(
+        "garbage_packets.mp4", "error", _garbage, cause=r"cannot be decoded.*damaged"
+    ),
+    # -- must be processed completely --------------------------------------------------------------
+    "odd_641x359": _ok("odd_641x359.mp4", 3, (641, 359)),
+    "h264_10bit": _ok("h264_10bit.mp4", 6, (64, 48), pix_fmt="yuv420p10le"),
+    "hevc": _ok("hevc.mp4", 6, (64, 48), codec="libx265"),
+    "hevc_10bit": _ok("hevc_10bit.mp4", 6, (64, 48), codec="libx265", pix_fmt="yuv420p10le"),
+    "vfr": _ok("vfr.mp4", len(VFR_TIMES), (64, 48), pts_time=VFR_TIMES),
+    "rotation_90": _ok("rotation_90.mp4", 5, (64, 48), rotation=90),
+    "rotation_180": _ok("rotation_180.mp4", 5, (64, 48), rotation=180),
+    "rotation_270": _ok("rotation_270.mp4", 5, (64, 48), rotation=270),
+    "single_frame": _ok("single_frame.mp4", 1, (64, 48)),
+    "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
+    "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
+    "mkv": _ok("matroska.mkv", 6, (64, 48)),
+    "mov": _ok("quicktime.mov", 6, (64, 48)),
+}
+
+
+def write_hostile_corpus(folder: str | Path, names: list[str] | None = None) -> dict[str, tuple[Path, str]]:
+    """Write the corpus (or the cases ``names``) into ``folder``; ``{name: (path, "ok" | "error")}``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, tuple[Path, str]] = {}
+    for name in names if names is not None else list(CASES):
+        case = CASES[name]
+        path = folder / case.filename
+        case.make(path)
+        out[name] = (path, case.expected)
+    return out
