@@ -50,6 +50,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -59,11 +60,13 @@ from faceoff.anonymize import covered_mask
 from faceoff.boxes import boxes_array, read_boxes, read_metadata
 from faceoff.config import RenderConfig
 from faceoff.decode import iter_frames
-from faceoff.detectors import Detector, build_detector
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
-from faceoff.stages import detection_size
+from faceoff.stages import build_detector, detection_size
+
+if TYPE_CHECKING:
+    from faceoff.detectors import Detector
 
 __all__ = ["AUDIT_FORMAT", "AuditFailed", "AuditParams", "inside_fraction", "run_audit"]
 

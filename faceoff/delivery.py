@@ -10,9 +10,9 @@ from pathlib import Path
 from faceoff.audit import AuditFailed, run_audit
 from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.contact_sheet import write_contact_sheet
-from faceoff.detectors import build_detector
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo, probe_video
+from faceoff.stages import build_detector
 
 
 def deliver(rendered: str | Path, delivered: str | Path) -> None:

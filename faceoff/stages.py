@@ -19,7 +19,6 @@ from faceoff.anonymize import anonymize_frame
 from faceoff.boxes import DETECTION_SCHEMA, TRACK_SCHEMA, boxes_array, read_boxes, read_metadata, write_boxes
 from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig
 from faceoff.decode import iter_frames
-from faceoff.detectors import build_detector
 from faceoff.encode import VideoWriter
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
@@ -27,6 +26,13 @@ from faceoff.probe import ProbeInfo
 from faceoff.regularize import kernel_regularize
 from faceoff.shards import ShardStore
 from faceoff.tracking import track_regularize
+
+
+def build_detector(name: str, **options):
+    """Build a registered detector; torch is imported only when a stage needs a detector."""
+    from faceoff.detectors import build_detector as build
+
+    return build(name, **options)
 
 
 def _timing(seconds: float, frames: int) -> dict[str, float]:
