@@ -80,6 +80,7 @@ class VideoWriter:
     ):
         self.out_path = Path(out_path)
         self.info = info
+        self.verification: dict = {}  # what the check of the finished output found (see _verify)
         self.crf = int(crf)
         self.preset = preset
         self.keep_audio = keep_audio
@@ -302,6 +303,12 @@ class VideoWriter:
                         extra.add(f"{s.type}:handler_name={handler}")
                 if extra:
                     raise VideoError(out, f"output still carries metadata {sorted(extra)}")
+                self.verification = {
+                    "streams": kinds,
+                    "chapters": 0,
+                    "container_tags": dict(c.metadata),
+                    "stream_tags": {f"{s.type}:{s.index}": dict(s.metadata) for s in c.streams},
+                }
                 vs = c.streams.video[0]
                 if (vs.width, vs.height) != (info.width, info.height):
                     raise VideoError(
@@ -314,6 +321,7 @@ class VideoWriter:
             pts = sorted(t for t, _ in packets)
             if len(pts) != info.frame_count:
                 raise VideoError(out, f"output has {len(pts)} frames, expected {info.frame_count}")
+            self.verification.update(frames=len(pts), size=[info.width, info.height], timestamps_match=True)
             src_tb = info.time_base_fraction
             half_tick = src_tb / 2
             for i, (a, b) in enumerate(zip(pts, info.pts, strict=True)):

@@ -222,6 +222,7 @@ def build_report(
             if frames_written is not None and n_frames is not None
             else None,
             "kept_streams": render_stats.get("kept_streams"),
+            "check": render_stats.get("output_check"),
             "dropped_streams": render_stats.get("dropped_streams"),
         },
         "inputs": {

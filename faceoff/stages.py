@@ -200,6 +200,7 @@ def run_render(
         "params_hash": cfg.params_hash(),
         "tracks_params_hash": tracks_meta.get("params_hash"),
         "faceoff_version": __version__,
+        "output_check": writer.verification,
         "kept_streams": {"video": 1, "audio": info.streams.get("audio", 0) if cfg.keep_audio else 0},
         "dropped_streams": {
             k: v

@@ -152,6 +152,9 @@ def test_report_and_summary(clean_run):
     rep = json.loads((root / "results" / "reports" / "tagged.json").read_text())
     assert rep["source"]["frames"] == 24
     assert rep["audit"]["enabled"] and rep["audit"]["n_findings"] == 0, rep["audit"]
+    check = rep["output"]["check"]  # the metadata check of the rendered file, recorded in the report
+    assert check["streams"] == ["video"] and check["frames"] == 24 and check["timestamps_match"]
+    assert not {"creation_time", "location", "comment", "encoder"} & set(check["container_tags"])
     assert (root / "results" / "qa" / "tagged.png").stat().st_size > 1000
     summary = pd.read_csv(root / "results" / "summary.csv")
     assert set(summary["id"]) == {"tagged", "vfr", "rotated"}
