@@ -54,7 +54,7 @@ class DetectConfig(Section):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
     width: int = Field(
-        960,
+        1280,
         ge=0,
         description="Frames are resized to this width (aspect kept) before detection; 0 = source width. "
         "Never upscales. Smaller is faster but loses small faces.",
@@ -89,7 +89,7 @@ class RegularizeConfig(Section):
         0.3, ge=0, le=1, description="kernel: boxes on one frame overlapping at least this IoU are one face."
     )
     confident_score: float = Field(
-        0.5,
+        0.4,
         gt=0,
         le=1,
         description="tracks: a track is kept only if one of its detections scores this much (hysteresis); "
@@ -114,7 +114,7 @@ class RegularizeConfig(Section):
         15, ge=0, le=1000, description="tracks: missed frames bridged (interpolated) inside a track."
     )
     extend: int = Field(
-        5,
+        1,
         ge=0,
         le=1000,
         description="tracks: frames covered before a track's first and after its last detection.",
@@ -148,7 +148,7 @@ class RenderConfig(Section):
     method: Literal["blur", "pixelate", "fill"] = Field("blur", description="How a face region is hidden.")
     shape: Literal["ellipse", "rectangle"] = Field("ellipse", description="Shape of the hidden region.")
     box_scale: float = Field(
-        1.3, ge=1.0, le=4.0, description="Boxes are enlarged by this factor about their centre."
+        1.5, ge=1.0, le=4.0, description="Boxes are enlarged by this factor about their centre."
     )
     blur_strength: float = Field(
         0.25, gt=0, le=2.0, description="Gaussian sigma as a fraction of the larger box side (blur only)."

@@ -30,7 +30,7 @@ from faceoff.metrics import EVAL_FLAGS, evaluate
 # A GT face counts as covered when at least 90 % of its box area is hidden. Not 100 %: a face box
 # is a rectangle around a roughly elliptical face, so its corners are mostly hair and background
 # (an ellipse inscribed in the box is only pi/4 = 78.5 % of it), and annotators' boxes jitter by a
-# few pixels. With the default render (ellipse, box_scale 1.3) a box placed exactly on the face
+# few pixels. With the render ellipse at box_scale 1.3 a box placed exactly on the face
 # hides 98.6 % of it, and still over 90 % when shifted by 10 % of the box size along both axes; a
 # half-hidden face or a missed one falls far below. Not much lower either: a fifth of a face box left
 # visible can show an eye or the mouth.

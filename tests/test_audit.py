@@ -99,7 +99,7 @@ def test_face_hidden_everywhere_passes(clip, detector, tmp_path):
     )
     assert result["passed"] and result["n_findings"] == 0 and result["findings"] == []
     assert result["frames_audited"] == info.frame_count == N_FRAMES
-    assert result["threshold"] == 0.1 and result["timing"]["seconds"] > 0
+    assert result["threshold"] == AuditParams().threshold == 0.3 and result["timing"]["seconds"] > 0
     assert result["max_score_inside_hidden"] < 0.1  # default blur, face ~62 px wide: nothing fires
     assert json.loads(out.read_text()) == result
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
@@ -226,18 +226,10 @@ def astronaut_scene(scene: str, face_width: int | None) -> tuple[np.ndarray, np.
 # Cases measured to fail: highest score of a box touching the hidden region (onnxruntime on CPU). A case
 # measured within 0.01 of its threshold is not strict (it may flip on another CPU); the others are strict,
 # so a render change that fixes one makes its XPASS fail here: then drop it from this table.
-KNOWN_FAILURES = {
-    ("head", 32, 0.2): 0.284,  # 37% inside: a finding
-    ("head", 32, 0.1): 0.284,
-    ("head", 40, 0.1): 0.163,  # 76% inside: a hit inside hidden
-    ("photo", 32, 0.2): 0.246,  # 63% inside
-    ("photo", 32, 0.1): 0.246,
-    ("photo", 60, 0.2): 0.282,  # 27% inside: a finding
-    ("photo", 60, 0.1): 0.282,
-    ("photo", 80, 0.2): 0.207,  # 30% inside: a finding
-    ("photo", 80, 0.1): 0.207,
-    ("photo", None, 0.2): 0.201,  # 6% inside (neck ring below the blurred chin): a finding
-    ("photo", None, 0.1): 0.201,
+KNOWN_FAILURES = {  # default render: blur, ellipse, box_scale 1.5
+    ("head", 32, 0.2): 0.268,  # 52% inside
+    ("photo", 60, 0.2): 0.237,  # 34% inside: a finding at detect's threshold, not at the audit's 0.3
+    ("photo", 160, 0.2): 0.204,  # 20% inside (neck below the blurred chin)
 }
 BLUR_SIZES = {"head": (32, 40, 60, 80, 160), "photo": (32, 40, 60, 80, None, 160)}
 

@@ -127,9 +127,10 @@ def test_agrees_with_covered_mask(shape: str, scale: float) -> None:
 
 
 def test_default_render_hides_most_of_a_matched_face() -> None:
-    # documented in COVERED_AT: 98.6 % of a box placed on the face, well inside the frame
+    # documented in COVERED_AT: 98.6 % of a box placed on the face at box_scale 1.3, all of it at 1.5
     box = [[200, 200, 400, 400]]
-    np.testing.assert_allclose(frac(box, box, RenderConfig(), 600, 600), [0.9864])
+    np.testing.assert_allclose(frac(box, box, RenderConfig(box_scale=1.3), 600, 600), [0.9864])
+    np.testing.assert_allclose(frac(box, box, RenderConfig(), 600, 600), [1.0])
 
 
 # --- coverage over a video -----------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Input resolution: folders, globs, sample sheets; ids unique and path-safe."""
 
+import csv
+
 import pytest
 
 from faceoff.config import validate_config
 from faceoff.errors import ConfigError
-import csv
-
 from faceoff.samples import pseudonym, pseudonymize_samples, resolve_samples
 
 
