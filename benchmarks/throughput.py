@@ -1,0 +1,148 @@
+"""Throughput against the re-encode floor and deface, with peak memory.
+
+    .venv/bin/python benchmarks/throughput.py [--quick] [--workdir /tmp/faceoff-throughput]
+
+For a generated 60 s 1280x720 and a 20 s 1920x1080 30 fps H.264 clip (the demo scene, scaled and
+looped), in one run: (a) the floor, ``ffmpeg -i in -c:v libx264 -preset <ours> out``; (b) our whole
+workflow (``snakemake --cores all``); (c) ``faceoff detect`` alone; (d) ``deface`` with its defaults.
+Prints frames/s, ours/floor and ours/deface ratios, and the peak RSS of each process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+import yaml
+
+from faceoff.config import RenderConfig
+from faceoff.ffmpeg import ffmpeg_exe
+from faceoff.synth.clips import write_clip
+from faceoff.synth.demo import demo_frames
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def scaled_demo(width: int, height: int, n: int) -> Iterator[np.ndarray]:
+    frames, _ = demo_frames()
+    for i in range(n):
+        yield cv2.resize(frames[i % len(frames)], (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
+    """Run ``cmd``; return (seconds, peak RSS of its process tree in MiB), sampled every 0.1 s."""
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                procs = [proc, *proc.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in procs if p.is_running())
+                peak = max(peak, rss / 2**20)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    return time.perf_counter() - start, peak
+
+
+def bench_clip(clip: Path, frames: int, work: Path, env: dict) -> list[tuple[str, float, float]]:
+    preset = RenderConfig().preset
+    rows = []
+    floor_out = work / f"{clip.stem}.floor.mp4"
+    cmd = [
+        ffmpeg_exe(),
+        "-y",
+        "-v",
+        "error",
+        "-i",
+        str(clip),
+        "-c:v",
+        "libx264",
+        "-preset",
+        preset,
+        str(floor_out),
+    ]
+    rows.append(("floor (ffmpeg re-encode)", *timed(cmd, work, env)))
+    wf = work / f"wf-{clip.stem}"
+    wf.mkdir(exist_ok=True)
+    (wf / "cfg.yaml").write_text(
+        yaml.safe_dump({"inputs": [str(clip)], "results": "results", "annotations": None})
+    )
+    cmd = [
+        str(BIN / "snakemake"),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--cores",
+        "all",
+        "--configfile",
+        "cfg.yaml",
+        "--forceall",
+        "--quiet",
+    ]
+    rows.append(("FaceOff workflow (all stages)", *timed(cmd, wf, env)))
+    cmd = [str(BIN / "faceoff"), "detect", str(clip), "-o", str(work / f"{clip.stem}.det.parquet")]
+    rows.append(("FaceOff detect alone", *timed(cmd, work, env)))
+    deface = BIN / "deface"
+    if deface.exists():
+        cmd = [str(deface), str(clip), "-o", str(work / f"{clip.stem}.deface.mp4")]
+        rows.append(("deface (defaults)", *timed(cmd, work, env)))
+    return [(name, frames / sec, rss) for name, sec, rss in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="6 s and 3 s clips instead of 60 s and 20 s")
+    parser.add_argument("--workdir", default="/tmp/faceoff-throughput")
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    fps = 30.0
+    clips = [("720p", 1280, 720, 6 if args.quick else 60), ("1080p", 1920, 1080, 3 if args.quick else 20)]
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"
+    print(f"# {time.strftime('%Y-%m-%d')} · {machine} · CPU only")
+    for name, w, h, seconds in clips:
+        n = int(seconds * fps)
+        clip = work / f"clip_{name}_{seconds}s.mp4"
+        if not clip.exists():
+            write_clip(clip, scaled_demo(w, h, n), fps=fps)
+        rows = bench_clip(clip, n, work, env)
+        by = {r[0]: r[1] for r in rows}
+        ours = by["FaceOff workflow (all stages)"]
+        print(f"\n## {name} ({w}x{h}, {seconds} s, {n} frames)\n")
+        print("| run | frames/s | peak RSS (MiB) |")
+        print("| --- | --- | --- |")
+        for run, rate, rss in rows:
+            print(f"| {run} | {rate:.1f} | {rss:.0f} |")
+        print(f"\nours/floor wall time: {by['floor (ffmpeg re-encode)'] / ours:.2f}x", end="")
+        if "deface (defaults)" in by:
+            print(f" · ours/deface speed: {ours / by['deface (defaults)']:.2f}x")
+        else:
+            print(" · deface not installed")
+
+
+if __name__ == "__main__":
+    main()
