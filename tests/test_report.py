@@ -213,7 +213,8 @@ def test_report_coverage_before_after(tmp_path: Path) -> None:
     # after: the interpolated box hides frame 2 too
     assert (after["covered"], after["coverage"], after["uncovered_frames"]) == (4, 1.0, [])
     assert after["longest_uncovered_run"] == 0
-    assert r["coverage"]["render"]["shape"] == "rectangle" and r["coverage"]["render"]["box_scale"] == 1.3
+    assert r["coverage"]["render"]["shape"] == "rectangle"
+    assert r["coverage"]["render"]["box_scale"] == RECT.box_scale
     assert r["coverage"]["render"]["matches_rendered"] is False  # the render stats say "x-hash"
     assert r["annotations"] == {
         "path": str(tmp_path / "annotations" / "v1.parquet"),
@@ -228,9 +229,10 @@ def test_report_coverage_before_after(tmp_path: Path) -> None:
 
 
 def test_report_coverage_follows_the_render_settings(tmp_path: Path) -> None:
-    # default: the workflow's render defaults (ellipse, box_scale 1.3)
+    # default: the workflow's render defaults (ellipse, box_scale 1.5)
     r = report_for(tmp_path, "v1", annotated=True)
-    assert r["coverage"]["render"]["shape"] == "ellipse" and r["coverage"]["render"]["box_scale"] == 1.3
+    assert r["coverage"]["render"]["shape"] == "ellipse"
+    assert r["coverage"]["render"]["box_scale"] == RenderConfig().box_scale == 1.5
     # an ellipse of exactly the box's size hides only 80 % of each face: nothing counts as covered
     r = report_for(tmp_path, "v1", annotated=True, render=RenderConfig(box_scale=1.0))
     assert r["coverage"]["tracks"]["coverage"] == 0.0
