@@ -25,6 +25,7 @@ from faceoff.config import (
     parse_section,
 )
 from faceoff.errors import FaceOffError
+from faceoff.memory import limit_heap_growth
 
 
 def _section(args: argparse.Namespace, kind: type[Section], name: str) -> Section:
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    limit_heap_growth()  # flat memory over long videos (see faceoff/memory.py)
     try:
         args.func(args)
     except FaceOffError as err:
