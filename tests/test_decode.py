@@ -90,12 +90,13 @@ def test_resize(make_clip, rotation, backend):
 def test_backend_choice(make_clip):
     info48 = probe_video(make_clip("a.mp4", n=2, width=48, height=32))
     info64 = probe_video(make_clip("b.mp4", n=2, width=64, height=48))
-    assert choose_backend(info48) == "pyav"  # decord 0.6.0 returns 4 channels for 48-pixel widths
-    assert choose_backend(info64) == "decord"
-    assert choose_backend(info64, size=(48, 36)) == "pyav"
+    assert choose_backend(info48) == choose_backend(info64) == "pyav"  # default: flat memory
+    assert choose_backend(info64, "decord") == "decord"
     assert choose_backend(info64, "pyav") == "pyav"
-    with pytest.raises(ValueError, match="decord"):
+    with pytest.raises(ValueError, match="decord"):  # decord 0.6.0 returns 4 channels for 48-px widths
         choose_backend(info48, "decord")
+    with pytest.raises(ValueError, match="decord"):
+        choose_backend(info64, "decord", size=(48, 36))
     with pytest.raises(ValueError, match="backend"):
         choose_backend(info64, "opencv")
 
