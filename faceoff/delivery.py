@@ -12,6 +12,7 @@ from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.contact_sheet import write_contact_sheet
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo, probe_video
+from faceoff.report import atomic_write_text
 from faceoff.stages import build_detector
 
 
@@ -62,7 +63,7 @@ def run_audit_stage(
         result = run_audit(rendered, info, tracks_path, render, params, out_json, detector=detector)
     else:
         result = {"enabled": False, "passed": None, "findings": [], "n_findings": None}
-        Path(out_json).write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out_json, json.dumps(result, indent=2) + "\n")
     write_contact_sheet(
         rendered,
         info,

@@ -17,6 +17,11 @@ rule audit:
     benchmark:
         f"{RESULTS}/benchmarks/audit/{{id}}.tsv"
     threads: workflow.cores
+    resources:
+        mem_mb=mem_mb_of("audit"),
+        runtime=runtime_of("audit"),
+        gpu=GPU_JOBS,
+        shell_exec=gpu_slot_shell,
     conda:
         "../environment.yml"
     shell:

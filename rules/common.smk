@@ -76,3 +76,6 @@ def all_outputs():
         f"{RESULTS}/summary.html",
         f"{RESULTS}/summary.csv",
     ]
+
+
+include: "resources.smk"

@@ -12,6 +12,11 @@ rule detect:
     benchmark:
         f"{RESULTS}/benchmarks/detect/{{id}}.tsv"
     threads: workflow.cores
+    resources:
+        mem_mb=mem_mb_of("detect"),
+        runtime=runtime_of("detect"),
+        gpu=GPU_JOBS,
+        shell_exec=gpu_slot_shell,
     conda:
         "../environment.yml"
     shell:

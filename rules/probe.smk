@@ -7,6 +7,9 @@ rule probe:
         f"{RESULTS}/logs/probe/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/probe/{{id}}.tsv"
+    resources:
+        mem_mb=mem_mb_of("probe"),
+        runtime=runtime_of("probe"),
     conda:
         "../environment.yml"
     params:

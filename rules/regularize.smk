@@ -11,6 +11,9 @@ rule regularize:
         f"{RESULTS}/logs/regularize/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/regularize/{{id}}.tsv"
+    resources:
+        mem_mb=mem_mb_of("regularize"),
+        runtime=runtime_of("regularize"),
     conda:
         "../environment.yml"
     shell:

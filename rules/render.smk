@@ -15,6 +15,9 @@ rule render:
     benchmark:
         f"{RESULTS}/benchmarks/render/{{id}}.tsv"
     threads: workflow.cores
+    resources:
+        mem_mb=mem_mb_of("render"),
+        runtime=runtime_of("render"),
     conda:
         "../environment.yml"
     shell:

@@ -18,6 +18,9 @@ rule report:
         f"{RESULTS}/logs/report/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/report/{{id}}.tsv"
+    resources:
+        mem_mb=mem_mb_of("report"),
+        runtime=runtime_of("report"),
     conda:
         "../environment.yml"
     shell:
@@ -43,6 +46,9 @@ rule summary:
         f"{RESULTS}/logs/summary.log",
     benchmark:
         f"{RESULTS}/benchmarks/summary.tsv"
+    resources:
+        mem_mb=mem_mb_of("summary"),
+        runtime=runtime_of("summary"),
     conda:
         "../environment.yml"
     shell:

@@ -1,4 +1,6 @@
-"""environment.yml and pyproject.toml declare the same dependencies with the same version ranges."""
+"""environment.yml and pyproject.toml declare the same dependencies with the same version ranges.
+
+The conda environment holds the dependencies and the `test` and `slurm` extras."""
 
 import tomllib
 from pathlib import Path
@@ -12,7 +14,8 @@ CONDA_TO_PIP = {"pytorch": "torch", "opencv": "opencv-python"}
 
 def _pip_deps() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    reqs = project["dependencies"] + extras["test"] + extras["slurm"]
     return {Requirement(r).name.lower(): str(Requirement(r).specifier) for r in reqs}
 
 
