@@ -70,6 +70,8 @@ def _link_cost(pred: np.ndarray, dets: np.ndarray, params: TrackParams) -> np.nd
 
 def link_detections(detections: pd.DataFrame, params: TrackParams) -> list[_Track]:
     """Link detections into tracks, frame by frame, one-to-one, tolerating gaps up to ``max_gap``."""
+    if detections.empty:
+        return []
     det = detections.sort_values(["frame_index", "score", "x1"], ascending=[True, False, True], kind="stable")
     frames = det["frame_index"].to_numpy()
     boxes = det[["x1", "y1", "x2", "y2"]].to_numpy(np.float64)

@@ -23,7 +23,7 @@ def _run(det, n, params=PLAIN):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    x0=st.floats(100, 500),
+    x0=st.floats(300, 700),  # stays inside the 1280-wide frame for |vx| <= 6 over <= 45 frames
     vx=st.floats(-6, 6),
     vy=st.floats(-3, 3),
     size=st.floats(30, 120),
@@ -117,3 +117,7 @@ def test_two_crossing_faces_keep_their_identity():
     b = _moving(range(30), 400, 300, -10, 0, 60)
     tracks = link_detections(pd.concat([a, b]), TrackParams())
     assert len(tracks) == 2 and all(len(t.frames) == 30 for t in tracks)
+
+
+def test_linking_an_empty_table_gives_no_tracks():
+    assert link_detections(_moving([], 0, 0, 0, 0, 10), TrackParams()) == []
