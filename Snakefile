@@ -19,6 +19,7 @@ include: "rules/regularize.smk"
 include: "rules/render.smk"
 include: "rules/audit.smk"
 include: "rules/report.smk"
+include: "rules/train.smk"
 
 
 rule all:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from faceoff import __version__
 from faceoff.config import (
+    AdaptConfig,
     AuditConfig,
     DetectConfig,
     RegularizeConfig,
     RenderConfig,
     ReportConfig,
     Section,
+    TrainConfig,
     export_schema,
     load_config,
     parse_section,
@@ -143,6 +145,77 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _config_videos(args: argparse.Namespace) -> dict[str, str]:
+    """``{id: path}`` of the workflow config's inputs (when no videos are named on the command line)."""
+    from faceoff.samples import resolve_samples
+
+    if args.config is None:
+        raise FaceOffError("name the videos, or give --config with inputs (and annotations for train)")
+    return dict(resolve_samples(load_config(args.config)))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from faceoff.training import AnnotatedVideo, find_annotations, train_detector
+
+    cfg = _section(args, TrainConfig, "train")
+    if args.videos:
+        if len(args.annotations or []) != len(args.videos):
+            raise FaceOffError("give one --annotations file per video, in the same order")
+        items = [AnnotatedVideo(v, a) for v, a in zip(args.videos, args.annotations, strict=True)]
+    else:
+        folder = load_config(args.config).annotations if args.config else None
+        if not folder:
+            raise FaceOffError(
+                "no annotations: give --videos and --annotations, or a config with `annotations`"
+            )
+        items = find_annotations(_config_videos(args), folder)
+    if not items:
+        raise FaceOffError("no annotated video to train on")
+    card = train_detector(items, cfg, args.output, redact_paths=args.redact_paths)
+    kept = card["validation_metrics"]
+    print(
+        f"{len(items)} videos: {card['detector']} ({card['architecture']}) epoch {card['kept_epoch']} kept, "
+        f"validation AP {kept['ap']}, recall {kept['recall']} -> {args.output}"
+    )
+
+
+def cmd_adapt(args: argparse.Namespace) -> None:
+    from faceoff.adapt import adapt
+
+    cfg = _section(args, AdaptConfig, "adapt")
+    full = load_config(args.config) if args.config else None
+    if args.detect_params is not None:
+        detect = parse_section(DetectConfig, args.detect_params)
+    else:
+        detect = full.detect if full else DetectConfig()
+    if args.regularize_params is not None:
+        regularize = parse_section(RegularizeConfig, args.regularize_params)
+    else:
+        regularize = full.regularize if full else RegularizeConfig()
+    if args.videos:
+        ids = args.ids or [Path(v).stem for v in args.videos]
+        if len(ids) != len(args.videos) or len(set(ids)) != len(ids):
+            raise FaceOffError("--ids: one unique id per video")
+        videos = list(zip(ids, args.videos, strict=True))
+    else:
+        videos = list(_config_videos(args).items())
+    if args.probes and len(args.probes) != len(videos):
+        raise FaceOffError("--probes: one probe JSON per video, in the same order")
+    card = adapt(
+        videos,
+        args.output,
+        cfg=cfg,
+        detect=detect,
+        regularize=regularize,
+        probes=args.probes,
+        threads=args.threads,
+        redact_paths=args.redact_paths,
+    )
+    print(
+        f"{len(videos)} videos: kept round {card['rounds_accepted']} ({card['stop_reason']}) -> {args.output}"
+    )
+
+
 def cmd_schema(args: argparse.Namespace) -> None:
     export_schema(args.output)
     print(args.output)
@@ -229,6 +302,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="generate the built-in demo videos (deterministic)")
     p.add_argument("folder", nargs="?", default="demo/videos")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "train", help="train or fine-tune a detector from annotated videos -> checkpoint + card"
+    )
+    p.add_argument("--videos", nargs="+", help="videos (default: the config's inputs with annotations)")
+    p.add_argument(
+        "--annotations", nargs="+", help="one annotation file per video (Parquet, COCO, CVAT, MOT)"
+    )
+    p.add_argument("-o", "--output", required=True, help="checkpoint .pt (model card: the .json beside it)")
+    p.add_argument(
+        "--redact-paths", action="store_true", help="the model card names no file paths (pseudonyms)"
+    )
+    _params_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("adapt", help="self-train CenterFace on the archive's own videos -> checkpoint + card")
+    p.add_argument("videos", nargs="*", help="videos (default: the config's inputs)")
+    p.add_argument("--ids", nargs="+", help="one id per video (default: file stems)")
+    p.add_argument("--probes", nargs="+", help="probe JSONs, one per video (default: probed here)")
+    p.add_argument("-o", "--output", required=True, help="checkpoint .pt (model card: the .json beside it)")
+    p.add_argument("--detect-params", help="JSON of the detect section (width, threshold, runtime)")
+    p.add_argument("--regularize-params", help="JSON of the regularize section (how tracks are linked)")
+    p.add_argument("--threads", type=int, help="CPU threads when detect.threads is not set")
+    p.add_argument(
+        "--redact-paths", action="store_true", help="the model card names no file paths (pseudonyms)"
+    )
+    _params_options(p)
+    p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("schema", help="export the config JSON schema")
     p.add_argument("output", nargs="?", default="workflow/schemas/config.schema.json")

@@ -73,6 +73,11 @@ class DetectConfig(Section):
         ge=1,
         description="Detections are saved every this many frames; a killed job resumes from its last shard.",
     )
+    checkpoint: str | None = Field(
+        None,
+        description="A checkpoint written by `faceoff train` or `faceoff adapt` (`.pt`, its model card "
+        "beside it): the detector's weights. Required for fasterrcnn; centerface without: shipped weights.",
+    )
 
 
 class RegularizeConfig(Section):
@@ -232,6 +237,112 @@ class PseudonymizeConfig(Section):
     )
 
 
+class TrainConfig(Section):
+    """Detector fine-tuning (``faceoff train``; opt-in workflow target ``train``)."""
+
+    detector: Literal["fasterrcnn", "centerface"] = Field(
+        "fasterrcnn",
+        description="Detector to train: fasterrcnn, or centerface (fine-tuned from the shipped weights).",
+    )
+    architecture: Literal[
+        "fasterrcnn_centerface_fpn", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn"
+    ] = Field(
+        "fasterrcnn_centerface_fpn",
+        description="fasterrcnn only. centerface_fpn: body initialised from CenterFace's face-trained "
+        "MobileNetV2; mobilenet_v3_large_fpn and resnet50_fpn: random initialisation (docs/training.md).",
+    )
+    init_checkpoint: str | None = Field(
+        None, description="Start from this FaceOff checkpoint (same detector and architecture) instead."
+    )
+    fpn_channels: int = Field(128, ge=8, le=512, description="fasterrcnn_centerface_fpn: FPN channels.")
+    freeze_backbone_blocks: int = Field(
+        0, ge=0, le=18, description="CenterFace MobileNetV2 blocks (from the input) kept frozen."
+    )
+    validation_share: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the annotated videos held out for validation (of the frames, by time, when "
+        "there is one video).",
+    )
+    frames_per_video: int = Field(200, ge=1, description="Annotated frames sampled per video.")
+    width: int = Field(1280, ge=0, description="Frames are resized to this width, as in detect; 0 = source.")
+    crop: int = Field(512, ge=64, le=4096, multiple_of=32, description="Square training crop in pixels.")
+    epochs: int = Field(10, ge=1, description="Epochs; validation recall is measured after each.")
+    iterations: int = Field(200, ge=1, description="Batches per epoch.")
+    batch_size: int = Field(8, ge=1, le=256, description="Crops per batch.")
+    lr: float | None = Field(
+        None, gt=0, description="AdamW learning rate; null = 1e-3 for fasterrcnn, 1e-4 for centerface."
+    )
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay.")
+    mask_prob: float = Field(0.4, ge=0, le=1, description="Augmentation: chance a face gets a surgical mask.")
+    cap_prob: float = Field(0.4, ge=0, le=1, description="Augmentation: chance a face gets a surgical cap.")
+    threshold: float = Field(0.2, gt=0, lt=1, description="Detector score at which validation recall counts.")
+    keep: Literal["best", "last"] = Field(
+        "best", description="Keep the epoch of best validation AP (epoch 0 = starting weights), or the last."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
+    seed: int = Field(0, description="Seed of frame sampling, augmentation and initialisation.")
+
+
+class AdaptConfig(Section):
+    """Self-training of CenterFace on the archive's own videos (``faceoff adapt``, opt-in target ``adapt``).
+
+    The ``detect`` section sets the detection (width, threshold, batch size, runtime) and the ``regularize``
+    section how tracks are linked; ``base_checkpoint`` the starting weights.
+    """
+
+    base_checkpoint: str | None = Field(
+        None, description="CenterFace checkpoint to start from; null = the shipped CenterFace weights."
+    )
+
+    rounds: int = Field(2, ge=1, le=20, description="Pseudo-label, fine-tune, re-detect rounds.")
+    iterations: int = Field(100, ge=1, description="Fine-tuning batches per round.")
+    batch_size: int = Field(8, ge=1, le=256, description="Crops per batch.")
+    crop: int = Field(384, ge=64, le=4096, multiple_of=32, description="Square training crop in pixels.")
+    lr: float = Field(2e-5, gt=0, description="AdamW learning rate (small: adapt, do not retrain).")
+    pseudo_min_score: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="A missed frame inside a track becomes a pseudo-label only when the weaker of the two "
+        "detections around the gap scores at least this.",
+    )
+    pseudo_max_gap: int = Field(
+        8, ge=1, le=1000, description="Only gaps of up to this many missed frames give pseudo-labels."
+    )
+    hard_score: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Detections of confident tracks scoring less than this are hard examples: their frames "
+        "are trained on first (with the pseudo-labels).",
+    )
+    replay_share: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Share of training frames holding only confident track detections (no hard example).",
+    )
+    holdout_share: float = Field(
+        0.2, gt=0, lt=1, description="Share of frames (in blocks of 25) held out to check for drift."
+    )
+    max_recall_drop: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="A round whose recall on held-out confident detections drops more is rolled back and "
+        "adaptation stops.",
+    )
+    train_frames: int = Field(400, ge=1, description="Training frames per round, over all videos.")
+    max_frames: int = Field(3000, ge=10, description="Frames per video taken (evenly spaced windows).")
+    window: int = Field(250, ge=10, description="Consecutive frames per window.")
+    mask_prob: float = Field(0.2, ge=0, le=1, description="Augmentation: chance a face gets a surgical mask.")
+    cap_prob: float = Field(0.2, ge=0, le=1, description="Augmentation: chance a face gets a surgical cap.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
+    seed: int = Field(0, description="Seed of frame sampling and augmentation.")
+
+
 class Config(BaseModel):
     """The whole workflow configuration (``config/config.yaml``)."""
 
@@ -258,6 +369,8 @@ class Config(BaseModel):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     pseudonymize: PseudonymizeConfig = Field(default_factory=PseudonymizeConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    adapt: AdaptConfig = Field(default_factory=AdaptConfig)
 
     @model_validator(mode="after")
     def _pseudonym_files(self) -> Config:

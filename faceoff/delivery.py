@@ -57,7 +57,11 @@ def run_audit_stage(
         )
     if audit.enabled:
         detector = build_detector(
-            detect.detector, runtime=detect.runtime, device=detect.device, threads=detect.threads or threads
+            detect.detector,
+            runtime=detect.runtime,
+            device=detect.device,
+            threads=detect.threads or threads,
+            checkpoint=detect.checkpoint,
         )
         params = audit.audit_params(detect.detector)
         result = run_audit(rendered, info, tracks_path, render, params, out_json, detector=detector)

@@ -71,7 +71,11 @@ def run_detect(
     """
     start = time.perf_counter()
     detector = build_detector(
-        cfg.detector, runtime=cfg.runtime, device=cfg.device, threads=cfg.threads or threads
+        cfg.detector,
+        runtime=cfg.runtime,
+        device=cfg.device,
+        threads=cfg.threads or threads,
+        checkpoint=cfg.checkpoint,
     )
     size = detection_size(info, cfg.width)
     sx, sy = (info.width / size[0], info.height / size[1]) if size else (1.0, 1.0)

@@ -3,6 +3,7 @@ rule audit:
         video=f"{RESULTS}/render/{{id}}.mp4",
         probe=f"{RESULTS}/probe/{{id}}.json",
         tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        checkpoint=DETECT_CHECKPOINT,
     output:
         audit=f"{RESULTS}/audit/{{id}}.json",
         sheet=f"{RESULTS}/qa/{{id}}.png",

@@ -33,6 +33,8 @@ envvars:
 # Jobs run the `faceoff` command of the environment Snakemake itself runs in (venv need not be active).
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 HASHES = CFG.stage_hashes()
+# A trained/adapted detector's weights: detect and audit depend on them (built by `train`/`adapt` if missing).
+DETECT_CHECKPOINT = [CFG.detect.checkpoint] if CFG.detect.checkpoint else []
 
 
 wildcard_constraints:

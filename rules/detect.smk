@@ -2,6 +2,7 @@ rule detect:
     input:
         video=get_video,
         probe=f"{RESULTS}/probe/{{id}}.json",
+        checkpoint=DETECT_CHECKPOINT,
     output:
         f"{RESULTS}/detections/{{id}}.parquet",
     params:

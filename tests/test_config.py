@@ -21,7 +21,7 @@ def test_default_config_file_is_valid():
 def test_default_config_file_matches_model_defaults():
     data = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     defaults = Config(inputs=["x"]).model_dump(mode="json")
-    for section in ("detect", "regularize", "render", "report", "pseudonymize"):
+    for section in ("detect", "regularize", "render", "report", "pseudonymize", "train", "adapt"):
         assert data[section] == defaults[section], section
 
 

@@ -15,15 +15,18 @@ from faceoff.detectors.centerface_net import (
     centerface_net,
     load_onnx_weights,
 )
+from faceoff.detectors.fasterrcnn import FasterRCNNDetector, detector_from_checkpoint
 
 __all__ = [
     "CenterFace",
     "CenterFaceNet",
     "CenterFaceWeights",
     "Detector",
+    "FasterRCNNDetector",
     "available_detectors",
     "build_detector",
     "centerface_net",
+    "detector_from_checkpoint",
     "load_onnx_weights",
     "register_detector",
 ]

@@ -63,15 +63,29 @@ def available_detectors() -> list[str]:
 
 
 def build_detector(
-    name: str, *, runtime: str = "auto", device: str = "auto", threads: int | None = None
+    name: str,
+    *,
+    runtime: str = "auto",
+    device: str = "auto",
+    threads: int | None = None,
+    checkpoint: str | None = None,
 ) -> Detector:
-    """Build the detector registered as ``name``; ``ValueError`` names the available ones if unknown."""
+    """Build the detector registered as ``name``; ``ValueError`` names the available ones if unknown.
+
+    ``checkpoint``: weights written by ``faceoff train``/``faceoff adapt`` (their detector must be ``name``).
+    """
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise ValueError(
             f"unknown detector {name!r}; available detectors: {', '.join(available_detectors()) or 'none'}"
         ) from None
+    if checkpoint is not None:
+        from faceoff.detectors.fasterrcnn import detector_from_checkpoint
+
+        return detector_from_checkpoint(
+            checkpoint, detector=name, runtime=runtime, device=device, threads=threads
+        )
     return factory(runtime=runtime, device=device, threads=threads)
 
 
