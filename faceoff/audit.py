@@ -53,11 +53,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from faceoff import __version__
 from faceoff.anonymize import covered_mask
-from faceoff.boxes import boxes_array, read_boxes, read_metadata
+from faceoff.boxes import boxes_by_frame, read_boxes, read_metadata
 from faceoff.config import RenderConfig
 from faceoff.decode import iter_frames
 from faceoff.errors import FaceOffError
@@ -119,16 +118,6 @@ def inside_fraction(box: np.ndarray, mask: np.ndarray) -> float:
     return float(mask[y1:y2, x1:x2].mean())
 
 
-def _boxes_by_frame(tracks: pd.DataFrame) -> dict[int, np.ndarray]:
-    if tracks.empty:
-        return {}
-    coords = boxes_array(tracks)
-    frames = tracks["frame_index"].to_numpy()
-    order = np.argsort(frames, kind="stable")
-    uniq, starts = np.unique(frames[order], return_index=True)
-    return {int(f): coords[idx] for f, idx in zip(uniq, np.split(order, starts[1:]), strict=True)}
-
-
 def _check_tracks(tracks_path: str | Path, info: ProbeInfo) -> None:
     meta = read_metadata(tracks_path)
     for key, have in (("frame_count", info.frame_count), ("width", info.width), ("height", info.height)):
@@ -166,7 +155,7 @@ def run_audit(
     """
     start = time.perf_counter()
     _check_tracks(tracks_path, info)
-    by_frame = _boxes_by_frame(read_boxes(tracks_path))
+    by_frame = boxes_by_frame(read_boxes(tracks_path))
     if detector is None:
         detector = build_detector(params.detector, threads=threads)
     size = detection_size(info, params.width)

@@ -86,3 +86,14 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def boxes_array(df: pd.DataFrame) -> np.ndarray:
     """The ``x1 y1 x2 y2`` columns as an (N, 4) float32 array."""
     return df[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float32)
+
+
+def boxes_by_frame(df: pd.DataFrame) -> dict[int, np.ndarray]:
+    """``{frame_index: (N,4) boxes}`` for the frames that have boxes."""
+    if df.empty:
+        return {}
+    coords = boxes_array(df)
+    frames = df["frame_index"].to_numpy()
+    order = np.argsort(frames, kind="stable")
+    uniq, starts = np.unique(frames[order], return_index=True)
+    return {int(f): coords[idx] for f, idx in zip(uniq, np.split(order, starts[1:]), strict=True)}

@@ -16,7 +16,14 @@ import pandas as pd
 
 from faceoff import __version__
 from faceoff.anonymize import anonymize_frame
-from faceoff.boxes import DETECTION_SCHEMA, TRACK_SCHEMA, boxes_array, read_boxes, read_metadata, write_boxes
+from faceoff.boxes import (
+    DETECTION_SCHEMA,
+    TRACK_SCHEMA,
+    boxes_by_frame,
+    read_boxes,
+    read_metadata,
+    write_boxes,
+)
 from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig
 from faceoff.decode import iter_frames
 from faceoff.encode import VideoWriter
@@ -151,16 +158,6 @@ def run_regularize(
     return tracks
 
 
-def _boxes_by_frame(tracks: pd.DataFrame) -> dict[int, np.ndarray]:
-    if tracks.empty:
-        return {}
-    coords = boxes_array(tracks)
-    frames = tracks["frame_index"].to_numpy()
-    order = np.argsort(frames, kind="stable")
-    uniq, starts = np.unique(frames[order], return_index=True)
-    return {int(f): coords[idx] for f, idx in zip(uniq, np.split(order, starts[1:]), strict=True)}
-
-
 def run_render(
     video: str,
     info: ProbeInfo,
@@ -177,7 +174,7 @@ def run_render(
         raise FaceOffError(
             f"{tracks_path}: made for {tracks_meta['frame_count']} frames, video has {info.frame_count}"
         )
-    by_frame = _boxes_by_frame(read_boxes(tracks_path))
+    by_frame = boxes_by_frame(read_boxes(tracks_path))
     written = boxes_hidden = 0
     with VideoWriter(
         out,
