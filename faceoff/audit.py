@@ -46,7 +46,6 @@ case above as an expected failure (xfail) with its measured score.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,6 +61,7 @@ from faceoff.decode import iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
+from faceoff.report import atomic_write_text
 from faceoff.stages import build_detector, detection_size
 
 if TYPE_CHECKING:
@@ -123,17 +123,6 @@ def _check_tracks(tracks_path: str | Path, info: ProbeInfo) -> None:
     for key, have in (("frame_count", info.frame_count), ("width", info.width), ("height", info.height)):
         if meta.get(key) not in (None, have):
             raise FaceOffError(f"{tracks_path}: made for {key} {meta[key]}, the video has {have}")
-
-
-def _atomic_json(obj: dict, out: str | Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run_audit(
@@ -236,5 +225,5 @@ def run_audit(
         },
         "passed": n_findings == 0,
     }
-    _atomic_json(result, out_json)
+    atomic_write_text(out_json, json.dumps(result, indent=2) + "\n")
     return result

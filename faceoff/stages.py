@@ -7,7 +7,6 @@ checks that every frame of the probed video went through it (fail closed).
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
 from faceoff.regularize import kernel_regularize
+from faceoff.report import atomic_write_text
 from faceoff.shards import ShardStore
 from faceoff.tracking import track_regularize
 
@@ -210,7 +210,5 @@ def run_render(
         },
         **_timing(seconds, written),
     }
-    tmp = Path(stats_out).with_name(f".{Path(stats_out).name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(stats, indent=2) + "\n")
-    os.replace(tmp, stats_out)
+    atomic_write_text(stats_out, json.dumps(stats, indent=2) + "\n")
     return stats
