@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -15,18 +16,35 @@ from faceoff.probe import ProbeInfo, probe_video
 from faceoff.report import atomic_write_text
 from faceoff.stages import build_detector
 
+FICLONE = 0x40049409  # Linux ioctl: share the source's blocks copy-on-write (btrfs, XFS, ...)
+
+
+def _clone_or_copy(src: Path, dst: Path) -> None:
+    """Write ``src``'s bytes to the new file ``dst``: a reflink clone where possible, else a copy."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+            return
+        except OSError:
+            pass
+    shutil.copyfile(src, dst)
+
 
 def deliver(rendered: str | Path, delivered: str | Path) -> None:
-    """Place ``rendered`` at ``delivered`` atomically (a hard link where possible, else a copy)."""
-    delivered = Path(delivered)
+    """Place a copy of ``rendered`` at ``delivered`` atomically (temporary name, then rename).
+
+    Never a hard link: Snakemake touches a finished job's outputs, and touching a hard link would also touch
+    the job's input (the rendered file), which then looks newer than the job's other outputs and fails the
+    job. The workflow marks the rendered file ``temp()``, so only the delivered copy stays on disk.
+    """
+    rendered, delivered = Path(rendered), Path(delivered)
     delivered.parent.mkdir(parents=True, exist_ok=True)
     tmp = delivered.with_name(f".{delivered.name}.partial-{os.getpid()}")
     tmp.unlink(missing_ok=True)
     try:
-        try:
-            os.link(rendered, tmp)
-        except OSError:
-            shutil.copy2(rendered, tmp)
+        _clone_or_copy(rendered, tmp)
+        if tmp.stat().st_size != rendered.stat().st_size:
+            raise FaceOffError(f"{delivered}: copy of {rendered} is incomplete")
         os.replace(tmp, delivered)
     finally:
         tmp.unlink(missing_ok=True)

@@ -4,7 +4,8 @@ rule render:
         probe=f"{RESULTS}/probe/{{id}}.json",
         tracks=f"{RESULTS}/tracks/{{id}}.parquet",
     output:
-        video=f"{RESULTS}/render/{{id}}.mp4",
+        # temp: the audit delivers a copy to anonymized/ and Snakemake then removes this one
+        video=temp(f"{RESULTS}/render/{{id}}.mp4"),
         stats=f"{RESULTS}/render/{{id}}.json",
     params:
         section=stage_params("render"),

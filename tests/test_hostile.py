@@ -151,6 +151,13 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
+def _job_logs(results: Path, vid: str) -> str:
+    """Every stage log of one video, so a failure in CI shows its own cause."""
+    return "\n".join(
+        f"--- {log}\n{log.read_text()[-1500:]}" for log in sorted(results.glob(f"logs/*/{vid}.log"))
+    )
+
+
 @pytest.fixture(scope="module")
 def corpus_run(hostile_corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile_wf")
@@ -168,7 +175,7 @@ def test_workflow_ok_cases_delivered(hostile_corpus, corpus_run):
         path, _ = hostile_corpus[name]
         vid = path.stem
         out = results / "anonymized" / f"{vid}.mp4"
-        assert out.is_file(), f"{name}: no output\n{proc.stderr[-3000:]}"
+        assert out.is_file(), f"{name}: no output\n{_job_logs(results, vid)}\n{proc.stderr[-2000:]}"
         assert (results / "reports" / f"{vid}.json").is_file(), name
         src, got = probe_video(path), probe_video(out)
         assert (got.frame_count, got.width, got.height, got.rotation) == (

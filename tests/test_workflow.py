@@ -100,6 +100,15 @@ def test_outputs_line_up_with_source(workflow_run, vid):
     assert read_metadata(root / "results" / "detections" / f"{vid}.parquet")["detector"] == "centerface"
 
 
+def test_only_the_delivered_copy_stays(workflow_run):
+    """render/{id}.mp4 is temporary: once the audit delivered its copy, only anonymized/{id}.mp4 is left."""
+    root, _ = workflow_run
+    for vid in ("tagged", "vfr", "rotated"):
+        assert (root / "results" / "anonymized" / f"{vid}.mp4").is_file(), vid
+        assert not (root / "results" / "render" / f"{vid}.mp4").exists(), vid
+        assert (root / "results" / "render" / f"{vid}.json").is_file(), vid
+
+
 def test_rotated_clip_is_upright_portrait(workflow_run):
     root, _ = workflow_run
     out = probe_video(root / "results" / "anonymized" / "rotated.mp4")
