@@ -49,8 +49,10 @@ class DetectConfig(Section):
     """Face detection (the ``detect`` stage)."""
 
     detector: str = Field("centerface", description="Registered detector name.")
-    runtime: Literal["auto", "onnxruntime", "torch"] = Field(
-        "auto", description="auto: torch on CUDA, otherwise the runtime measured faster on CPU."
+    runtime: Literal["auto", "onnxruntime", "onnxruntime-int8", "torch"] = Field(
+        "auto",
+        description="auto: torch (fp16) on CUDA, otherwise onnxruntime-int8 (CenterFace quantized here, "
+        "about 1.7x faster than fp32 onnxruntime on CPU).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
     width: int = Field(

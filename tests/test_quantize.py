@@ -1,0 +1,67 @@
+"""The int8 CenterFace model: built deterministically, cached atomically, usable without a writable cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import skimage.data
+
+from faceoff.detectors import quantize
+from faceoff.detectors.centerface import CenterFace, _dynamic_model_bytes
+from faceoff.detectors.centerface_net import ONNX_INPUT, CenterFaceWeights
+
+
+@pytest.fixture(scope="module")
+def fp32() -> tuple[bytes, str]:
+    weights = CenterFaceWeights.from_path(None)
+    return _dynamic_model_bytes(weights.path), weights.sha256
+
+
+def test_built_once_then_read_from_cache(fp32, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEOFF_CACHE", str(tmp_path / "cache"))
+    model = quantize.int8_model_bytes(*fp32, ONNX_INPUT)
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].startswith("centerface-int8-") and files[0].endswith(".onnx")
+    graph = onnx.load_from_string(model).graph
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
+    assert any(t.data_type == onnx.TensorProto.INT8 for t in graph.initializer)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("rebuilt although cached")
+
+    monkeypatch.setattr(quantize, "build_int8", fail)
+    assert quantize.int8_model_bytes(*fp32, ONNX_INPUT) == model
+    # other weights are another cache entry, never the cached model of these
+    with pytest.raises(AssertionError, match="rebuilt"):
+        quantize.int8_model_bytes(fp32[0], "0" * 64, ONNX_INPUT)
+
+
+def test_deterministic_and_works_without_writable_cache(fp32, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEOFF_CACHE", str(tmp_path / "a"))
+    first = quantize.int8_model_bytes(*fp32, ONNX_INPUT)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("FACEOFF_CACHE", str(blocker / "cache"))
+    second = quantize.int8_model_bytes(*fp32, ONNX_INPUT)
+    assert second == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "not-a-folder"]
+    # and the detector runs from the in-memory model
+    (boxes,) = CenterFace(runtime="onnxruntime-int8", device="cpu").detect(
+        skimage.data.astronaut()[None], 0.5
+    )
+    assert len(boxes) == 1 and boxes[0, 4] > 0.5
+
+
+def test_int8_refused_on_cuda_request():
+    with pytest.raises(ValueError, match="CPU only|CUDA is not available"):
+        CenterFace(runtime="onnxruntime-int8", device="cuda")
+
+
+def test_calibration_frames_are_centerface_blobs():
+    blobs = list(quantize.calibration_frames())
+    assert len(blobs) == quantize.CALIBRATION_DEMO_FRAMES + 4
+    for blob in blobs:
+        assert blob.dtype == np.float32 and blob.shape[:2] == (1, 3)
+        assert blob.shape[2] % 32 == 0 and blob.shape[3] % 32 == 0
+        assert blob.min() >= 0 and blob.max() <= 255 and blob.std() > 10
