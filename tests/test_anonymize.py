@@ -57,3 +57,17 @@ def test_face_at_frame_edge_gets_the_same_ellipse():
     centre = covered_mask(np.array([[100, 100, 140, 150]]), cfg, 400, 300)[100:150, 100:140].mean()
     corner = covered_mask(np.array([[0, 0, 40, 50]]), cfg, 400, 300)[0:50, 0:40].mean()
     assert corner == pytest.approx(centre, abs=0.01) and corner > 0.97
+
+
+def test_in_place_copy_and_its_fallback_agree(monkeypatch):
+    """The fast cv2.copyTo path and the numpy fallback hide exactly the same pixels in the same way."""
+    import cv2
+
+    cfg = RenderConfig()
+    boxes = np.array([[40, 30, 80, 90], [100, 60, 150, 118]], np.float32)
+    fast = anonymize_frame(_textured(), boxes, cfg)
+    # as if OpenCV had to copy the view: it returns a new array and leaves the frame alone
+    monkeypatch.setattr(cv2, "copyTo", lambda src, mask, dst: dst.copy())
+    slow = anonymize_frame(_textured(), boxes, cfg)
+    np.testing.assert_array_equal(fast, slow)
+    assert np.any(fast != _textured())
