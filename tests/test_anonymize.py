@@ -71,3 +71,15 @@ def test_in_place_copy_and_its_fallback_agree(monkeypatch):
     slow = anonymize_frame(_textured(), boxes, cfg)
     np.testing.assert_array_equal(fast, slow)
     assert np.any(fast != _textured())
+
+
+def test_rotated_frame_views_are_hidden_too():
+    """Frames of rotated videos are numpy views with negative strides, which OpenCV cannot write into."""
+    cfg = RenderConfig()
+    boxes = np.array([[30, 40, 70, 100]], np.float32)
+    base = _textured(160, 120)
+    view = np.rot90(base.copy())  # 120 high, 160 wide, negative strides
+    expected = anonymize_frame(np.ascontiguousarray(view), boxes, cfg)
+    got = anonymize_frame(view, boxes, cfg)
+    np.testing.assert_array_equal(got, expected)
+    assert np.any(got != np.rot90(base))
