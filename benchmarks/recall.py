@@ -2,14 +2,16 @@
 temporal regularisation, and for deface as a baseline.
 
     .venv/bin/python benchmarks/recall.py [--quick | --suite full] [--workdir DIR] [--no-deface]
+        [--detect JSON]
 
 The clips come from :func:`faceoff.synth.orscene.benchmark_suite` (masked crowds, occlusions, head
 turns, fast motion, small faces at 720p, lighting changes, a mixed scene) and are written once into
 ``WORKDIR/clips`` (reused while the config and seed are unchanged). Each clip goes through the real
-stages: ``run_detect`` (default DetectConfig) and ``run_regularize`` with every method that
-``RegularizeConfig.method`` allows; :func:`faceoff.evaluate.evaluate_video` scores detections and
-tracks against the ground truth (non-``ignore`` faces; recall/precision at IoU 0.5; coverage = share of
-faces with at least 90 % of their box inside the rendered region, RenderConfig defaults).
+stages: ``run_detect`` (DetectConfig defaults, or ``--detect`` JSON over them) and ``run_regularize``
+with every method that ``RegularizeConfig.method`` allows; :func:`faceoff.evaluate.evaluate_video` scores
+detections and tracks against the ground truth (non-``ignore`` faces; recall/precision at IoU 0.5;
+coverage = share of faces with at least 90 % of their box inside the rendered region, RenderConfig
+defaults).
 
 deface (when importable) runs as its CLI does by default: ``deface.centerface.CenterFace`` on every
 full-resolution frame, threshold 0.2, no temporal smoothing. Its recall/precision use its raw boxes;
@@ -85,7 +87,7 @@ def deface_detections(video: Path, info) -> pd.DataFrame | None:
 
 
 def evaluate_clip(
-    work: Path, clip_id: str, cfg: SceneConfig, seed: int, with_deface: bool
+    work: Path, clip_id: str, cfg: SceneConfig, seed: int, with_deface: bool, detect: DetectConfig
 ) -> dict[str, dict]:
     """{system: {"eval": evaluate(...) dict, "coverage": coverage(...) dict, "seconds": float}}."""
     from faceoff.evaluate import coverage, evaluate_video
@@ -98,7 +100,7 @@ def evaluate_clip(
     out_dir.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     det_path = out_dir / "detections.parquet"
-    det = run_detect(str(video), info, DetectConfig(), det_path)
+    det = run_detect(str(video), info, detect, det_path)
     det_seconds = time.perf_counter() - t
     render = RenderConfig()
     results: dict[str, dict] = {}
@@ -226,7 +228,9 @@ def main() -> None:
     parser.add_argument("--no-deface", action="store_true", help="skip the deface baseline (slow on CPU)")
     parser.add_argument("--only", nargs="*", help="clip ids (or prefixes) to run")
     parser.add_argument("--json", help="also write all results to this JSON file")
+    parser.add_argument("--detect", default="{}", help="JSON of detect settings over the defaults")
     args = parser.parse_args()
+    detect = DetectConfig(**json.loads(args.detect))
     kind = "quick" if args.quick else args.suite
     work = Path(args.workdir)
     suite = benchmark_suite(kind)
@@ -236,7 +240,7 @@ def main() -> None:
     start = time.perf_counter()
     for clip_id, cfg, seed in suite:
         t = time.perf_counter()
-        per_clip[clip_id] = evaluate_clip(work, clip_id, cfg, seed, not args.no_deface)
+        per_clip[clip_id] = evaluate_clip(work, clip_id, cfg, seed, not args.no_deface, detect)
         r = per_clip[clip_id]
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items())
         print(
@@ -246,7 +250,7 @@ def main() -> None:
         )
     print(
         f"\n# Synthetic OR benchmark, suite {kind!r}: {len(suite)} clips, {os.cpu_count()} cores, "
-        f"{time.perf_counter() - start:.0f} s. Detector: DetectConfig defaults {DetectConfig().model_dump()}"
+        f"{time.perf_counter() - start:.0f} s. Detector: {detect.model_dump()}"
     )
     print("(paper, real OR video: recall 88.05 % -> 93.45 % with temporal regularisation)")
     print_tables(per_clip)
