@@ -4,8 +4,10 @@
 
 For a generated 60 s 1280x720 and a 20 s 1920x1080 30 fps H.264 clip (the demo scene, scaled and
 looped), in one run: (a) the floor, ``ffmpeg -i in -c:v libx264 -preset <ours> out``; (b) our whole
-workflow (``snakemake --cores all``); (c) ``faceoff detect`` alone; (d) ``deface`` with its defaults.
-Prints frames/s, ours/floor and ours/deface ratios, and the peak RSS of each process tree.
+workflow (``snakemake --cores all``), also with detection and audit at 640 px width; (c) ``faceoff detect``
+alone; (d) ``deface`` with its defaults.
+Prints frames/s, ours/floor and ours/deface ratios, and the peak RSS of each process tree; then the peak
+RSS of the whole workflow on a 60 s and a 10-minute 640x360 clip (``--memory-minutes``).
 """
 
 from __future__ import annotations
@@ -34,10 +36,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def scaled_demo(width: int, height: int, n: int) -> Iterator[np.ndarray]:
+def scaled_demo(width: int, height: int, n: int, grain: float = 4.0) -> Iterator[np.ndarray]:
+    """The demo scene scaled to ``width`` x ``height``, looped to ``n`` frames, with camera-like grain
+    (Gaussian, sigma ``grain`` levels): without it x264 encodes the smooth upscaled scene unusually fast."""
     frames, _ = demo_frames()
+    rng = np.random.default_rng(0)
+    noise = [rng.normal(0, grain, (height, width, 3)).astype(np.float32) for _ in range(16)]
     for i in range(n):
-        yield cv2.resize(frames[i % len(frames)], (width, height), interpolation=cv2.INTER_LINEAR)
+        frame = cv2.resize(frames[i % len(frames)], (width, height), interpolation=cv2.INTER_LINEAR)
+        yield np.clip(frame + noise[(i * 7) % len(noise)], 0, 255).astype(np.uint8)
 
 
 def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
@@ -68,7 +75,9 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, fl
     return time.perf_counter() - start, peak
 
 
-def bench_clip(clip: Path, frames: int, work: Path, env: dict) -> list[tuple[str, float, float]]:
+def bench_clip(
+    clip: Path, frames: int, work: Path, env: dict, with_deface: bool = True
+) -> list[tuple[str, float, float]]:
     preset = RenderConfig().preset
     rows = []
     floor_out = work / f"{clip.stem}.floor.mp4"
@@ -86,36 +95,57 @@ def bench_clip(clip: Path, frames: int, work: Path, env: dict) -> list[tuple[str
         str(floor_out),
     ]
     rows.append(("floor (ffmpeg re-encode)", *timed(cmd, work, env)))
-    wf = work / f"wf-{clip.stem}"
-    wf.mkdir(exist_ok=True)
-    (wf / "cfg.yaml").write_text(
-        yaml.safe_dump({"inputs": [str(clip)], "results": "results", "annotations": None})
-    )
-    cmd = [
-        str(BIN / "snakemake"),
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--cores",
-        "all",
-        "--configfile",
-        "cfg.yaml",
-        "--forceall",
-        "--quiet",
-    ]
-    rows.append(("FaceOff workflow (all stages)", *timed(cmd, wf, env)))
+    rows.append(("FaceOff workflow (all stages)", *workflow_peak(clip, work, env)))
+    rows.append(("FaceOff workflow, detect+audit width 640", *workflow_peak(clip, work, env, FAST)))
     cmd = [str(BIN / "faceoff"), "detect", str(clip), "-o", str(work / f"{clip.stem}.det.parquet")]
     rows.append(("FaceOff detect alone", *timed(cmd, work, env)))
     deface = BIN / "deface"
-    if deface.exists():
+    if with_deface and deface.exists():
         cmd = [str(deface), str(clip), "-o", str(work / f"{clip.stem}.deface.mp4")]
         rows.append(("deface (defaults)", *timed(cmd, work, env)))
     return [(name, frames / sec, rss) for name, sec, rss in rows]
+
+
+# A faster setting traded against small faces (docs/recall.md measures what it costs).
+FAST = {"detect": {"width": 640}, "audit": {"width": 640}}
+
+
+def workflow_peak(clip: Path, work: Path, env: dict, extra: dict | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS MiB) of the whole workflow on ``clip`` (config defaults updated by ``extra``)."""
+    wf = work / f"wf-{clip.stem}{'-fast' if extra else ''}"
+    wf.mkdir(exist_ok=True)
+    cfg = {"inputs": [str(clip)], "results": "results", "annotations": None, **(extra or {})}
+    (wf / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "all"]
+    return timed([*cmd, "--configfile", "cfg.yaml", "--forceall", "--quiet"], wf, env)
+
+
+def memory_table(work: Path, env: dict, minutes: float) -> None:
+    """Peak RSS of the whole workflow on a 60 s and a ``minutes``-long 640x360 clip: flat in length?"""
+    print("\n## Peak RSS against video length (640x360, 30 fps, whole workflow)\n")
+    print("| clip | frames | frames/s | peak RSS (MiB) |")
+    print("| --- | --- | --- | --- |")
+    for seconds in (60, int(minutes * 60)):
+        n = int(seconds * 30)
+        clip = work / f"clip_360p_{seconds}s.mp4"
+        if not clip.exists():
+            write_clip(clip, scaled_demo(640, 360, n), fps=30.0)
+        sec, rss = workflow_peak(clip, work, env)
+        print(f"| {seconds} s | {n} | {n / sec:.1f} | {rss:.0f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6 s and 3 s clips instead of 60 s and 20 s")
     parser.add_argument("--workdir", default="/tmp/faceoff-throughput")
+    parser.add_argument(
+        "--memory-minutes",
+        type=float,
+        default=10,
+        help="length of the long clip for the memory table (0: skip)",
+    )
+    parser.add_argument("--skip-throughput", action="store_true", help="only the memory table")
+    parser.add_argument("--no-deface", action="store_true", help="leave deface out (slow)")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -123,25 +153,28 @@ def main() -> None:
     fps = 30.0
     clips = [("720p", 1280, 720, 6 if args.quick else 60), ("1080p", 1920, 1080, 3 if args.quick else 20)]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"
-    print(f"# {time.strftime('%Y-%m-%d')} · {machine} · CPU only")
-    for name, w, h, seconds in clips:
+    print(f"# {time.strftime('%Y-%m-%d')} · {machine} · CPU only", flush=True)
+    for name, w, h, seconds in [] if args.skip_throughput else clips:
         n = int(seconds * fps)
         clip = work / f"clip_{name}_{seconds}s.mp4"
         if not clip.exists():
             write_clip(clip, scaled_demo(w, h, n), fps=fps)
-        rows = bench_clip(clip, n, work, env)
+        rows = bench_clip(clip, n, work, env, not args.no_deface)
         by = {r[0]: r[1] for r in rows}
-        ours = by["FaceOff workflow (all stages)"]
         print(f"\n## {name} ({w}x{h}, {seconds} s, {n} frames)\n")
         print("| run | frames/s | peak RSS (MiB) |")
         print("| --- | --- | --- |")
         for run, rate, rss in rows:
             print(f"| {run} | {rate:.1f} | {rss:.0f} |")
-        print(f"\nours/floor wall time: {by['floor (ffmpeg re-encode)'] / ours:.2f}x", end="")
-        if "deface (defaults)" in by:
-            print(f" · ours/deface speed: {ours / by['deface (defaults)']:.2f}x")
-        else:
-            print(" · deface not installed")
+        print()
+        for run in (r for r in by if r.startswith("FaceOff workflow")):
+            ours = by[run]
+            line = f"{run}: ours/floor wall time {by['floor (ffmpeg re-encode)'] / ours:.2f}x"
+            if "deface (defaults)" in by:
+                line += f" · ours/deface speed {ours / by['deface (defaults)']:.2f}x"
+            print(line)
+    if args.memory_minutes > 0:
+        memory_table(work, env, 0.5 if args.quick else args.memory_minutes)
 
 
 if __name__ == "__main__":
