@@ -33,12 +33,14 @@ ffmpeg writes ``.{stem}.partial-{pid}.mp4`` next to ``out_path``. Only after ffm
 verifies (one video stream, packet count == frame_count, size, pts, no rotation, allowed tags/streams) is it
 renamed atomically to ``out_path``. Any error, an exception inside the ``with`` block, or fewer/more
 frames than ``frame_count`` kills ffmpeg and deletes the temp file; ``out_path`` is then never created or
-replaced (a file already there from an earlier run is left as it was).
+replaced (a file already there from an earlier run is left as it was). A temp file left by a killed
+process is removed by the next writer of the same output (:func:`remove_stale_partials`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import subprocess
 import tempfile
@@ -62,6 +64,33 @@ ALLOWED_HANDLERS = frozenset({"VideoHandler", "SoundHandler"})
 def output_pix_fmt(width: int, height: int) -> str:
     """yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 cannot represent odd sizes)."""
     return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+
+
+def remove_stale_partials(out_path: Path) -> list[Path]:
+    """Delete ``.{stem}.partial-{pid}.mp4`` files next to ``out_path`` whose process no longer runs.
+
+    A SIGKILLed encoder cannot remove its temporary file; the next writer of the same output does. A file
+    of a live process on this machine is left alone. Returns the files removed.
+    """
+    removed = []
+    for tmp in out_path.parent.glob(f".{glob.escape(out_path.stem)}.partial-*.mp4"):
+        pid = tmp.name[len(f".{out_path.stem}.partial-") : -len(".mp4")]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class VideoWriter:
@@ -154,6 +183,7 @@ class VideoWriter:
             raise RuntimeError("VideoWriter already open")
         if not self.out_path.parent.is_dir():
             raise VideoError(self.out_path, f"output folder {self.out_path.parent} does not exist")
+        remove_stale_partials(self.out_path)
         try:
             self._log = open(self.log_path, "wb") if self.log_path else tempfile.TemporaryFile()  # noqa: SIM115
             self._proc = subprocess.Popen(
