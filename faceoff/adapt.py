@@ -268,6 +268,7 @@ def adapt(
     from faceoff.training.augment import Augmenter
     from faceoff.training.card import environment, save_checkpoint, utc_now, write_centerface_onnx
     from faceoff.training.models import CenterFaceModel, resolve_device
+    from faceoff.training.trainer import train_steps
 
     start = time.perf_counter()
     cfg, detect, regularize = cfg or AdaptConfig(), detect or DetectConfig(), regularize or RegularizeConfig()
@@ -352,22 +353,16 @@ def adapt(
                 log(stop_reason)
                 break
             optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-            model.train()
-            loss_sum: dict[str, float] = {}
-            for _ in range(cfg.iterations):
-                crops = [
-                    augmenter(samples[int(i)], rng) for i in rng.integers(len(samples), size=cfg.batch_size)
-                ]
-                parts = model.losses(crops)
-                loss = sum(parts.values())
-                if not torch.isfinite(loss):
-                    raise FaceOffError(f"adapt: loss {float(loss)} in round {r}; lower adapt.lr")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-                optimizer.step()
-                for k, v in parts.items():
-                    loss_sum[k] = loss_sum.get(k, 0.0) + float(v.detach()) / cfg.iterations
+            loss_sum = train_steps(
+                model,
+                optimizer,
+                augmenter,
+                samples,
+                rng,
+                cfg.iterations,
+                cfg.batch_size,
+                lambda loss, r=r: f"adapt: loss {loss} in round {r}; lower adapt.lr",
+            )
             train_seconds = time.perf_counter() - t
             onnx_path = write_centerface_onnx(model.state_dict(), Path(tmp) / f"round{r}.onnx")
             new_dets = detect_all(CenterFace(onnx_path, **options))

@@ -117,6 +117,39 @@ def average_precision(pred: pd.DataFrame, gt: pd.DataFrame, iou: float = 0.5) ->
     return float((steps * envelope).sum())
 
 
+def train_steps(
+    model,
+    optimizer: torch.optim.Optimizer,
+    augmenter: Augmenter,
+    samples: Sequence[Sample],
+    rng: np.random.Generator,
+    iterations: int,
+    batch_size: int,
+    diverged: Callable[[float], str],
+    after_step: Callable[[], Any] | None = None,
+) -> dict[str, float]:
+    """``iterations`` optimiser steps on batches of augmented crops of random ``samples`` (gradients
+    clipped at norm 10); the mean of each loss part. A non-finite loss raises
+    ``FaceOffError(diverged(loss))``. ``after_step`` runs after each step (e.g. a learning-rate scheduler)."""
+    model.train()
+    sums: dict[str, float] = {}
+    for _ in range(iterations):
+        crops = [augmenter(samples[int(i)], rng) for i in rng.integers(len(samples), size=batch_size)]
+        parts = model.losses(crops)
+        loss = sum(parts.values())
+        if not torch.isfinite(loss):
+            raise FaceOffError(diverged(float(loss)))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) / iterations
+    return sums
+
+
 def _schedule(total: int) -> Callable[[int], float]:
     warmup = max(1, min(100, total // 10))
 
@@ -191,8 +224,7 @@ def train_detector(
         freeze_backbone_blocks=cfg.freeze_backbone_blocks,
     )
     lr = cfg.lr or default_lr(cfg.detector)
-    params = model.parameters()
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     total = cfg.epochs * cfg.iterations
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total))
     augmenter = Augmenter(crop=cfg.crop, mask_prob=cfg.mask_prob, cap_prob=cfg.cap_prob)
@@ -213,21 +245,17 @@ def train_detector(
     best = per_epoch[0]["validation"]["ap"] or 0.0
     for epoch in range(1, cfg.epochs + 1):
         t = time.perf_counter()
-        model.train()
-        sums: dict[str, float] = {}
-        for _ in range(cfg.iterations):
-            crops = [augmenter(train[int(i)], rng) for i in rng.integers(len(train), size=cfg.batch_size)]
-            parts = model.losses(crops)
-            loss = sum(parts.values())
-            if not torch.isfinite(loss):
-                raise FaceOffError(f"training diverged: loss {float(loss)} at epoch {epoch}; lower train.lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optimizer.step()
-            scheduler.step()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.iterations
+        sums = train_steps(
+            model,
+            optimizer,
+            augmenter,
+            train,
+            rng,
+            cfg.iterations,
+            cfg.batch_size,
+            lambda loss, epoch=epoch: f"training diverged: loss {loss} at epoch {epoch}; lower train.lr",
+            scheduler.step,
+        )
         row = record(epoch, {k: round(v, 5) for k, v in sums.items()}, time.perf_counter() - t)
         per_epoch.append(row)
         ap = row["validation"]["ap"] or 0.0
@@ -262,7 +290,7 @@ def train_detector(
         "epochs": cfg.epochs,
         "iterations_per_epoch": cfg.iterations,
         "batch_size": cfg.batch_size,
-        "trainable_parameters": sum(p.numel() for p in params),
+        "trainable_parameters": sum(p.numel() for p in model.parameters()),
         "per_epoch": per_epoch,
         "kept_epoch": kept_epoch,
         "keep": cfg.keep,
