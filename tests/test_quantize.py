@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 import pytest
@@ -13,9 +15,10 @@ from faceoff.detectors.centerface_net import ONNX_INPUT, CenterFaceWeights
 
 
 @pytest.fixture(scope="module")
-def fp32() -> tuple[bytes, str]:
+def fp32() -> tuple[Callable[[], bytes], str]:
     weights = CenterFaceWeights.from_path(None)
-    return _dynamic_model_bytes(weights.path), weights.sha256
+    model = _dynamic_model_bytes(weights.path)
+    return lambda: model, weights.sha256
 
 
 def test_built_once_then_read_from_cache(fp32, tmp_path, monkeypatch):

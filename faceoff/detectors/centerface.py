@@ -97,11 +97,12 @@ class _OnnxRuntime:
         else:
             providers = ["CPUExecutionProvider"]
             self.label = "onnxruntime-int8" if int8 else "onnxruntime"
-        model = _dynamic_model_bytes(weights.path)
         if int8:
             from faceoff.detectors.quantize import int8_model_bytes
 
-            model = int8_model_bytes(model, weights.sha256, ONNX_INPUT)
+            model = int8_model_bytes(lambda: _dynamic_model_bytes(weights.path), weights.sha256, ONNX_INPUT)
+        else:
+            model = _dynamic_model_bytes(weights.path)
         self.session = ort.InferenceSession(model, options, providers=providers)
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -103,15 +103,16 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
     return out
 
 
-def int8_model_bytes(fp32_model: bytes, weights_sha256: str, input_name: str) -> bytes:
-    """The int8 model for these weights: from the cache, else built (and cached when possible)."""
+def int8_model_bytes(fp32_model: Callable[[], bytes], weights_sha256: str, input_name: str) -> bytes:
+    """The int8 model for these weights: from the cache, else built from ``fp32_model()`` (and cached when
+    possible). The fp32 model is only made when there is something to build."""
     target = cache_dir() / f"centerface-int8-{_cache_key(weights_sha256)}.onnx"
     try:
         return target.read_bytes()
     except OSError:
         pass
     with tempfile.TemporaryDirectory(prefix="faceoff-int8-") as tmp:
-        model = build_int8(fp32_model, input_name, Path(tmp)).read_bytes()
+        model = build_int8(fp32_model(), input_name, Path(tmp)).read_bytes()
     part = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
