@@ -118,6 +118,16 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3 - 2 * x)
 
 
+def _away(ti: int, start: int, tc: int, d: int, n_in: int, n_out: int) -> float:
+    """How far an occluder is from its covering place at frame ``ti``: 1 (away) easing to 0 over the
+    ``n_in`` frames from ``start``, 0 for the ``d`` frames from ``tc``, back to 1 over ``n_out``."""
+    if ti < tc:
+        return 1 - _smoothstep((ti - start) / n_in)
+    if ti >= tc + d:
+        return _smoothstep((ti - tc - d + 1) / n_out)
+    return 0.0
+
+
 def _keyframed(n: int, keys: list[tuple[float, float]]) -> np.ndarray:
     """Values at frames 0..n-1 from (frame, value) keys, eased (smoothstep) between consecutive keys."""
     keys = sorted(keys)
@@ -378,12 +388,7 @@ def _occluders(
             xy = []
             for ti in range(start, end):
                 fx, fy, _ = face(ti)
-                if ti < tc:
-                    k = 1 - _smoothstep((ti - start) / n_in)
-                elif ti >= tc + d:
-                    k = _smoothstep((ti - tc - d + 1) / n_out)
-                else:
-                    k = 0.0
+                k = _away(ti, start, tc, d, n_in, n_out)
                 jit = 0.05 * fw * np.sin(ti * 0.7)
                 xy.append((fx + cover[0] + away[0] * k + jit, fy + cover[1] + away[1] * k))
             occ = Occluder(
@@ -431,12 +436,7 @@ def _occluders(
             xy = []
             for ti in range(start, end):
                 fx, fy, _ = face(ti)
-                if ti < tc:
-                    k = 1 - _smoothstep((ti - start) / n_in)
-                elif ti >= tc + d:
-                    k = _smoothstep((ti - tc - d + 1) / n_out)
-                else:
-                    k = 0.0
+                k = _away(ti, start, tc, d, n_in, n_out)
                 xy.append((fx + cover_x + away * k, fy + 0.1 * s))
             scr = screen_content(rng, 96, 60)
             occ = Occluder(
