@@ -227,6 +227,15 @@ def _params_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--config", help="YAML config file to take this stage's section from")
 
 
+def _model_output_options(p: argparse.ArgumentParser) -> None:
+    """The options ``train`` and ``adapt`` share: where the checkpoint goes, path redaction, the config."""
+    p.add_argument("-o", "--output", required=True, help="checkpoint .pt (model card: the .json beside it)")
+    p.add_argument(
+        "--redact-paths", action="store_true", help="the model card names no file paths (pseudonyms)"
+    )
+    _params_options(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faceoff", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"faceoff {__version__}")
@@ -310,25 +319,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--annotations", nargs="+", help="one annotation file per video (Parquet, COCO, CVAT, MOT)"
     )
-    p.add_argument("-o", "--output", required=True, help="checkpoint .pt (model card: the .json beside it)")
-    p.add_argument(
-        "--redact-paths", action="store_true", help="the model card names no file paths (pseudonyms)"
-    )
-    _params_options(p)
+    _model_output_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("adapt", help="self-train CenterFace on the archive's own videos -> checkpoint + card")
     p.add_argument("videos", nargs="*", help="videos (default: the config's inputs)")
     p.add_argument("--ids", nargs="+", help="one id per video (default: file stems)")
     p.add_argument("--probes", nargs="+", help="probe JSONs, one per video (default: probed here)")
-    p.add_argument("-o", "--output", required=True, help="checkpoint .pt (model card: the .json beside it)")
     p.add_argument("--detect-params", help="JSON of the detect section (width, threshold, runtime)")
     p.add_argument("--regularize-params", help="JSON of the regularize section (how tracks are linked)")
     p.add_argument("--threads", type=int, help="CPU threads when detect.threads is not set")
-    p.add_argument(
-        "--redact-paths", action="store_true", help="the model card names no file paths (pseudonyms)"
-    )
-    _params_options(p)
+    _model_output_options(p)
     p.set_defaults(func=cmd_adapt)
 
     p = sub.add_parser("schema", help="export the config JSON schema")
