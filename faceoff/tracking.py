@@ -34,12 +34,21 @@ class TrackParams:
 
     confident_score: float = 0.5
     min_detections: int = 2
+    persistent_detections: int = 0  # 0 = off; else a track this long is kept without a confident detection
     link_iou: float = 0.1
     link_distance: float = 1.0
     max_gap: int = 15
     extend: int = 5
     smooth_window: int = 5
     motion_margin: float = 1.0
+
+    def confirmed(self, scores: list[float]) -> bool:
+        """Hysteresis: is a track with these detection scores a face?"""
+        if len(scores) < self.min_detections:
+            return False
+        if max(scores) >= self.confident_score:
+            return True
+        return 0 < self.persistent_detections <= len(scores)
 
 
 @dataclass
@@ -159,11 +168,7 @@ def track_regularize(
     n_frames = len(pts_time)
     if detections.empty or n_frames == 0:
         return empty_frame(TRACK_SCHEMA)
-    kept = [
-        t
-        for t in link_detections(detections, params)
-        if max(t.scores) >= params.confident_score and len(t.frames) >= params.min_detections
-    ]
+    kept = [t for t in link_detections(detections, params) if params.confirmed(t.scores)]
     parts = []
     for track_id, track in enumerate(sorted(kept, key=lambda t: (t.frames[0], t.boxes[0][0]))):
         frames, boxes, scores, sources = _fill(track, n_frames, params)

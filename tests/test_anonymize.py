@@ -51,6 +51,30 @@ def test_scale_boxes_enlarges_about_centre_and_clips():
     assert (r.x1, r.y1, r.x2, r.y2) == (5, 0, 25, 40)
 
 
+def test_min_margin_pads_small_boxes_and_leaves_large_ones_to_the_scale():
+    (small,) = scale_boxes(np.array([[50, 50, 60, 62]]), 1.5, 200, 200, min_margin=6)
+    assert (small.x1, small.y1, small.x2, small.y2) == (44, 44, 66, 68)  # 6 px each side beats 1.5x
+    (large,) = scale_boxes(np.array([[40, 40, 80, 100]]), 1.5, 200, 200, min_margin=6)
+    assert (large.x1, large.y1, large.x2, large.y2) == (30, 25, 90, 115)  # 1.5x beats 6 px
+
+
+def test_render_and_coverage_use_the_margin():
+    """A 12-px box hidden with the default margin: the rendered pixels and covered_mask agree, and the
+    18-px face around it (small faces' boxes come out small) counts as covered; 1.5x alone leaves too
+    much of it out."""
+    from faceoff.evaluate import covered_fraction
+
+    box = np.array([[50, 50, 62, 62]], np.float32)
+    cfg, plain = RenderConfig(), RenderConfig(min_margin=0)
+    frame = _textured()
+    changed = (anonymize_frame(frame.copy(), box, cfg) != frame).any(axis=2)
+    mask = covered_mask(box, cfg, frame.shape[1], frame.shape[0])
+    assert not (changed & ~mask).any() and changed.sum() > 0.9 * mask.sum()
+    face = np.array([[47, 47, 65, 65]], np.float32)
+    assert covered_fraction(box, face, cfg, frame.shape[1], frame.shape[0])[0] >= 0.9
+    assert covered_fraction(box, face, plain, frame.shape[1], frame.shape[0])[0] < 0.9
+
+
 def test_face_at_frame_edge_gets_the_same_ellipse():
     """Clipping happens after fitting the ellipse: an edge face is hidden as well as a central one."""
     cfg = RenderConfig()

@@ -12,8 +12,8 @@ from faceoff.anonymize import covered_mask
 from faceoff.config import RenderConfig
 from faceoff.evaluate import COVERED_AT, coverage, covered_fraction, evaluate_video, longest_run
 
-RECT1 = RenderConfig(shape="rectangle", box_scale=1.0)
-ELLIPSE1 = RenderConfig(shape="ellipse", box_scale=1.0)
+RECT1 = RenderConfig(shape="rectangle", box_scale=1.0, min_margin=0)
+ELLIPSE1 = RenderConfig(shape="ellipse", box_scale=1.0, min_margin=0)
 
 
 def table(rows: list[tuple], **extra: list) -> pd.DataFrame:
@@ -60,14 +60,22 @@ def test_ellipse_versus_rectangle() -> None:
     np.testing.assert_allclose(frac([[10, 10, 20, 20]], [[10, 10, 20, 20]], ELLIPSE1), [0.8])
     # box_scale 2: region [5, 25)^2 whose inscribed ellipse contains the whole inner box
     np.testing.assert_allclose(
-        frac([[10, 10, 20, 20]], [[10, 10, 20, 20]], RenderConfig(shape="ellipse", box_scale=2.0)), [1.0]
+        frac(
+            [[10, 10, 20, 20]], [[10, 10, 20, 20]], RenderConfig(shape="ellipse", box_scale=2.0, min_margin=0)
+        ),
+        [1.0],
     )
 
 
 def test_box_scale_enlarges_about_the_centre() -> None:
     # hidden box 10 px wide at x 13..23 scaled by 1.6 -> 16 px at x 10..26: covers the GT fully
     np.testing.assert_allclose(
-        frac([[13, 10, 23, 20]], [[10, 10, 20, 20]], RenderConfig(shape="rectangle", box_scale=1.6)), [1.0]
+        frac(
+            [[13, 10, 23, 20]],
+            [[10, 10, 20, 20]],
+            RenderConfig(shape="rectangle", box_scale=1.6, min_margin=0),
+        ),
+        [1.0],
     )
 
 
@@ -115,7 +123,7 @@ def _reference(hidden: np.ndarray, gt: np.ndarray, cfg: RenderConfig, w: int, h:
 def test_agrees_with_covered_mask(shape: str, scale: float) -> None:
     rng = np.random.default_rng(int(scale * 100) + len(shape))
     w, h = 97, 61
-    cfg = RenderConfig(shape=shape, box_scale=scale)
+    cfg = RenderConfig(shape=shape, box_scale=scale, min_margin=0)
     for _ in range(20):
         xy = rng.uniform(-15, 90, (4, 2))
         hidden = np.concatenate([xy, xy + rng.uniform(1, 30, (4, 2))], axis=1)
@@ -129,7 +137,7 @@ def test_agrees_with_covered_mask(shape: str, scale: float) -> None:
 def test_default_render_hides_most_of_a_matched_face() -> None:
     # documented in COVERED_AT: 98.6 % of a box placed on the face at box_scale 1.3, all of it at 1.5
     box = [[200, 200, 400, 400]]
-    np.testing.assert_allclose(frac(box, box, RenderConfig(box_scale=1.3), 600, 600), [0.9864])
+    np.testing.assert_allclose(frac(box, box, RenderConfig(box_scale=1.3, min_margin=0), 600, 600), [0.9864])
     np.testing.assert_allclose(frac(box, box, RenderConfig(), 600, 600), [1.0])
 
 

@@ -234,7 +234,7 @@ def test_report_coverage_follows_the_render_settings(tmp_path: Path) -> None:
     assert r["coverage"]["render"]["shape"] == "ellipse"
     assert r["coverage"]["render"]["box_scale"] == RenderConfig().box_scale == 1.5
     # an ellipse of exactly the box's size hides only 80 % of each face: nothing counts as covered
-    r = report_for(tmp_path, "v1", annotated=True, render=RenderConfig(box_scale=1.0))
+    r = report_for(tmp_path, "v1", annotated=True, render=RenderConfig(box_scale=1.0, min_margin=0))
     assert r["coverage"]["tracks"]["coverage"] == 0.0
     assert r["coverage"]["tracks"]["uncovered_frames"] == [0, 1, 2, 3]
     assert r["coverage"]["tracks"]["longest_uncovered_run"] == 4

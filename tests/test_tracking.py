@@ -89,6 +89,27 @@ def test_low_score_detections_join_a_confident_track():
     assert weak_only.empty
 
 
+@settings(max_examples=30, deadline=None)
+@given(length=st.integers(2, 40), score=st.floats(0.2, 0.39))
+def test_a_weak_track_counts_once_it_persists(length, score):
+    """Persistence is evidence too: a weak track is a face once it holds ``persistent_detections``
+    detections (small faces rarely score high); a shorter weak flicker stays dropped."""
+    params = TrackParams(extend=0, persistent_detections=8, confident_score=0.4)
+    tracks = _run(_moving(range(length), 100, 100, 2, 0, 20, score=score), 40, params)
+    assert len(tracks) == (length if length >= 8 else 0)
+    off = TrackParams(extend=0, persistent_detections=0, confident_score=0.4)
+    assert _run(_moving(range(length), 100, 100, 2, 0, 20, score=score), 40, off).empty
+
+
+def test_default_config_keeps_a_persistent_weak_face():
+    from faceoff.config import RegularizeConfig
+
+    params = RegularizeConfig().track_params()
+    weak = _moving(range(12), 100, 100, 1, 0, 18, score=0.25)
+    assert _run(weak, 12, params)["frame_index"].nunique() == 12
+    assert _run(weak.iloc[:3], 12, params).empty
+
+
 def test_extension_both_ways_with_velocity_and_clipped_to_video():
     tracks = _run(
         _moving(range(10, 20), 100, 100, 4, 0, 60), 23, TrackParams(**{**PLAIN.__dict__, "extend": 5})
