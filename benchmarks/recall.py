@@ -50,6 +50,27 @@ DEFACE_MASK_SCALE = 1.3
 DEFACE_REGION_SCALE = 1 + 2 * (DEFACE_MASK_SCALE - 1)  # deface.scale_bb grows each side by (scale - 1)
 
 
+# Conditions of an annotated face, from the generator's diagnostic columns (faceoff.synth.orscene), for
+# the table of what is left uncovered. A face may meet several; "plain" meets none.
+CONDITIONS = {
+    "turned (facing < 0.6)": lambda g: g["facing"].to_numpy() < 0.6,
+    "small (face_width < 20 px)": lambda g: g["face_width"].to_numpy() < 20,
+    "occluded": lambda g: g["occluded"].to_numpy(dtype=bool),
+    "masked": lambda g: g["masked"].to_numpy(dtype=bool),
+}
+
+
+def condition_counts(hidden: pd.DataFrame | None, gt: pd.DataFrame, render: RenderConfig, info) -> dict:
+    """{condition: [faces, covered]} over the non-ignored faces of ``gt`` (COVERED_AT, as coverage())."""
+    from faceoff.evaluate import COVERED_AT, face_fractions
+
+    g = gt.loc[~gt["ignore"].to_numpy(dtype=bool)].reset_index(drop=True)
+    ok = face_fractions(hidden, g, render, info.width, info.height) >= COVERED_AT
+    masks = {name: rule(g) for name, rule in CONDITIONS.items()}
+    masks["plain"] = ~np.logical_or.reduce(list(masks.values())) if masks else np.ones(len(g), bool)
+    return {name: [int(m.sum()), int((m & ok).sum())] for name, m in masks.items()}
+
+
 def methods() -> list[str]:
     """Every regularisation method the config accepts."""
     return list(typing.get_args(RegularizeConfig.model_fields["method"].annotation))
@@ -111,13 +132,17 @@ def evaluate_clip(
         )
         reg_seconds = time.perf_counter() - t
         res = evaluate_video(det, tracks, gt, render, info.width, info.height, info.frame_count)
-        results.setdefault(
-            "detections",
-            {"eval": res["detections"], "coverage": res["coverage"]["detections"], "seconds": det_seconds},
-        )
+        if "detections" not in results:
+            results["detections"] = {
+                "eval": res["detections"],
+                "coverage": res["coverage"]["detections"],
+                "conditions": condition_counts(det, gt, render, info),
+                "seconds": det_seconds,
+            }
         results[method] = {
             "eval": res["tracks"],
             "coverage": res["coverage"]["tracks"],
+            "conditions": condition_counts(tracks, gt, render, info),
             "seconds": reg_seconds,
         }
     if with_deface:
@@ -128,6 +153,7 @@ def evaluate_clip(
             results["deface"] = {
                 "eval": evaluate(dd, gt),
                 "coverage": coverage(dd, gt, region, info.width, info.height, info.frame_count),
+                "conditions": condition_counts(dd, gt, region, info),
                 "seconds": time.perf_counter() - t,
             }
     return results
@@ -218,6 +244,20 @@ def print_tables(per_clip: dict[str, dict[str, dict]]) -> None:
             for s in systems
         )
         print(f"| {flag} | {n} | {cells} |")
+
+    print("\n## Coverage by condition, all clips (%; a face may meet several conditions)\n")
+    print(f"| condition | faces | {head} |")
+    print("| --- | --- |" + " --- |" * len(systems))
+    for name in [*CONDITIONS, "plain"]:
+        counts = {s: [0, 0] for s in systems}
+        for res in per_clip.values():
+            for s in systems:
+                if s in res:
+                    n, c = res[s]["conditions"][name]
+                    counts[s][0] += n
+                    counts[s][1] += c
+        cells = " | ".join(_pct(ratio(counts[s][1], counts[s][0])) for s in systems)
+        print(f"| {name} | {counts[systems[0]][0]} | {cells} |")
 
 
 def main() -> None:

@@ -56,10 +56,10 @@ class DetectConfig(Section):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
     width: int = Field(
-        1280,
+        1920,
         ge=0,
         description="Frames are resized to this width (aspect kept) before detection; 0 = source width. "
-        "Never upscales. Smaller is faster but loses small faces.",
+        "Never upscales. Smaller is faster but loses small faces (1080p at 1280 px: docs/recall.md).",
     )
     threshold: float = Field(
         0.2,

@@ -121,7 +121,7 @@ def _flag(df: pd.DataFrame, name: str) -> np.ndarray:
     return df[name].astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
-def _frames_fractions(
+def face_fractions(
     hidden: pd.DataFrame | None, gt: pd.DataFrame, render: RenderConfig, width: int, height: int
 ) -> np.ndarray:
     """Covered fraction of every row of ``gt``, each against the hidden boxes of its own frame."""
@@ -200,7 +200,7 @@ def coverage(
     n_outside = int((keep & ~inside).sum())
     keep &= inside
     g = gt.loc[keep]
-    frac = _frames_fractions(hidden, g, render, width, height) if len(g) else np.zeros(0)
+    frac = face_fractions(hidden, g, render, width, height) if len(g) else np.zeros(0)
     ok = frac >= threshold
     gf = frames[keep]
     uncovered = np.unique(gf[~ok])

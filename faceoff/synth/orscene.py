@@ -748,12 +748,16 @@ SCENARIOS: dict[str, SceneConfig] = {
     "turns": SceneConfig(n_people=4, turn_rate=0.6, turn_away=0.3, occluder_rate=0.1),
     # quick head movements, a shaking and panning camera, motion blur
     "fast_motion": SceneConfig(n_people=3, speed=0.12, fast_rate=0.4, camera_motion=1.0, motion_blur=0.8),
-    # 720p with small, distant faces (the detector runs at 960 px width by default)
+    # 720p with small, distant faces (the detector runs at 1280 px width by default: native size)
     "small_faces_720p": SceneConfig(
         width=1280, height=720, n_people=6, face_px=(12, 40), speed=0.03, occluder_rate=0.2
     ),
     # dimming, switching, flicker, a moving spotlight, more noise
     "lighting": SceneConfig(n_people=3, light_changes=0.5, flicker=0.12, spotlight=1.0, noise=4.0),
+    # 1080p from a wide ceiling camera: small faces that detection at 1280 px width shrinks by a third
+    "small_faces_1080p": SceneConfig(
+        width=1920, height=1080, n_people=8, face_px=(16, 60), speed=0.03, occluder_rate=0.2
+    ),
 }
 
 
