@@ -76,6 +76,17 @@ def methods() -> list[str]:
     return list(typing.get_args(RegularizeConfig.model_fields["method"].annotation))
 
 
+NO_FOLLOW = "tracks, no following"
+
+
+def regularizers() -> dict[str, RegularizeConfig]:
+    """The systems after detection: every method at its defaults, and tracks without following."""
+    return {
+        **{m: RegularizeConfig(method=m) for m in methods()},
+        NO_FOLLOW: RegularizeConfig(follow_frames=0),
+    }
+
+
 def ensure_clip(root: Path, clip_id: str, cfg: SceneConfig, seed: int) -> tuple[Path, Path]:
     """The clip's video and annotations, generated unless an identical one is already there."""
     video, ann = root / "videos" / f"{clip_id}.mp4", root / "annotations" / f"{clip_id}.parquet"
@@ -125,11 +136,9 @@ def evaluate_clip(
     det_seconds = time.perf_counter() - t
     render = RenderConfig()
     results: dict[str, dict] = {}
-    for method in methods():
+    for k, (method, reg) in enumerate(regularizers().items()):
         t = time.perf_counter()
-        tracks = run_regularize(
-            det_path, info, RegularizeConfig(method=method), out_dir / f"tracks-{method}.parquet"
-        )
+        tracks = run_regularize(det_path, info, reg, out_dir / f"tracks-{k}.parquet", video=video)
         reg_seconds = time.perf_counter() - t
         res = evaluate_video(det, tracks, gt, render, info.width, info.height, info.frame_count)
         if "detections" not in results:
@@ -201,7 +210,7 @@ def pooled(per_clip: dict[str, dict[str, dict]], system: str) -> dict:
 
 
 def print_tables(per_clip: dict[str, dict[str, dict]]) -> None:
-    systems = [s for s in ["detections", *methods(), "deface"] if any(s in r for r in per_clip.values())]
+    systems = [s for s in ["detections", *regularizers(), "deface"] if any(s in r for r in per_clip.values())]
     totals = {s: pooled(per_clip, s) for s in systems}
     head = " | ".join(systems)
     print("\n## Recall / precision (%, IoU 0.5, non-ignored faces)\n")

@@ -48,7 +48,7 @@ def bench(video: Path, work: Path, detect_cfg: DetectConfig) -> dict[str, float]
     run_detect(str(video), info, detect_cfg, work / "det.parquet")
     out["detect"] = info.frame_count / (time.perf_counter() - t)
     t = time.perf_counter()
-    run_regularize(work / "det.parquet", info, RegularizeConfig(), work / "tracks.parquet")
+    run_regularize(work / "det.parquet", info, RegularizeConfig(), work / "tracks.parquet", video=video)
     out["regularize"] = info.frame_count / (time.perf_counter() - t)
     t = time.perf_counter()
     run_render(

@@ -30,7 +30,7 @@ BASE_FIELDS = [
 TRACK_FIELDS = [pa.field("track_id", pa.int64()), pa.field("source", pa.string())]
 DETECTION_SCHEMA = pa.schema(BASE_FIELDS)
 TRACK_SCHEMA = pa.schema(BASE_FIELDS + TRACK_FIELDS)
-SOURCES = ("detected", "propagated", "interpolated", "extended")
+SOURCES = ("detected", "propagated", "interpolated", "extended", "followed")
 FLAG_COLUMNS = ("ignore", "masked", "occluded")
 META_KEY = b"faceoff"
 

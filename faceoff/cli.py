@@ -70,7 +70,7 @@ def cmd_regularize(args: argparse.Namespace) -> None:
     from faceoff.stages import run_regularize
 
     cfg = _section(args, RegularizeConfig, "regularize")
-    tracks = run_regularize(args.detections, read_probe(args.probe), cfg, args.output)
+    tracks = run_regularize(args.detections, read_probe(args.probe), cfg, args.output, video=args.video)
     print(f"{args.detections}: {len(tracks)} track boxes -> {args.output}")
 
 
@@ -258,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("regularize", help="temporal regularisation of detections -> Parquet tracks table")
     p.add_argument("detections")
     p.add_argument("--probe", required=True)
+    p.add_argument("--video", help="the detected video (read when regularize.follow_frames > 0)")
     p.add_argument("-o", "--output", required=True)
     _params_options(p)
     p.set_defaults(func=cmd_regularize)

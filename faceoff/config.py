@@ -138,6 +138,45 @@ class RegularizeConfig(Section):
     motion_margin: float = Field(
         1.0, ge=0, le=20, description="tracks: boxes grow by this times the per-frame motion in pixels."
     )
+    follow_frames: int = Field(
+        30,
+        ge=0,
+        le=1000,
+        description="tracks: follow each face by appearance up to this many frames past both ends of its "
+        "track (a head turned away, masked or half hidden is still there); 0 = off. Reads the video.",
+    )
+    follow_min_score: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="tracks: following stops when the best template match (normalised cross-correlation) "
+        "scores less; lower follows further and drifts onto background more often.",
+    )
+    follow_search: float = Field(
+        0.5, gt=0, le=4, description="tracks: search radius per frame when following, in box sizes."
+    )
+    follow_context: float = Field(
+        1.3, ge=1, le=4, description="tracks: the followed template is the box enlarged by this."
+    )
+    follow_min_track_score: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="tracks: follow only tracks with a detection this confident (fewer false positives "
+        "followed, fewer faces recovered).",
+    )
+
+    def follow_params(self):
+        """The appearance follower's parameters from this section."""
+        from faceoff.follow import FollowParams
+
+        return FollowParams(
+            frames=self.follow_frames,
+            min_score=self.follow_min_score,
+            search=self.follow_search,
+            context=self.follow_context,
+            min_track_score=self.follow_min_track_score,
+        )
 
     def track_params(self):
         """The tracker's parameters from this section."""

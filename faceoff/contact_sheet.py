@@ -33,6 +33,7 @@ SOURCE_COLOURS: dict[str, tuple[int, int, int]] = {  # RGB
     "interpolated": (255, 210, 0),
     "extended": (0, 200, 255),
     "propagated": (255, 0, 255),
+    "followed": (255, 128, 0),
 }
 OTHER_COLOUR = (255, 255, 255)
 FINDING_COLOUR = (255, 0, 0)
@@ -50,7 +51,7 @@ def _categories(tracks: pd.DataFrame, findings: Iterable[dict], n_frames: int) -
         ok = (frames >= 0) & (frames < n_frames)
         det = ok & (source == "detected")
         cat[frames[det]] = _DETECTED
-        cat[frames[ok & ~det]] = _FILLED  # interpolated / extended / propagated: where boxes were guessed
+        cat[frames[ok & ~det]] = _FILLED  # interpolated / extended / propagated / followed: boxes guessed
     hit = [int(f["frame_index"]) for f in findings if 0 <= int(f["frame_index"]) < n_frames]
     cat[hit] = _FINDING
     return cat

@@ -27,6 +27,7 @@ from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig
 from faceoff.decode import iter_frames
 from faceoff.encode import VideoWriter
 from faceoff.errors import FaceOffError
+from faceoff.follow import follow_tracks
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
 from faceoff.regularize import kernel_regularize
@@ -131,9 +132,17 @@ def run_detect(
 
 
 def run_regularize(
-    detections: str | Path, info: ProbeInfo, cfg: RegularizeConfig, out: str | Path
+    detections: str | Path,
+    info: ProbeInfo,
+    cfg: RegularizeConfig,
+    out: str | Path,
+    video: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Regularize a detections table over time and write the tracks table to ``out``."""
+    """Regularize a detections table over time and write the tracks table to ``out``.
+
+    ``video`` (the detected video) is read when the ``tracks`` method follows faces past the ends of
+    their tracks (``follow_frames`` > 0); without it that is an error, not a silent skip.
+    """
     start = time.perf_counter()
     det_meta = read_metadata(detections)
     if det_meta.get("frame_count") not in (None, info.frame_count):
@@ -142,13 +151,26 @@ def run_regularize(
         )
     det = read_boxes(detections)
     pts_time = np.asarray(info.pts_time)
+    followed = 0
     if cfg.method == "kernel":
         tracks = kernel_regularize(det, pts_time, cfg.kernel_radius, cfg.merge_iou)
     else:
         tracks = track_regularize(det, pts_time, cfg.track_params(), info.width, info.height)
+        if cfg.follow_frames > 0 and not tracks.empty:
+            if video is None:
+                raise FaceOffError(
+                    f"{detections}: regularize.follow_frames is {cfg.follow_frames}: following faces needs "
+                    "the video (faceoff regularize --video); set it to 0 to track without the video"
+                )
+            extra = follow_tracks(video, info, tracks, cfg.follow_params())
+            if len(extra):
+                extra["pts_time"] = pts_time[extra["frame_index"].to_numpy()]
+                tracks = pd.concat([tracks, extra[tracks.columns]], ignore_index=True)
+                followed = len(extra)
     meta = _base_metadata("regularize", info, cfg.params_hash())
     meta.update(
         method=cfg.method,
+        followed_boxes=followed,
         detector=det_meta.get("detector"),
         weights_sha256=det_meta.get("weights_sha256"),
         detect_params_hash=det_meta.get("params_hash"),

@@ -1,5 +1,6 @@
 rule regularize:
     input:
+        video=get_video,
         detections=f"{RESULTS}/detections/{{id}}.parquet",
         probe=f"{RESULTS}/probe/{{id}}.json",
     output:
@@ -17,5 +18,5 @@ rule regularize:
     conda:
         "../environment.yml"
     shell:
-        "faceoff regularize {input.detections:q} --probe {input.probe:q} -o {output:q}"
+        "faceoff regularize {input.detections:q} --probe {input.probe:q} --video {input.video:q} -o {output:q}"
         " --params {params.section:q} > {log:q} 2>&1"

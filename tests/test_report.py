@@ -162,6 +162,7 @@ def test_report_keys_and_numbers(tmp_path: Path) -> None:
         "propagated": 0,
         "interpolated": 1,
         "extended": 0,
+        "followed": 0,
     }
     t = r["timing"]
     assert t["probe"] == {"seconds": 0.5, "frames_per_second": 20.0}

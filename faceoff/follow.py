@@ -1,0 +1,174 @@
+"""Follow faces past the ends of their tracks by appearance, forwards and backwards in time.
+
+A track ends where the detector lost the face: the head turned away, a mask or an arm hid it, the light
+changed. The head is usually still there. From each end of a confirmed track the head region is
+followed frame by frame with normalised cross-correlation (``cv2.matchTemplate``, ``TM_CCOEFF_NORMED``)
+on the grey frames: the template is the box at the previous frame (box and some context: hair, cap, head
+outline), searched for around the same place in the next frame. Following stops after
+:attr:`FollowParams.frames` frames, when the best match scores below :attr:`FollowParams.min_score`,
+when the template is flat (a blank wall matches anything), when the box's centre leaves the frame, or
+when it reaches a box of any track (the face is covered there already). Only tracks with a detection
+of :attr:`FollowParams.min_track_score` or more are followed.
+
+What it buys and costs, on the synthetic OR suite (docs/recall.md): the faces it recovers are those
+the detector loses while the head is still in view (turned away, masked, partly hidden); its boxes
+also continue false-positive tracks and stay on a head whose face has turned fully away, which the
+IoU precision counts as false positives.
+
+Backwards needs the frames before a track's first frame: one decoding pass keeps the last
+``frames + 1`` grey frames in a ring buffer, so memory stays bounded whatever the video's length.
+Deterministic: the same video and tracks give the same rows.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from faceoff.decode import iter_frames
+from faceoff.metrics import iou_matrix
+from faceoff.probe import ProbeInfo
+
+__all__ = ["FollowParams", "follow_tracks"]
+
+MIN_TEMPLATE_STD = 4.0  # grey levels: a flatter template matches anything
+STOP_IOU = 0.3  # a followed box overlapping a track box this much has reached covered ground
+
+
+@dataclass(frozen=True)
+class FollowParams:
+    """Knobs of :func:`follow_tracks` (the ``regularize.follow_*`` config keys)."""
+
+    frames: int = 30  # at most this many frames past each end of a track; 0 = off
+    min_score: float = 0.8  # normalised cross-correlation the best match must reach
+    min_track_score: float = 0.0  # follow only tracks with a detection this confident
+    search: float = 0.5  # search this share of the box size around the last position
+    context: float = 1.3  # template: the box enlarged by this about its centre
+
+
+@dataclass
+class _End:
+    track_id: int
+    frame: int  # the track's first (backward) or last (forward) frame
+    box: np.ndarray  # x1 y1 x2 y2 there
+    step: int  # -1 backwards, +1 forwards
+
+
+def _window(box: np.ndarray, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer window: ``box`` scaled about its centre, clipped to the frame."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hw, hh = (box[2] - box[0]) * scale / 2, (box[3] - box[1]) * scale / 2
+    x1, y1 = max(0, int(np.floor(cx - hw))), max(0, int(np.floor(cy - hh)))
+    x2, y2 = min(width, int(np.ceil(cx + hw))), min(height, int(np.ceil(cy + hh)))
+    return x1, y1, x2, y2
+
+
+def _step(
+    prev: np.ndarray, cur: np.ndarray, box: np.ndarray, p: FollowParams
+) -> tuple[np.ndarray, float] | None:
+    """The box moved from grey frame ``prev`` to ``cur`` and its match score, or None (lost)."""
+    height, width = prev.shape
+    tx1, ty1, tx2, ty2 = _window(box, p.context, width, height)
+    if tx2 - tx1 < 4 or ty2 - ty1 < 4:
+        return None
+    template = prev[ty1:ty2, tx1:tx2]
+    if float(template.std()) < MIN_TEMPLATE_STD:
+        return None
+    radius = p.search * max(box[2] - box[0], box[3] - box[1])
+    sx1, sy1 = max(0, int(np.floor(tx1 - radius))), max(0, int(np.floor(ty1 - radius)))
+    sx2, sy2 = min(width, int(np.ceil(tx2 + radius))), min(height, int(np.ceil(ty2 + radius)))
+    search = cur[sy1:sy2, sx1:sx2]
+    if search.shape[0] < template.shape[0] or search.shape[1] < template.shape[1]:
+        return None
+    scores = cv2.matchTemplate(search, template, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(scores)
+    if not np.isfinite(best) or best < p.min_score:
+        return None
+    shift = np.array([sx1 + bx - tx1, sy1 + by - ty1] * 2, dtype=np.float64)
+    return box + shift, float(best)
+
+
+def _follow(
+    frames: list[tuple[int, np.ndarray]], end: _End, covered: dict[int, np.ndarray], p: FollowParams
+) -> list[tuple[int, int, np.ndarray, float]]:
+    """Rows ``(frame, track_id, box, score)`` following ``end`` through ``frames`` (its own frame first,
+    then the frames in the direction of travel)."""
+    rows = []
+    box = end.box.astype(np.float64)
+    height, width = frames[0][1].shape
+    for (_, prev), (index, cur) in zip(frames, frames[1:], strict=False):
+        moved = _step(prev, cur, box, p)
+        if moved is None:
+            break
+        box, score = moved
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        if not (0 <= cx < width and 0 <= cy < height):
+            break
+        others = covered.get(index)
+        if others is not None and iou_matrix(box[None], others).max() >= STOP_IOU:
+            break
+        rows.append((index, end.track_id, box.copy(), score))
+    return rows
+
+
+def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]], dict[int, list[_End]]]:
+    """Starts and ends of the tracks with a detection scoring ``min_score`` or more, by frame:
+    ({first frame: [backward ends]}, {last frame: [forward ends]})."""
+    starts: dict[int, list[_End]] = {}
+    stops: dict[int, list[_End]] = {}
+    for tid, t in tracks.sort_values("frame_index", kind="stable").groupby("track_id", sort=True):
+        if t.loc[t["source"] == "detected", "score"].max() < min_score:
+            continue
+        boxes = t[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
+        frames = t["frame_index"].to_numpy(dtype=np.int64)
+        first, last = int(frames[0]), int(frames[-1])
+        starts.setdefault(first, []).append(_End(int(tid), first, boxes[0], -1))
+        stops.setdefault(last, []).append(_End(int(tid), last, boxes[-1], +1))
+    return starts, stops
+
+
+def follow_tracks(
+    video: str | Path, info: ProbeInfo, tracks: pd.DataFrame, params: FollowParams, batch_size: int = 16
+) -> pd.DataFrame:
+    """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and the
+    match score as ``score``): each track's face followed past both of its ends in ``video``."""
+    columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source"]
+    if params.frames <= 0 or tracks.empty:
+        return pd.DataFrame(columns=columns)
+    covered = {
+        int(f): g[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
+        for f, g in tracks.groupby("frame_index")
+    }
+    starts, stops = _ends(tracks, params.min_track_score)
+    n = params.frames
+    ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
+    rows: list[tuple[int, int, np.ndarray, float]] = []
+    for indices, batch in iter_frames(video, info, batch_size=batch_size):
+        for index, rgb in zip(indices, batch, strict=True):
+            index = int(index)
+            ring.append((index, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+            for end in starts.get(index, ()):  # backwards from a first frame: the ring holds the past
+                rows += _follow(list(reversed(ring)), end, covered, params)
+            for end in stops.get(index - n, ()):  # forwards from a last frame n frames ago
+                rows += _follow(list(ring), end, covered, params)
+    last = info.frame_count - 1
+    for stop in range(max(0, last - n + 1), last + 1):  # ends too near the end of the video
+        for end in stops.get(stop, ()):
+            rows += _follow([f for f in ring if f[0] >= stop], end, covered, params)
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    boxes = np.array([r[2] for r in rows], dtype=np.float64)
+    out = pd.DataFrame(boxes, columns=["x1", "y1", "x2", "y2"])
+    out.insert(0, "frame_index", np.array([r[0] for r in rows], dtype=np.int64))
+    out["score"] = [r[3] for r in rows]
+    out["track_id"] = np.array([r[1] for r in rows], dtype=np.int64)
+    out["source"] = "followed"
+    out[["x1", "x2"]] = out[["x1", "x2"]].clip(0, info.width)
+    out[["y1", "y2"]] = out[["y1", "y2"]].clip(0, info.height)
+    out = out[(out.x2 > out.x1) & (out.y2 > out.y1)]
+    return out.sort_values(["frame_index", "track_id"], kind="stable").reset_index(drop=True)

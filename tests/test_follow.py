@@ -1,0 +1,113 @@
+"""Following faces by appearance past the ends of their tracks, both ways in time, in the regularize stage."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from faceoff.boxes import DETECTION_SCHEMA, read_boxes, read_metadata, write_boxes
+from faceoff.config import RegularizeConfig
+from faceoff.errors import FaceOffError
+from faceoff.follow import FollowParams, follow_tracks
+from faceoff.probe import probe_video
+from faceoff.stages import run_regularize
+from faceoff.synth.clips import write_clip
+
+W, H, N = 192, 128, 40
+SIZE, Y0, X0, VX = 24, 50, 20, 3  # a textured "head" moving right 3 px per frame
+FLAT = (150, 60)  # top left of a flat grey square that never moves
+
+
+def _truth(frame: int) -> np.ndarray:
+    x = X0 + VX * frame
+    return np.array([x, Y0, x + SIZE, Y0 + SIZE], dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(3)
+    background = rng.integers(90, 110, (H, W, 3), dtype=np.uint8)  # faint noise
+    background[FLAT[1] : FLAT[1] + 40, FLAT[0] : FLAT[0] + 40] = 128
+    head = np.kron(rng.integers(0, 256, (6, 6, 3)), np.ones((4, 4, 1))).astype(np.uint8)  # 24 px, blocky
+    frames = []
+    for f in range(N):
+        frame = background.copy()
+        x1, y1, x2, y2 = _truth(f).astype(int)
+        frame[y1:y2, x1:x2] = head
+        frames.append(frame)
+    return write_clip(tmp_path_factory.mktemp("follow") / "moving.mp4", np.stack(frames), crf=12)
+
+
+def _track(frames, track_id=0, box_of=_truth, score=0.9) -> pd.DataFrame:
+    boxes = np.stack([box_of(f) for f in frames])
+    out = pd.DataFrame(boxes, columns=["x1", "y1", "x2", "y2"])
+    out.insert(0, "frame_index", np.asarray(frames, dtype=np.int64))
+    out["score"] = score
+    out["track_id"] = track_id
+    out["source"] = "detected"
+    return out
+
+
+def test_follows_a_head_forwards_and_backwards(clip: Path) -> None:
+    info = probe_video(clip)
+    rows = follow_tracks(clip, info, _track(range(15, 21)), FollowParams(frames=8))
+    assert set(rows["source"]) == {"followed"} and set(rows["track_id"]) == {0}
+    assert rows["frame_index"].tolist() == [*range(7, 15), *range(21, 29)]  # 8 frames each way, in order
+    for _, r in rows.iterrows():
+        np.testing.assert_allclose(r[["x1", "y1", "x2", "y2"]].to_numpy(float), _truth(r.frame_index), atol=2)
+    assert (rows["score"] >= FollowParams().min_score).all()
+    again = follow_tracks(clip, info, _track(range(15, 21)), FollowParams(frames=8))
+    pd.testing.assert_frame_equal(rows, again)  # deterministic
+
+
+def test_ends_near_the_video_edges_follow_as_far_as_the_video_goes(clip: Path) -> None:
+    info = probe_video(clip)
+    rows = follow_tracks(clip, info, _track(range(3, 35)), FollowParams(frames=30))
+    assert rows["frame_index"].tolist() == [0, 1, 2, *range(35, N)]
+
+
+def test_nothing_is_followed_on_a_flat_region_or_when_off(clip: Path) -> None:
+    info = probe_video(clip)
+    inside_flat = np.array([FLAT[0] + 8, FLAT[1] + 8, FLAT[0] + 32, FLAT[1] + 32], dtype=np.float64)
+    flat = _track(range(10, 20), box_of=lambda f: inside_flat)
+    assert follow_tracks(clip, info, flat, FollowParams()).empty
+    assert follow_tracks(clip, info, _track(range(15, 21)), FollowParams(frames=0)).empty
+
+
+def test_following_stops_where_another_track_covers_the_face(clip: Path) -> None:
+    info = probe_video(clip)
+    tracks = pd.concat([_track(range(15, 21)), _track(range(25, 30), track_id=1)], ignore_index=True)
+    rows = follow_tracks(clip, info, tracks, FollowParams(frames=4))
+    forward = rows[(rows.track_id == 0) & (rows.frame_index > 20)]["frame_index"].tolist()
+    assert forward == [21, 22, 23, 24]  # and not into track 1's frames
+    backward = rows[(rows.track_id == 1) & (rows.frame_index < 25)]["frame_index"].tolist()
+    assert backward == [21, 22, 23, 24]  # track 1 followed back until track 0's last frame, 20
+    weak = follow_tracks(clip, info, _track(range(15, 21), score=0.3), FollowParams(min_track_score=0.5))
+    assert weak.empty  # only tracks with a confident detection are followed when asked
+
+
+def _detections(tmp_path: Path, info) -> Path:
+    det = _track(range(15, 21)).drop(columns=["track_id", "source"])
+    det["pts_time"] = np.asarray(info.pts_time)[det["frame_index"]]
+    path = tmp_path / "det.parquet"
+    write_boxes(det, path, {"frame_count": info.frame_count}, DETECTION_SCHEMA)
+    return path
+
+
+def test_regularize_stage_adds_followed_rows_with_their_timestamps(clip: Path, tmp_path: Path) -> None:
+    info = probe_video(clip)
+    det = _detections(tmp_path, info)
+    cfg = RegularizeConfig(follow_frames=5, extend=0, motion_margin=0)
+    out = tmp_path / "tracks.parquet"
+    run_regularize(det, info, cfg, out, video=clip)
+    tracks = read_boxes(out)
+    followed = tracks[tracks.source == "followed"]
+    assert followed["frame_index"].tolist() == [*range(10, 15), *range(21, 26)]
+    np.testing.assert_allclose(followed["pts_time"], np.asarray(info.pts_time)[followed["frame_index"]])
+    assert read_metadata(out)["followed_boxes"] == 10
+    # without the video the stage refuses rather than silently not following
+    with pytest.raises(FaceOffError, match="--video"):
+        run_regularize(det, info, cfg, tmp_path / "t2.parquet")
+    plain = run_regularize(det, info, RegularizeConfig(follow_frames=0), tmp_path / "t3.parquet")
+    assert "followed" not in set(plain["source"])
