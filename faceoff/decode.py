@@ -60,12 +60,14 @@ def iter_frames(
     size: tuple[int, int] | None = None,
     *,
     backend: Backend = "auto",
+    gray: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(frame_indices int64 (B,), frames uint8 (B, H, W, 3) RGB)`` for every frame, in order.
 
     Frames are upright (display rotation applied) and ``info.width x info.height``, or ``size=(width,
-    height)`` when given (resized while decoding). After the last batch, raises VideoError if the number
-    of frames decoded differs from ``info.frame_count``; any decoder failure is a VideoError too.
+    height)`` when given (resized while decoding). ``gray``: (B, H, W) luma instead (PyAV only; about
+    twice as fast as RGB). After the last batch, raises VideoError if the number of frames decoded differs
+    from ``info.frame_count``; any decoder failure is a VideoError too.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
@@ -73,13 +75,17 @@ def iter_frames(
     if out_w < 1 or out_h < 1:
         raise ValueError(f"invalid size {size}")
     which = choose_backend(info, backend, size)
-    gen = _iter_decord if which == "decord" else _iter_pyav
+    if gray and which != "pyav":
+        raise ValueError("gray frames are decoded by PyAV only")
+    shape = (out_h, out_w) if gray else (out_h, out_w, 3)
     decoded = 0
-    for idx, frames in gen(Path(path), info, batch_size, out_w, out_h, size is not None):
-        if frames.shape[1:] != (out_h, out_w, 3) or frames.dtype != np.uint8:
-            raise VideoError(
-                path, f"{which} returned frames of shape {frames.shape}, expected ({out_h}, {out_w}, 3)"
-            )
+    if which == "pyav":
+        frames_of = _iter_pyav(Path(path), info, batch_size, out_w, out_h, size is not None, gray)
+    else:
+        frames_of = _iter_decord(Path(path), info, batch_size, out_w, out_h, size is not None)
+    for idx, frames in frames_of:
+        if frames.shape[1:] != shape or frames.dtype != np.uint8:
+            raise VideoError(path, f"{which} returned frames of shape {frames.shape}, expected {shape}")
         decoded += len(idx)
         yield idx, frames
     if decoded != info.frame_count:
@@ -117,12 +123,25 @@ def _iter_decord(
         del vr
 
 
+# 8-bit formats whose first plane is the luma at full size: read as is, no conversion
+_LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"})
+
+
+def _luma(frame: av.VideoFrame) -> np.ndarray | None:
+    """A copy of ``frame``'s luma plane (H, W) uint8, or None when its format does not store one."""
+    if frame.format.name not in _LUMA_FIRST:
+        return None
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width].copy()
+
+
 def _iter_pyav(
-    path: Path, info: ProbeInfo, batch_size: int, out_w: int, out_h: int, resize: bool
+    path: Path, info: ProbeInfo, batch_size: int, out_w: int, out_h: int, resize: bool, gray: bool = False
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     k = info.rotation // 90
     coded_w, coded_h = info.coded_size
-    fmt_kw: dict[str, object] = {"format": "rgb24"}
+    fmt_kw: dict[str, object] = {"format": "gray" if gray else "rgb24"}
     if resize:  # resize in coded orientation, then rotate
         fmt_kw |= {"width": out_h, "height": out_w} if k % 2 else {"width": out_w, "height": out_h}
     n = info.frame_count
@@ -147,7 +166,9 @@ def _iter_pyav(
                     raise VideoError(
                         path, f"rotation {frame.rotation} differs from the probe's {info.rotation}"
                     )
-                arr = frame.to_ndarray(**fmt_kw)
+                arr = _luma(frame) if gray and not resize else None
+                if arr is None:
+                    arr = frame.to_ndarray(**fmt_kw)
                 buf.append(np.rot90(arr, k) if k else arr)
                 i += 1
                 if len(buf) == batch_size:

@@ -148,10 +148,10 @@ def follow_tracks(
     n = params.frames
     ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
     rows: list[tuple[int, int, np.ndarray, float]] = []
-    for indices, batch in iter_frames(video, info, batch_size=batch_size):
-        for index, rgb in zip(indices, batch, strict=True):
+    for indices, batch in iter_frames(video, info, batch_size=batch_size, gray=True):
+        for index, grey in zip(indices, batch, strict=True):
             index = int(index)
-            ring.append((index, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+            ring.append((index, grey))
             for end in starts.get(index, ()):  # backwards from a first frame: the ring holds the past
                 rows += _follow(list(reversed(ring)), end, covered, params)
             for end in stops.get(index - n, ()):  # forwards from a last frame n frames ago

@@ -71,6 +71,25 @@ def test_rotation_applied(make_clip, rotation, backend):
     assert marker_corner(frames[0]) == corner
 
 
+@pytest.mark.parametrize("rotation", [0, 90, 270])
+@pytest.mark.parametrize("pix_fmt", [None, "yuv444p", "yuv420p10le"])
+def test_gray_frames_are_the_rgb_frames_luma(make_clip, rotation, pix_fmt):
+    """Grey decoding (the luma plane as stored, or converted for other formats) gives the same frames
+    as RGB decoding, same order, same orientation; only PyAV decodes grey."""
+    path = make_clip(n=6, width=160, height=96, rotation=rotation, pix_fmt=pix_fmt)
+    info = probe_video(path)
+    _, idx, grey = decode_all(path, info, batch_size=4, gray=True)
+    _, _, rgb = decode_all(path, info, batch_size=4)
+    assert idx.tolist() == list(range(6)) and grey.dtype == np.uint8
+    assert grey.shape == rgb.shape[:3] == (6, info.height, info.width)
+    luma = rgb.astype(float) @ [0.299, 0.587, 0.114]
+    for g, y in zip(grey.astype(float), luma, strict=True):
+        assert np.corrcoef(g.ravel(), y.ravel())[0, 1] > 0.99
+    assert marker_corner(grey[0]) == marker_corner(rgb[0])
+    with pytest.raises(ValueError, match="PyAV"):
+        next(iter_frames(path, info, gray=True, backend="decord"))
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
 def test_resize(make_clip, rotation, backend):
