@@ -13,6 +13,7 @@ RSS of the whole workflow on a 60 s and a 10-minute 640x360 clip (``--memory-min
 from __future__ import annotations
 
 import argparse
+import shutil
 import os
 import platform
 import subprocess
@@ -113,7 +114,8 @@ FAST = {"detect": {"width": 640}, "audit": {"width": 640}}
 def workflow_peak(clip: Path, work: Path, env: dict, extra: dict | None = None) -> tuple[float, float]:
     """(seconds, peak RSS MiB) of the whole workflow on ``clip`` (config defaults updated by ``extra``)."""
     wf = work / f"wf-{clip.stem}{'-fast' if extra else ''}"
-    wf.mkdir(exist_ok=True)
+    shutil.rmtree(wf, ignore_errors=True)  # from nothing: no results or Snakemake state of an earlier run
+    wf.mkdir()
     cfg = {"inputs": [str(clip)], "results": "results", "annotations": None, **(extra or {})}
     (wf / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "--cores", "all"]
