@@ -13,9 +13,9 @@ RSS of the whole workflow on a 60 s and a 10-minute 640x360 clip (``--memory-min
 from __future__ import annotations
 
 import argparse
-import shutil
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import threading
