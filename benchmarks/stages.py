@@ -82,9 +82,10 @@ def main() -> None:
     work = Path(args.workdir)
     demo = write_demo(work / "demo" / "videos")[0]
     clip720 = make_720p(work / "clip720.mp4", args.seconds)
+    default = DetectConfig()
     rows = [
-        ("demo 640x360", bench(demo, work / "r-demo", DetectConfig())),
-        ("720p, defaults (detect.width 1280)", bench(clip720, work / "r-720", DetectConfig())),
+        ("demo 640x360", bench(demo, work / "r-demo", default)),
+        (f"720p, defaults (detect.width {default.width})", bench(clip720, work / "r-720", default)),
         ("720p, detect.width=640", bench(clip720, work / "r-720-640", DetectConfig(width=640))),
     ]
     machine = platform.processor() or platform.machine()
