@@ -132,7 +132,7 @@ def _luma(frame: av.VideoFrame) -> np.ndarray | None:
     if frame.format.name not in _LUMA_FIRST:
         return None
     plane = frame.planes[0]
-    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    rows = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height).reshape(plane.height, -1)
     return rows[:, : plane.width].copy()
 
 
