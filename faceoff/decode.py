@@ -65,9 +65,10 @@ def iter_frames(
     """Yield ``(frame_indices int64 (B,), frames uint8 (B, H, W, 3) RGB)`` for every frame, in order.
 
     Frames are upright (display rotation applied) and ``info.width x info.height``, or ``size=(width,
-    height)`` when given (resized while decoding). ``gray``: (B, H, W) luma instead (PyAV only; about
-    twice as fast as RGB). After the last batch, raises VideoError if the number of frames decoded differs
-    from ``info.frame_count``; any decoder failure is a VideoError too.
+    height)`` when given (resized while decoding). ``gray``: (B, H, W) luma instead (PyAV only; no colour
+    conversion for 8-bit YUV: 6.0 s instead of 9.4 s for 60 s of 720p here). After the last batch, raises
+    VideoError if the number of frames decoded differs from ``info.frame_count``; any decoder failure is a
+    VideoError too.
     """
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")

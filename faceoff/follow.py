@@ -30,6 +30,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from faceoff.anonymize import scale_boxes
+from faceoff.boxes import boxes_by_frame
 from faceoff.decode import iter_frames
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
@@ -51,21 +53,12 @@ class FollowParams:
     context: float = 1.3  # template: the box enlarged by this about its centre
 
 
-@dataclass
+@dataclass(frozen=True)
 class _End:
+    """One end of a track: its box on its first or last frame."""
+
     track_id: int
-    frame: int  # the track's first (backward) or last (forward) frame
-    box: np.ndarray  # x1 y1 x2 y2 there
-    step: int  # -1 backwards, +1 forwards
-
-
-def _window(box: np.ndarray, scale: float, width: int, height: int) -> tuple[int, int, int, int]:
-    """Integer window: ``box`` scaled about its centre, clipped to the frame."""
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    hw, hh = (box[2] - box[0]) * scale / 2, (box[3] - box[1]) * scale / 2
-    x1, y1 = max(0, int(np.floor(cx - hw))), max(0, int(np.floor(cy - hh)))
-    x2, y2 = min(width, int(np.ceil(cx + hw))), min(height, int(np.ceil(cy + hh)))
-    return x1, y1, x2, y2
+    box: np.ndarray  # x1 y1 x2 y2
 
 
 def _step(
@@ -73,7 +66,8 @@ def _step(
 ) -> tuple[np.ndarray, float] | None:
     """The box moved from grey frame ``prev`` to ``cur`` and its match score, or None (lost)."""
     height, width = prev.shape
-    tx1, ty1, tx2, ty2 = _window(box, p.context, width, height)
+    (t,) = scale_boxes(box, p.context, width, height)  # the template window, clipped to the frame
+    tx1, ty1, tx2, ty2 = t.x1, t.y1, t.x2, t.y2
     if tx2 - tx1 < 4 or ty2 - ty1 < 4:
         return None
     template = prev[ty1:ty2, tx1:tx2]
@@ -127,8 +121,8 @@ def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]]
         boxes = t[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
         frames = t["frame_index"].to_numpy(dtype=np.int64)
         first, last = int(frames[0]), int(frames[-1])
-        starts.setdefault(first, []).append(_End(int(tid), first, boxes[0], -1))
-        stops.setdefault(last, []).append(_End(int(tid), last, boxes[-1], +1))
+        starts.setdefault(first, []).append(_End(int(tid), boxes[0]))
+        stops.setdefault(last, []).append(_End(int(tid), boxes[-1]))
     return starts, stops
 
 
@@ -140,10 +134,7 @@ def follow_tracks(
     columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source"]
     if params.frames <= 0 or tracks.empty:
         return pd.DataFrame(columns=columns)
-    covered = {
-        int(f): g[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
-        for f, g in tracks.groupby("frame_index")
-    }
+    covered = boxes_by_frame(tracks)
     starts, stops = _ends(tracks, params.min_track_score)
     n = params.frames
     ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
