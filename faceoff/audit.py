@@ -146,7 +146,7 @@ def run_audit(
     """
     start = time.perf_counter()
     _check_tracks(tracks_path, info)
-    by_frame = boxes_by_frame(read_boxes(tracks_path))
+    by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)
     if detector is None:
         detector = build_detector(params.detector, threads=threads)
     size = detection_size(info, params.width)

@@ -2,7 +2,9 @@
 
 Columns: ``frame_index`` int64 (0-based, presentation order), ``pts_time`` float64 seconds,
 ``x1 y1 x2 y2`` float32 pixels in the displayed frame at source resolution, ``score`` float32.
-Tracks add ``track_id`` int64 and ``source`` string. Annotations may add bool flags
+Tracks add ``track_id`` int64, ``source`` string and ``pad`` float32: pixels the render stage adds on
+every side of the box before scaling it (the motion margin of a moving face; 0 if the column is absent),
+so ``x1 y1 x2 y2`` stay the estimate of the face itself. Annotations may add bool flags
 (``ignore``, ``masked``, ``occluded``). File-level metadata is stored as string key/values.
 """
 
@@ -27,7 +29,11 @@ BASE_FIELDS = [
     pa.field("y2", pa.float32()),
     pa.field("score", pa.float32()),
 ]
-TRACK_FIELDS = [pa.field("track_id", pa.int64()), pa.field("source", pa.string())]
+TRACK_FIELDS = [
+    pa.field("track_id", pa.int64()),
+    pa.field("source", pa.string()),
+    pa.field("pad", pa.float32()),
+]
 DETECTION_SCHEMA = pa.schema(BASE_FIELDS)
 TRACK_SCHEMA = pa.schema(BASE_FIELDS + TRACK_FIELDS)
 SOURCES = ("detected", "propagated", "interpolated", "extended", "followed")
@@ -42,6 +48,8 @@ def empty_frame(schema: pa.Schema = DETECTION_SCHEMA) -> pd.DataFrame:
 
 def to_table(df: pd.DataFrame, schema: pa.Schema, metadata: dict[str, Any]) -> pa.Table:
     """Cast ``df`` to ``schema`` (sorted by frame, then x1) and attach FaceOff metadata."""
+    if "pad" in schema.names and "pad" not in df.columns:
+        df = df.assign(pad=0.0)
     extra = [f for f in df.columns if f not in schema.names and f in FLAG_COLUMNS]
     fields = list(schema) + [pa.field(f, pa.bool_()) for f in extra]
     full = pa.schema(fields)
@@ -88,11 +96,21 @@ def boxes_array(df: pd.DataFrame) -> np.ndarray:
     return df[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float32)
 
 
-def boxes_by_frame(df: pd.DataFrame) -> dict[int, np.ndarray]:
-    """``{frame_index: (N,4) boxes}`` for the frames that have boxes."""
+def hidden_boxes(df: pd.DataFrame) -> np.ndarray:
+    """The boxes the render stage hides (before ``box_scale``): ``x1 y1 x2 y2`` widened by ``pad``."""
+    coords = boxes_array(df)
+    if "pad" in df.columns:
+        pad = df["pad"].fillna(0.0).to_numpy(dtype=np.float32)[:, None]
+        coords = coords + np.concatenate([-pad, -pad, pad, pad], axis=1)
+    return coords
+
+
+def boxes_by_frame(df: pd.DataFrame, hidden: bool = False) -> dict[int, np.ndarray]:
+    """``{frame_index: (N,4) boxes}`` for the frames that have boxes; ``hidden``: as the render hides
+    them (:func:`hidden_boxes`)."""
     if df.empty:
         return {}
-    coords = boxes_array(df)
+    coords = hidden_boxes(df) if hidden else boxes_array(df)
     frames = df["frame_index"].to_numpy()
     order = np.argsort(frames, kind="stable")
     uniq, starts = np.unique(frames[order], return_index=True)

@@ -136,7 +136,10 @@ class RegularizeConfig(Section):
         5, ge=1, le=101, description="tracks: frames averaged to smooth coordinates (1 = no smoothing)."
     )
     motion_margin: float = Field(
-        1.0, ge=0, le=20, description="tracks: boxes grow by this times the per-frame motion in pixels."
+        1.0,
+        ge=0,
+        le=20,
+        description="tracks: each box's render pad is this times its per-frame motion (px).",
     )
     follow_frames: int = Field(
         30,

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from faceoff.anonymize import Region, hidden_regions, region_mask
-from faceoff.boxes import boxes_array
+from faceoff.boxes import boxes_array, hidden_boxes
 from faceoff.config import RenderConfig
 from faceoff.metrics import EVAL_FLAGS, evaluate
 
@@ -134,7 +134,7 @@ def face_fractions(
         out[visible] = 0.0
         return out
     hf = hidden["frame_index"].to_numpy(dtype=np.int64)
-    hb = boxes_array(hidden)
+    hb = hidden_boxes(hidden)
     horder, gorder = np.argsort(hf, kind="stable"), np.argsort(gf, kind="stable")
     hf_sorted, gf_sorted = hf[horder], gf[gorder]
     # GT in frames with nothing hidden

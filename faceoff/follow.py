@@ -59,6 +59,7 @@ class _End:
 
     track_id: int
     box: np.ndarray  # x1 y1 x2 y2
+    pad: float  # the track's render pad at this end, carried by the rows followed from it
 
 
 def _step(
@@ -89,7 +90,7 @@ def _step(
 
 def _follow(
     frames: list[tuple[int, np.ndarray]], end: _End, covered: dict[int, np.ndarray], p: FollowParams
-) -> list[tuple[int, int, np.ndarray, float]]:
+) -> list[tuple[int, int, np.ndarray, float, float]]:
     """Rows ``(frame, track_id, box, score)`` following ``end`` through ``frames`` (its own frame first,
     then the frames in the direction of travel)."""
     rows = []
@@ -106,7 +107,7 @@ def _follow(
         others = covered.get(index)
         if others is not None and iou_matrix(box[None], others).max() >= STOP_IOU:
             break
-        rows.append((index, end.track_id, box.copy(), score))
+        rows.append((index, end.track_id, box.copy(), score, end.pad))
     return rows
 
 
@@ -119,10 +120,11 @@ def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]]
         if t.loc[t["source"] == "detected", "score"].max() < min_score:
             continue
         boxes = t[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
+        pads = t["pad"].to_numpy(dtype=np.float64) if "pad" in t.columns else np.zeros(len(t))
         frames = t["frame_index"].to_numpy(dtype=np.int64)
         first, last = int(frames[0]), int(frames[-1])
-        starts.setdefault(first, []).append(_End(int(tid), boxes[0]))
-        stops.setdefault(last, []).append(_End(int(tid), boxes[-1]))
+        starts.setdefault(first, []).append(_End(int(tid), boxes[0], float(pads[0])))
+        stops.setdefault(last, []).append(_End(int(tid), boxes[-1], float(pads[-1])))
     return starts, stops
 
 
@@ -131,14 +133,14 @@ def follow_tracks(
 ) -> pd.DataFrame:
     """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and the
     match score as ``score``): each track's face followed past both of its ends in ``video``."""
-    columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source"]
+    columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source", "pad"]
     if params.frames <= 0 or tracks.empty:
         return pd.DataFrame(columns=columns)
     covered = boxes_by_frame(tracks)
     starts, stops = _ends(tracks, params.min_track_score)
     n = params.frames
     ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
-    rows: list[tuple[int, int, np.ndarray, float]] = []
+    rows: list[tuple[int, int, np.ndarray, float, float]] = []
     for indices, batch in iter_frames(video, info, batch_size=batch_size, gray=True):
         for index, grey in zip(indices, batch, strict=True):
             index = int(index)
@@ -159,6 +161,7 @@ def follow_tracks(
     out["score"] = [r[3] for r in rows]
     out["track_id"] = np.array([r[1] for r in rows], dtype=np.int64)
     out["source"] = "followed"
+    out["pad"] = [r[4] for r in rows]
     out[["x1", "x2"]] = out[["x1", "x2"]].clip(0, info.width)
     out[["y1", "y2"]] = out[["y1", "y2"]].clip(0, info.height)
     out = out[(out.x2 > out.x1) & (out.y2 > out.y1)]

@@ -83,5 +83,6 @@ def kernel_regularize(
                 )
             )
     tracks = pd.DataFrame(out, columns=["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source"])
+    tracks["pad"] = 0.0
     tracks["pts_time"] = np.asarray(pts_time, dtype=np.float64)[tracks["frame_index"].to_numpy()]
     return tracks

@@ -196,7 +196,7 @@ def run_render(
         raise FaceOffError(
             f"{tracks_path}: made for {tracks_meta['frame_count']} frames, video has {info.frame_count}"
         )
-    by_frame = boxes_by_frame(read_boxes(tracks_path))
+    by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)
     written = boxes_hidden = 0
     with VideoWriter(
         out,

@@ -10,7 +10,8 @@ IoU and centre distance). Then, per track:
 - it is extended ``extend`` frames before its first and after its last detection, moving on with its
   velocity (faces are visible before they are first detected and after they are last detected);
 - coordinates are smoothed over ``smooth_window`` frames, never shrinking a box below its detection;
-- boxes grow by ``motion_margin`` times the per-frame motion, so fast faces stay covered.
+- each box gets a ``pad`` of ``motion_margin`` times its per-frame motion, which the render stage adds
+  on every side, so fast faces stay hidden while the box itself stays the estimate of the face.
 
 The whole pass is offline and deterministic: the same table in gives the same table out.
 """
@@ -144,21 +145,20 @@ def _fill(
 
 def _smooth_and_pad(
     frames: np.ndarray, boxes: np.ndarray, sources: np.ndarray, params: TrackParams
-) -> np.ndarray:
-    """Smooth coordinates, keep detections inside, and pad each box by its motion."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed boxes (never smaller than a detection) and each box's motion ``pad`` in pixels."""
     out = boxes.copy()
     if params.smooth_window > 1 and len(boxes) > 2:
         out = uniform_filter1d(boxes, size=params.smooth_window, axis=0, mode="nearest")
         det = sources == "detected"
         out[det, :2] = np.minimum(out[det, :2], boxes[det, :2])
         out[det, 2:] = np.maximum(out[det, 2:], boxes[det, 2:])
+    pad = np.zeros(len(boxes))
     if params.motion_margin > 0 and len(boxes) > 1:
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2
         speed = np.abs(np.gradient(centre, frames.astype(np.float64), axis=0))  # px per frame, x and y
-        pad = params.motion_margin * speed
-        out[:, :2] -= pad
-        out[:, 2:] += pad
-    return out
+        pad = params.motion_margin * speed.max(axis=1)
+    return out, pad
 
 
 def track_regularize(
@@ -172,12 +172,13 @@ def track_regularize(
     parts = []
     for track_id, track in enumerate(sorted(kept, key=lambda t: (t.frames[0], t.boxes[0][0]))):
         frames, boxes, scores, sources = _fill(track, n_frames, params)
-        boxes = _smooth_and_pad(frames, boxes, sources, params)
+        boxes, pad = _smooth_and_pad(frames, boxes, sources, params)
         part = pd.DataFrame(boxes, columns=["x1", "y1", "x2", "y2"])
         part.insert(0, "frame_index", frames.astype(np.int64))
         part["score"] = scores
         part["track_id"] = track_id
         part["source"] = sources
+        part["pad"] = pad
         parts.append(part)
     if not parts:
         return empty_frame(TRACK_SCHEMA)

@@ -124,6 +124,24 @@ def test_findings_exactly_on_unhidden_frames(clip, detector, tmp_path):
     assert "3 possible unhidden face(s) on 3 frame(s)" in str(err) and isinstance(err, FaceOffError)
 
 
+def test_render_and_audit_hide_the_pad_around_each_box(clip, detector, tmp_path):
+    """A small box in the middle of the face hides it only with its pad, and the audit knows the pad."""
+    root, src, info, boxes = clip
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    small = np.concatenate([centre - 10, centre + 10], axis=1)
+    meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
+    results = {}
+    for pad in (0.0, 30.0):
+        tracks = tmp_path / f"pad{pad:.0f}.parquet"
+        write_boxes(tracks_table(small, list(range(N_FRAMES))).assign(pad=pad), tracks, meta, TRACK_SCHEMA)
+        out = tmp_path / f"pad{pad:.0f}.mp4"
+        run_render(str(src), info, tracks, RenderConfig(), out, tmp_path / f"pad{pad:.0f}.json")
+        audit = tmp_path / "a.json"
+        results[pad] = run_audit(out, info, tracks, RenderConfig(), AuditParams(), audit, detector=detector)
+    assert results[30.0]["passed"] and results[30.0]["max_score_inside_hidden"] < 0.1
+    assert results[0.0]["n_findings"] > 0
+
+
 class FixedDetector:
     """Returns the same boxes on every frame; checks the frames it gets are at detection size."""
 

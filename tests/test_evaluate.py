@@ -244,6 +244,15 @@ def test_evaluate_video_before_and_after() -> None:
     assert evaluate_video(det, trk, gt, ELLIPSE1, 64, 48, 4)["coverage"]["tracks"]["coverage"] == 0.0
 
 
+def test_pad_widens_the_hidden_region_but_not_the_box() -> None:
+    gt = table([(0, 10, 10, 30, 30)])
+    trk = table([(0, 14, 14, 26, 26)], track_id=[0], pad=[np.float32(4.0)])  # 12 px box, 4 px pad each side
+    ev = evaluate_video(trk, trk, gt, RECT1, 64, 48, 1)
+    assert ev["coverage"]["tracks"]["coverage"] == 1.0 and ev["coverage"]["detections"]["coverage"] == 1.0
+    assert ev["tracks"]["recall"] == 0.0  # IoU of the box itself: 144 / 400
+    assert coverage(trk.drop(columns=["pad"]), gt, RECT1, 64, 48, 1)["coverage"] == 0.0
+
+
 def test_ten_thousand_boxes_are_fast() -> None:
     rng = np.random.default_rng(1)
     n = 10_000

@@ -61,6 +61,13 @@ def test_follows_a_head_forwards_and_backwards(clip: Path) -> None:
     pd.testing.assert_frame_equal(rows, again)  # deterministic
 
 
+def test_followed_rows_carry_the_pad_of_their_track_end(clip: Path) -> None:
+    track = _track(range(15, 21)).assign(pad=[5.0, 1.0, 1.0, 1.0, 1.0, 3.0])
+    rows = follow_tracks(clip, probe_video(clip), track, FollowParams(frames=4))
+    pads = rows.set_index("frame_index")["pad"].to_dict()
+    assert pads == {11: 5, 12: 5, 13: 5, 14: 5, 21: 3, 22: 3, 23: 3, 24: 3}
+
+
 def test_ends_near_the_video_edges_follow_as_far_as_the_video_goes(clip: Path) -> None:
     info = probe_video(clip)
     rows = follow_tracks(clip, info, _track(range(3, 35)), FollowParams(frames=30))

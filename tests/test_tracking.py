@@ -2,9 +2,11 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from faceoff.boxes import hidden_boxes
 from faceoff.tracking import TrackParams, link_detections, track_regularize
 
 W, H = 1280, 720
@@ -128,9 +130,17 @@ def test_smoothing_never_shrinks_below_detection_and_motion_pads():
     d = det.set_index("frame_index")
     assert (tracks["x1"] <= d["x1"] + 1e-4).all() and (tracks["x2"] >= d["x2"] - 1e-4).all()
     slow = _run(_moving(range(30), 100, 100, 0.5, 0, 60), 30, params)
-    fast_w = (tracks["x2"] - tracks["x1"]).median()
-    slow_w = (slow["x2"] - slow["x1"]).median()
-    assert fast_w > slow_w + 10
+    assert tracks["pad"].median() > slow["pad"].median() + 5
+    hidden_w = (hidden_boxes(tracks)[:, 2] - hidden_boxes(tracks)[:, 0]).mean()
+    assert hidden_w == pytest.approx((tracks["x2"] - tracks["x1"] + 2 * tracks["pad"]).mean(), rel=1e-5)
+
+
+def test_motion_pad_leaves_the_box_on_the_face():
+    det = _moving(range(20), 100, 100, 6, 0, 60)
+    tracks = _run(det, 20, TrackParams(extend=0, smooth_window=1, motion_margin=1.0))
+    np.testing.assert_allclose(tracks[["x1", "y1", "x2", "y2"]], det[["x1", "y1", "x2", "y2"]], atol=1e-3)
+    np.testing.assert_allclose(tracks["pad"], 6.0, atol=1e-4)  # 6 px per frame, on every side
+    assert (_run(det, 20, TrackParams(extend=0, smooth_window=1, motion_margin=0.0))["pad"] == 0).all()
 
 
 def test_two_crossing_faces_keep_their_identity():
