@@ -69,6 +69,20 @@ class DetectConfig(Section):
         "keeps weak boxes only when they join a track holding a confident one.",
     )
     batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
+    zoom_scale: float = Field(
+        2.0,
+        ge=1,
+        le=4,
+        description="Small faces get a second look: crops around weak small boxes are enlarged this many "
+        "times and detected again (faceoff/zoom.py); 1 = off.",
+    )
+    zoom_window: int = Field(64, ge=16, le=512, description="Side of each zoom crop, in detection pixels.")
+    zoom_max_face: float = Field(
+        40.0, gt=0, description="Zoom looks at, and keeps, only boxes narrower than this (detection pixels)."
+    )
+    zoom_min_score: float = Field(
+        0.05, gt=0, lt=1, description="Zoom looks again at small boxes scoring at least this."
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads for the detector; default: all cores.")
     shard_frames: int = Field(
         3000,
@@ -80,6 +94,14 @@ class DetectConfig(Section):
         description="A checkpoint written by `faceoff train` or `faceoff adapt` (`.pt`, its model card "
         "beside it): the detector's weights. Required for fasterrcnn; centerface without: shipped weights.",
     )
+
+    def zoom_params(self):
+        """The zoom's parameters from this section, or None when it is off."""
+        from faceoff.zoom import ZoomParams
+
+        if self.zoom_scale <= 1:
+            return None
+        return ZoomParams(self.zoom_scale, self.zoom_window, self.zoom_max_face, self.zoom_min_score)
 
 
 class RegularizeConfig(Section):

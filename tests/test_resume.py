@@ -17,18 +17,23 @@ class Killed(Exception):
 
 
 def _clip(tmp_path):
-    face = skimage.data.astronaut()[30:190, 150:290][::2, ::2]
+    """40 frames: a 44 px face moving right, and a 13 px one (found only by the zoom) standing still."""
+    head = skimage.data.astronaut()[30:190, 150:290]
+    face, small = head[::2, ::2], head[::7, ::7]
     frames = np.full((40, 144, 192, 3), 90, np.uint8)
     for t in range(40):
         frames[t, 30 : 30 + face.shape[0], 10 + 2 * t : 10 + 2 * t + face.shape[1]] = face
+        frames[t, 100 : 100 + small.shape[0], 150 : 150 + small.shape[1]] = small
     return write_clip(tmp_path / "long.mp4", frames, fps=25)
 
 
-def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch):
+@pytest.mark.parametrize("zoom_scale", [1.0, 2.0])
+def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scale):
     video = _clip(tmp_path)
     info = probe_video(video)
-    cfg = DetectConfig(width=0, batch_size=4, shard_frames=8)
+    cfg = DetectConfig(width=0, batch_size=4, shard_frames=8, zoom_scale=zoom_scale)
     full = stages.run_detect(str(video), info, cfg, tmp_path / "full.parquet")
+    assert (full["x1"] > 140).any() == (zoom_scale > 1)  # the small face: with the zoom only
 
     real_build = stages.build_detector
     detected: list[int] = []
@@ -38,6 +43,8 @@ def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch):
         real_detect = det.detect
 
         def detect(frames, threshold):
+            if frames.shape[1:3] != (info.height, info.width):  # the zoom's crops
+                return real_detect(frames, threshold)
             if kill_after is not None and len(detected) >= kill_after:
                 raise Killed
             detected.append(len(frames))

@@ -1,0 +1,109 @@
+"""The zoom: small weak boxes get a second look on magnified crops; what it finds carries to the next one."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from faceoff.config import DetectConfig
+from faceoff.detectors import Detector, build_detector
+from faceoff.zoom import ZoomDetector, ZoomParams
+
+
+class SquareDetector:
+    """Finds white squares; the score grows with the square's side (side / 40), none under 4 px. Like a
+    real detector, it is surer of bigger faces, so a small square is found only once magnified."""
+
+    name, weights_sha256, runtime = "squares", "0" * 64, "none"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, ...]] = []
+
+    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
+        self.calls.append(frames.shape)
+        out = []
+        for frame in frames:
+            mask = (frame[..., 0] > 200).astype(np.uint8)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+            boxes = []
+            for x, y, w, h, _ in stats[1:n]:
+                score = min(0.95, max(w, h) / 40)
+                if max(w, h) >= 4 and score >= threshold:
+                    boxes.append((x, y, x + w, y + h, score))
+            out.append(np.array(boxes, dtype=np.float32).reshape(-1, 5))
+        return out
+
+
+def frame_with(*squares: tuple[int, int, int], size: tuple[int, int] = (200, 120)) -> np.ndarray:
+    """A black frame with white squares given as (x, y, side)."""
+    frame = np.zeros((size[1], size[0], 3), np.uint8)
+    for x, y, side in squares:
+        frame[y : y + side, x : x + side] = 255
+    return frame
+
+
+def test_a_small_weak_face_is_found_on_the_magnified_crop() -> None:
+    inner = SquareDetector()
+    frames = frame_with((100, 60, 6))[None]
+    assert len(inner.detect(frames, 0.2)[0]) == 0  # 6 px scores 0.15 at its own size
+    (boxes,) = ZoomDetector(inner, ZoomParams(scale=2.0)).detect(frames, 0.2)
+    assert len(boxes) == 1
+    np.testing.assert_allclose(boxes[0, :4], [100, 60, 106, 66], atol=1)  # back in frame pixels
+    assert boxes[0, 4] > 6 / 40
+    assert inner.calls[-1] == (1, 128, 128, 3)  # one 64 px window, magnified twice
+
+
+def test_large_faces_are_left_to_the_frame_and_not_doubled() -> None:
+    inner = SquareDetector()
+    frames = frame_with((20, 20, 50), (120, 40, 10))[None]
+    (boxes,) = ZoomDetector(inner, ZoomParams(scale=2.0)).detect(frames, 0.2)
+    assert len(boxes) == 2  # the 10 px face, seen at both sizes, is one box
+    big = boxes[np.argmax(boxes[:, 2] - boxes[:, 0])]
+    np.testing.assert_allclose(big, [20, 20, 70, 70, 0.95])
+    small = boxes[np.argmin(boxes[:, 2] - boxes[:, 0])]
+    assert small[4] > 10 / 40  # the better, magnified look wins
+
+
+def test_a_face_found_on_one_frame_is_looked_for_on_the_next_until_reset() -> None:
+    frames = np.stack([frame_with((100, 60, 6)), frame_with((101, 60, 3))])  # then too small to show at all
+    zoom = ZoomDetector(SquareDetector(), ZoomParams(scale=4.0))
+    first, second = zoom.detect(frames, 0.2)
+    assert len(first) == 1 and len(second) == 1
+    np.testing.assert_allclose(second[0, :4], [101, 60, 104, 63], atol=1)
+    zoom.reset()
+    assert len(zoom.detect(frames[1:], 0.2)[0]) == 0  # nothing carried: nothing to look at
+
+
+def test_windows_stay_inside_small_frames_and_at_edges() -> None:
+    zoom = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0, window=64))
+    (edge,) = zoom.detect(frame_with((194, 114, 6))[None], 0.2)  # bottom-right corner
+    np.testing.assert_allclose(edge[:, :4], [[194, 114, 200, 120]], atol=1)
+    tiny = frame_with((10, 10, 6), size=(40, 30))  # smaller than the window
+    (boxes,) = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0)).detect(tiny[None], 0.2)
+    np.testing.assert_allclose(boxes[:, :4], [[10, 10, 16, 16]], atol=1)
+
+
+def test_is_a_detector_and_configured_from_the_detect_section() -> None:
+    zoom = ZoomDetector(SquareDetector(), ZoomParams())
+    assert isinstance(zoom, Detector) and zoom.name == "squares"
+    assert DetectConfig().zoom_params() == ZoomParams(2.0, 64, 40.0, 0.05)
+    assert DetectConfig(zoom_scale=1).zoom_params() is None
+    with pytest.raises(ValueError, match="above 1"):
+        ZoomDetector(SquareDetector(), ZoomParams(scale=1.0))
+
+
+def test_centerface_finds_an_11_px_face_only_with_the_zoom() -> None:
+    small = skimage.data.astronaut()[30:190, 150:290][::8, ::8]  # head 20x18 px, face about 11 px wide
+    frames = np.full((6, 144, 192, 3), 90, np.uint8)
+    for t in range(6):
+        frames[t, 100 : 100 + small.shape[0], 150 + t : 150 + t + small.shape[1]] = small
+    detector = build_detector("centerface", device="cpu", threads=2)
+    assert not any(len(b) for b in detector.detect(frames, 0.2))
+    found = ZoomDetector(detector, ZoomParams()).detect(frames, 0.2)
+    assert [len(b) for b in found] == [1] * 6
+    for t, (box,) in enumerate(found):
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        assert 150 + t < cx < 150 + t + small.shape[1] and 100 < cy < 100 + small.shape[0]
+        assert box[2] - box[0] < 20 and box[4] >= 0.2
