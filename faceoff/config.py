@@ -163,6 +163,16 @@ class RegularizeConfig(Section):
         le=20,
         description="tracks: each box's render pad is this times its per-frame motion (px).",
     )
+    uncertain_pad: float = Field(
+        0.2,
+        ge=0,
+        le=2,
+        description="tracks: a box's render pad also grows by up to this share of its size as its score "
+        "falls below sure_score (weak boxes of occluded or turned faces sit off the face); 0 = off.",
+    )
+    sure_score: float = Field(
+        0.6, gt=0, le=1, description="tracks: boxes scoring this or more get no uncertainty pad."
+    )
     follow_frames: int = Field(
         30,
         ge=0,
@@ -217,6 +227,8 @@ class RegularizeConfig(Section):
             extend=self.extend,
             smooth_window=self.smooth_window,
             motion_margin=self.motion_margin,
+            uncertain_pad=self.uncertain_pad,
+            sure_score=self.sure_score,
         )
 
 

@@ -10,8 +10,10 @@ IoU and centre distance). Then, per track:
 - it is extended ``extend`` frames before its first and after its last detection, moving on with its
   velocity (faces are visible before they are first detected and after they are last detected);
 - coordinates are smoothed over ``smooth_window`` frames, never shrinking a box below its detection;
-- each box gets a ``pad`` of ``motion_margin`` times its per-frame motion, which the render stage adds
-  on every side, so fast faces stay hidden while the box itself stays the estimate of the face.
+- each box gets a ``pad``, which the render stage adds on every side: ``motion_margin`` times its
+  per-frame motion, so fast faces stay hidden, plus up to ``uncertain_pad`` times its size as its score
+  falls from ``sure_score`` to 0 (weak boxes of occluded and turned faces sit off the face). The box
+  itself stays the estimate of the face.
 
 The whole pass is offline and deterministic: the same table in gives the same table out.
 """
@@ -42,6 +44,8 @@ class TrackParams:
     extend: int = 5
     smooth_window: int = 5
     motion_margin: float = 1.0
+    uncertain_pad: float = 0.0
+    sure_score: float = 0.6
 
     def confirmed(self, scores: list[float]) -> bool:
         """Hysteresis: is a track with these detection scores a face?"""
@@ -144,9 +148,9 @@ def _fill(
 
 
 def _smooth_and_pad(
-    frames: np.ndarray, boxes: np.ndarray, sources: np.ndarray, params: TrackParams
+    frames: np.ndarray, boxes: np.ndarray, scores: np.ndarray, sources: np.ndarray, params: TrackParams
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Smoothed boxes (never smaller than a detection) and each box's motion ``pad`` in pixels."""
+    """Smoothed boxes (never smaller than a detection) and each box's render ``pad`` in pixels."""
     out = boxes.copy()
     if params.smooth_window > 1 and len(boxes) > 2:
         out = uniform_filter1d(boxes, size=params.smooth_window, axis=0, mode="nearest")
@@ -157,7 +161,11 @@ def _smooth_and_pad(
     if params.motion_margin > 0 and len(boxes) > 1:
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2
         speed = np.abs(np.gradient(centre, frames.astype(np.float64), axis=0))  # px per frame, x and y
-        pad = params.motion_margin * speed.max(axis=1)
+        pad += params.motion_margin * speed.max(axis=1)
+    if params.uncertain_pad > 0:
+        size = np.maximum(out[:, 2] - out[:, 0], out[:, 3] - out[:, 1])
+        doubt = np.clip((params.sure_score - scores) / params.sure_score, 0.0, 1.0)
+        pad += params.uncertain_pad * size * doubt
     return out, pad
 
 
@@ -172,7 +180,7 @@ def track_regularize(
     parts = []
     for track_id, track in enumerate(sorted(kept, key=lambda t: (t.frames[0], t.boxes[0][0]))):
         frames, boxes, scores, sources = _fill(track, n_frames, params)
-        boxes, pad = _smooth_and_pad(frames, boxes, sources, params)
+        boxes, pad = _smooth_and_pad(frames, boxes, scores, sources, params)
         part = pd.DataFrame(boxes, columns=["x1", "y1", "x2", "y2"])
         part.insert(0, "frame_index", frames.astype(np.int64))
         part["score"] = scores

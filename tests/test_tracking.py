@@ -143,6 +143,18 @@ def test_motion_pad_leaves_the_box_on_the_face():
     assert (_run(det, 20, TrackParams(extend=0, smooth_window=1, motion_margin=0.0))["pad"] == 0).all()
 
 
+def test_weak_boxes_get_a_wider_pad_than_sure_ones():
+    params = TrackParams(
+        confident_score=0.3, extend=0, smooth_window=1, motion_margin=0.0, uncertain_pad=0.2, sure_score=0.6
+    )
+    still = [_moving(range(10), 100 + 200 * k, 100, 0, 0, 50, score=s) for k, s in enumerate((0.9, 0.6, 0.3))]
+    tracks = _run(pd.concat(still), 10, params)
+    pads = tracks.groupby("track_id")["pad"].agg(["min", "max"])
+    assert pads["min"].equals(pads["max"])  # constant per track: same score, same size
+    np.testing.assert_allclose(pads["min"].to_numpy(), [0.0, 0.0, 0.2 * 50 * 0.5], atol=1e-4)
+    np.testing.assert_allclose(tracks[["x2"]].to_numpy() - tracks[["x1"]].to_numpy(), 50)  # boxes untouched
+
+
 def test_two_crossing_faces_keep_their_identity():
     a = _moving(range(30), 100, 100, 10, 0, 60)
     b = _moving(range(30), 400, 300, -10, 0, 60)
