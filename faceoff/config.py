@@ -181,7 +181,7 @@ class RegularizeConfig(Section):
         "track (a head turned away, masked or half hidden is still there); 0 = off. Reads the video.",
     )
     follow_min_score: float = Field(
-        0.8,
+        0.85,
         gt=0,
         le=1,
         description="tracks: following stops when the best template match (normalised cross-correlation) "

@@ -47,7 +47,7 @@ class FollowParams:
     """Knobs of :func:`follow_tracks` (the ``regularize.follow_*`` config keys)."""
 
     frames: int = 30  # at most this many frames past each end of a track; 0 = off
-    min_score: float = 0.8  # normalised cross-correlation the best match must reach
+    min_score: float = 0.85  # normalised cross-correlation the best match must reach
     min_track_score: float = 0.0  # follow only tracks with a detection this confident
     search: float = 0.5  # search this share of the box size around the last position
     context: float = 1.3  # template: the box enlarged by this about its centre
