@@ -34,7 +34,6 @@ from faceoff.regularize import kernel_regularize
 from faceoff.report import atomic_write_text
 from faceoff.shards import ShardStore
 from faceoff.tracking import track_regularize
-from faceoff.zoom import ZoomDetector
 
 
 def build_detector(name: str, **options):
@@ -86,9 +85,11 @@ def run_detect(
         threads=cfg.threads or threads,
         checkpoint=cfg.checkpoint,
     )
-    zoom = cfg.zoom_params()
-    if zoom is not None:
-        detector = ZoomDetector(detector, zoom)
+    zoomed = None
+    if (zoom := cfg.zoom_params()) is not None:
+        from faceoff.zoom import ZoomDetector  # imports torch, like the detector: only where one runs
+
+        detector = zoomed = ZoomDetector(detector, zoom)
     size = detection_size(info, cfg.width)
     sx, sy = (info.width / size[0], info.height / size[1]) if size else (1.0, 1.0)
     pts_time = np.asarray(info.pts_time, dtype=np.float64)
@@ -110,8 +111,8 @@ def run_detect(
                 shard_rows.append(part)
         if seen - shard_start >= cfg.shard_frames and seen < info.frame_count:
             store.save(shard_start, seen, np.concatenate(shard_rows) if shard_rows else np.empty((0, 6)))
-            if isinstance(detector, ZoomDetector):
-                detector.reset()  # each shard starts afresh, as a job resumed there does
+            if zoomed is not None:
+                zoomed.reset()  # each shard starts afresh, as a job resumed there does
             parts += shard_rows
             shard_start, shard_rows = seen, []
     parts += shard_rows

@@ -2,6 +2,8 @@
 
 The conda environment holds the dependencies and the `test` and `slurm` extras."""
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -34,3 +36,10 @@ def _conda_deps() -> dict[str, str]:
 
 def test_environment_matches_pyproject():
     assert _conda_deps() == _pip_deps()
+
+
+def test_stages_without_a_detector_do_not_import_torch():
+    """Regularize, render and report jobs stay small: torch (about 600 MiB resident) loads only where a
+    detector runs (detect, audit)."""
+    code = "import sys, faceoff.cli, faceoff.stages, faceoff.config; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
