@@ -209,6 +209,7 @@ def run_audit(
         "detector": getattr(detector, "name", type(detector).__name__),
         "weights_sha256": getattr(detector, "weights_sha256", None),
         "runtime": getattr(detector, "runtime", None),
+        "zoom": getattr(detector, "zoom", None),
         "detection_size": list(size or (info.width, info.height)),
         "params": asdict(params),
         "threshold": params.threshold,

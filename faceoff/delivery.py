@@ -14,7 +14,7 @@ from faceoff.contact_sheet import write_contact_sheet
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo, probe_video
 from faceoff.report import atomic_write_text
-from faceoff.stages import build_detector
+from faceoff.stages import detector_from
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks copy-on-write (btrfs, XFS, ...)
 
@@ -74,13 +74,7 @@ def run_audit_stage(
             f"{source.frame_count} frames {source.width}x{source.height}"
         )
     if audit.enabled:
-        detector = build_detector(
-            detect.detector,
-            runtime=detect.runtime,
-            device=detect.device,
-            threads=detect.threads or threads,
-            checkpoint=detect.checkpoint,
-        )
+        detector = detector_from(detect, threads)  # with detect's zoom: small faces are checked too
         params = audit.audit_params(detect.detector)
         result = run_audit(rendered, info, tracks_path, render, params, out_json, detector=detector)
     else:

@@ -43,6 +43,23 @@ def build_detector(name: str, **options):
     return build(name, **options)
 
 
+def detector_from(cfg: DetectConfig, threads: int | None = None):
+    """The detector the detect section describes, wrapped in the zoom (:mod:`faceoff.zoom`) when it is
+    on; detect and audit both look through it. ``threads`` applies when ``cfg.threads`` is not set."""
+    detector = build_detector(
+        cfg.detector,
+        runtime=cfg.runtime,
+        device=cfg.device,
+        threads=cfg.threads or threads,
+        checkpoint=cfg.checkpoint,
+    )
+    if (zoom := cfg.zoom_params()) is None:
+        return detector
+    from faceoff.zoom import ZoomDetector  # imports torch, like the detector: only where one runs
+
+    return ZoomDetector(detector, zoom)
+
+
 def _timing(seconds: float, frames: int) -> dict[str, float]:
     return {
         "seconds": round(seconds, 4),
@@ -78,18 +95,7 @@ def run_detect(
     ``threads`` (e.g. the Snakemake job's) applies when ``cfg.threads`` is not set.
     """
     start = time.perf_counter()
-    detector = build_detector(
-        cfg.detector,
-        runtime=cfg.runtime,
-        device=cfg.device,
-        threads=cfg.threads or threads,
-        checkpoint=cfg.checkpoint,
-    )
-    zoomed = None
-    if (zoom := cfg.zoom_params()) is not None:
-        from faceoff.zoom import ZoomDetector  # imports torch, like the detector: only where one runs
-
-        detector = zoomed = ZoomDetector(detector, zoom)
+    detector = detector_from(cfg, threads)
     size = detection_size(info, cfg.width)
     sx, sy = (info.width / size[0], info.height / size[1]) if size else (1.0, 1.0)
     pts_time = np.asarray(info.pts_time, dtype=np.float64)
@@ -111,8 +117,8 @@ def run_detect(
                 shard_rows.append(part)
         if seen - shard_start >= cfg.shard_frames and seen < info.frame_count:
             store.save(shard_start, seen, np.concatenate(shard_rows) if shard_rows else np.empty((0, 6)))
-            if zoomed is not None:
-                zoomed.reset()  # each shard starts afresh, as a job resumed there does
+            if hasattr(detector, "reset"):
+                detector.reset()  # the zoom: each shard starts afresh, as a job resumed there does
             parts += shard_rows
             shard_start, shard_rows = seen, []
     parts += shard_rows

@@ -18,7 +18,7 @@ it (the detect stage does at each shard, so a resumed job detects exactly what a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
@@ -79,6 +79,7 @@ class ZoomDetector:
         self.name = detector.name
         self.weights_sha256 = detector.weights_sha256
         self.runtime = detector.runtime
+        self.zoom = asdict(params)  # recorded by the audit
         self._carried = empty_boxes()  # small faces found on magnified crops of the previous frame
 
     def reset(self) -> None:

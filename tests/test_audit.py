@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -20,6 +21,7 @@ from faceoff.errors import FaceOffError
 from faceoff.probe import probe_video
 from faceoff.stages import run_render
 from faceoff.synth.clips import write_clip
+from faceoff.zoom import ZoomDetector, ZoomParams
 
 # The astronaut's face as CenterFace boxes it on the unblurred photo (score 0.93).
 ASTRONAUT_FACE = np.array([181.5, 58.2, 269.9, 177.8])
@@ -140,6 +142,22 @@ def test_render_and_audit_hide_the_pad_around_each_box(clip, detector, tmp_path)
         results[pad] = run_audit(out, info, tracks, RenderConfig(), AuditParams(), audit, detector=detector)
     assert results[30.0]["passed"] and results[30.0]["max_score_inside_hidden"] < 0.1
     assert results[0.0]["n_findings"] > 0
+
+
+def test_the_audit_looks_at_small_faces_through_the_zoom(detector, tmp_path):
+    small = skimage.data.astronaut()[30:190, 150:290][::8, ::8]  # face about 11 px wide
+    frames = np.full((6, 144, 192, 3), 90, np.uint8)
+    frames[:, 100 : 100 + small.shape[0], 150 : 150 + small.shape[1]] = small
+    src = write_clip(tmp_path / "small.mp4", frames, fps=25)
+    info = probe_video(src)
+    tracks = tmp_path / "none.parquet"
+    write_boxes(tracks_table(np.zeros((6, 4)), []), tracks, {"frame_count": 6}, TRACK_SCHEMA)
+    params = AuditParams(width=0)
+    plain = run_audit(src, info, tracks, RenderConfig(), params, tmp_path / "p.json", detector=detector)
+    zoomed = ZoomDetector(detector, ZoomParams())
+    zoom = run_audit(src, info, tracks, RenderConfig(), params, tmp_path / "z.json", detector=zoomed)
+    assert plain["n_findings"] == 0 and plain["zoom"] is None
+    assert zoom["frames_with_findings"] == 6 and zoom["zoom"] == asdict(ZoomParams())
 
 
 class FixedDetector:

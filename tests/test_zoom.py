@@ -9,6 +9,7 @@ import skimage.data
 
 from faceoff.config import DetectConfig
 from faceoff.detectors import Detector, build_detector
+from faceoff.stages import detector_from
 from faceoff.zoom import ZoomDetector, ZoomParams
 
 
@@ -90,6 +91,8 @@ def test_is_a_detector_and_configured_from_the_detect_section() -> None:
     assert isinstance(zoom, Detector) and zoom.name == "squares"
     assert DetectConfig().zoom_params() == ZoomParams(2.0, 64, 40.0, 0.05)
     assert DetectConfig(zoom_scale=1).zoom_params() is None
+    assert isinstance(detector_from(DetectConfig(), threads=1), ZoomDetector)  # what detect and audit use
+    assert not isinstance(detector_from(DetectConfig(zoom_scale=1), threads=1), ZoomDetector)
     with pytest.raises(ValueError, match="above 1"):
         ZoomDetector(SquareDetector(), ZoomParams(scale=1.0))
 
