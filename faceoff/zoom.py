@@ -5,14 +5,15 @@ at that size a face often still leaves a weak response. :class:`ZoomDetector` wr
 frame it takes every small box scoring at least :attr:`ZoomParams.min_score` (far below the detection
 threshold), crops a :attr:`ZoomParams.window` pixel square around it, enlarges the crop
 :attr:`ZoomParams.scale` times and detects again; the faces found there are merged with the frame's own
-detections by non-maximum suppression. Small faces it found on one frame are looked at again on the
-next, so a face found once keeps being looked for while it stays small and weak.
+detections by non-maximum suppression. Small faces it found in one batch of frames are looked at again
+on every frame of the next batch, so a face found once keeps being looked for while it stays small and
+weak.
 
-It costs one detector call on a batch of small crops per frame (about 6 ms per frame on two CPU cores
-with 6 crops of 128x128), not a second pass over the magnified frame. On the synthetic OR suite it
-finds most of what detecting on the whole frame at twice the size finds (docs/recall.md).
+It costs one more detector call per batch, on the batch's small crops (about 6 ms per frame on two CPU
+cores with 6 crops of 128x128 per frame), not a second pass over the magnified frames. On the synthetic
+OR suite it finds most of what detecting on the whole frame at twice the size finds (docs/recall.md).
 
-Frames must arrive in order: the look-again state is carried from frame to frame; :meth:`reset` clears
+Batches must arrive in order: the look-again state is carried from batch to batch; :meth:`reset` clears
 it (the detect stage does at each shard, so a resumed job detects exactly what an uninterrupted one does).
 """
 
@@ -80,41 +81,35 @@ class ZoomDetector:
         self.weights_sha256 = detector.weights_sha256
         self.runtime = detector.runtime
         self.zoom = asdict(params)  # recorded by the audit
-        self._carried = empty_boxes()  # small faces found on magnified crops of the previous frame
+        self._carried = empty_boxes()  # small faces found on magnified crops of the previous batch
 
     def reset(self) -> None:
-        """Forget the faces carried from the previous frame."""
+        """Forget the faces carried from the previous batch."""
         self._carried = empty_boxes()
 
     def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
         """Boxes (N,5) per frame as the wrapped detector's, plus the small faces found on magnified crops."""
         p = self.params
         found = self.inner.detect(frames, min(threshold, p.min_score))
-        out = []
-        for frame, boxes in zip(frames, found, strict=True):
+        crops: list[np.ndarray] = []
+        owners: list[tuple[int, int, int]] = []  # (frame in the batch, crop left, crop top)
+        for i, (frame, boxes) in enumerate(zip(frames, found, strict=True)):
             small = boxes[(boxes[:, 2] - boxes[:, 0]) < p.max_face]
-            zoomed = self._look_again(frame, np.concatenate([small, self._carried]), threshold)
-            self._carried = zoomed
-            out.append(_merge(np.concatenate([boxes[boxes[:, 4] >= threshold], zoomed])))
-        return out
-
-    def _look_again(self, frame: np.ndarray, candidates: np.ndarray, threshold: float) -> np.ndarray:
-        """Small faces scoring ``threshold`` or more on magnified crops around ``candidates``."""
-        p = self.params
-        height, width = frame.shape[:2]
-        window = min(p.window, width, height)
-        corners = _windows(candidates, window, width, height)
-        if not corners:
-            return empty_boxes()
-        crops = np.stack(
-            [
-                cv2.resize(frame[oy : oy + window, ox : ox + window], None, fx=p.scale, fy=p.scale)
-                for ox, oy in corners
-            ]
-        )
-        parts = []
-        for (ox, oy), boxes in zip(corners, self.inner.detect(crops, threshold), strict=True):
-            boxes = boxes.copy()
-            boxes[:, :4] = boxes[:, :4] / p.scale + (ox, oy, ox, oy)
-            parts.append(boxes[(boxes[:, 2] - boxes[:, 0]) < p.max_face])
-        return _merge(np.concatenate(parts)) if parts else empty_boxes()
+            height, width = frame.shape[:2]
+            window = min(p.window, width, height)
+            for ox, oy in _windows(np.concatenate([small, self._carried]), window, width, height):
+                crop = frame[oy : oy + window, ox : ox + window]
+                crops.append(cv2.resize(crop, (round(window * p.scale),) * 2))
+                owners.append((i, ox, oy))
+        zoomed: list[list[np.ndarray]] = [[] for _ in frames]
+        if crops:  # one detector call for the whole batch's crops
+            for (i, ox, oy), boxes in zip(owners, self.inner.detect(np.stack(crops), threshold), strict=True):
+                boxes = boxes.copy()
+                boxes[:, :4] = boxes[:, :4] / p.scale + (ox, oy, ox, oy)
+                zoomed[i].append(boxes[(boxes[:, 2] - boxes[:, 0]) < p.max_face])
+        per_frame = [_merge(np.concatenate(z)) if z else empty_boxes() for z in zoomed]
+        self._carried = _merge(np.concatenate(per_frame)) if per_frame else empty_boxes()
+        return [
+            _merge(np.concatenate([boxes[boxes[:, 4] >= threshold], z]))
+            for boxes, z in zip(found, per_frame, strict=True)
+        ]
