@@ -31,6 +31,7 @@ from faceoff.detectors.base import Detector, empty_boxes
 __all__ = ["ZoomDetector", "ZoomParams"]
 
 MERGE_IOU = 0.4  # a magnified detection overlapping a frame detection this much is the same face
+EDGE = 1.0  # pixels (of the frame): a box this near a crop's edge is cut by it
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,19 @@ def _windows(candidates: np.ndarray, window: int, width: int, height: int) -> li
         oy = int(np.clip(round(cy - window / 2), 0, height - window))
         corners.append((ox, oy))
     return corners
+
+
+def _whole(boxes: np.ndarray, ox: int, oy: int, window: int, width: int, height: int) -> np.ndarray:
+    """Which boxes found on the crop at ``(ox, oy)`` do not run into its edges: a face cut by the crop
+    is boxed off-centre, and the crop around it (or the frame's own pass) boxes it whole. A crop edge
+    that is the frame's edge cuts nothing."""
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    left, top, right, bottom = ox + EDGE, oy + EDGE, ox + window - EDGE, oy + window - EDGE
+    ok = (x1 >= left) | (ox == 0)
+    ok &= (y1 >= top) | (oy == 0)
+    ok &= (x2 <= right) | (ox + window >= width)
+    ok &= (y2 <= bottom) | (oy + window >= height)
+    return ok
 
 
 def _merge(boxes: np.ndarray) -> np.ndarray:
@@ -93,10 +107,10 @@ class ZoomDetector:
         found = self.inner.detect(frames, min(threshold, p.min_score))
         crops: list[np.ndarray] = []
         owners: list[tuple[int, int, int]] = []  # (frame in the batch, crop left, crop top)
+        height, width = frames.shape[1:3]
+        window = min(p.window, width, height)
         for i, (frame, boxes) in enumerate(zip(frames, found, strict=True)):
             small = boxes[(boxes[:, 2] - boxes[:, 0]) < p.max_face]
-            height, width = frame.shape[:2]
-            window = min(p.window, width, height)
             for ox, oy in _windows(np.concatenate([small, self._carried]), window, width, height):
                 crop = frame[oy : oy + window, ox : ox + window]
                 crops.append(cv2.resize(crop, (round(window * p.scale),) * 2))
@@ -106,7 +120,9 @@ class ZoomDetector:
             for (i, ox, oy), boxes in zip(owners, self.inner.detect(np.stack(crops), threshold), strict=True):
                 boxes = boxes.copy()
                 boxes[:, :4] = boxes[:, :4] / p.scale + (ox, oy, ox, oy)
-                zoomed[i].append(boxes[(boxes[:, 2] - boxes[:, 0]) < p.max_face])
+                keep = (boxes[:, 2] - boxes[:, 0]) < p.max_face
+                keep &= _whole(boxes, ox, oy, window, width, height)
+                zoomed[i].append(boxes[keep])
         per_frame = [_merge(np.concatenate(z)) if z else empty_boxes() for z in zoomed]
         self._carried = _merge(np.concatenate(per_frame)) if per_frame else empty_boxes()
         return [
