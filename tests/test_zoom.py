@@ -78,6 +78,15 @@ def test_a_face_found_in_one_batch_is_looked_for_in_the_next_until_reset() -> No
     assert len(zoom.detect(frames[1:], 0.2)[0]) == 0  # nothing carried: nothing to look at
 
 
+def test_a_face_cut_by_a_neighbours_crop_is_boxed_whole_only() -> None:
+    # the 64 px crop around the left square ends at x = 135, cutting the right square (132-138)
+    frames = frame_with((100, 60, 6), (132, 60, 6))[None]
+    (boxes,) = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0)).detect(frames, 0.2)
+    np.testing.assert_allclose(
+        boxes[np.argsort(boxes[:, 0]), :4], [[100, 60, 106, 66], [132, 60, 138, 66]], atol=1
+    )
+
+
 def test_windows_stay_inside_small_frames_and_at_edges() -> None:
     zoom = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0, window=64))
     (edge,) = zoom.detect(frame_with((194, 114, 6))[None], 0.2)  # bottom-right corner
