@@ -96,13 +96,25 @@ def boxes_array(df: pd.DataFrame) -> np.ndarray:
     return df[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float32)
 
 
+def pads(df: pd.DataFrame) -> np.ndarray:
+    """Each row's ``pad`` (N,) float32; 0 where the column or a value is missing."""
+    if "pad" not in df.columns:
+        return np.zeros(len(df), dtype=np.float32)
+    return df["pad"].fillna(0.0).to_numpy(dtype=np.float32)
+
+
 def hidden_boxes(df: pd.DataFrame) -> np.ndarray:
     """The boxes the render stage hides (before ``box_scale``): ``x1 y1 x2 y2`` widened by ``pad``."""
-    coords = boxes_array(df)
-    if "pad" in df.columns:
-        pad = df["pad"].fillna(0.0).to_numpy(dtype=np.float32)[:, None]
-        coords = coords + np.concatenate([-pad, -pad, pad, pad], axis=1)
-    return coords
+    pad = pads(df)[:, None]
+    return boxes_array(df) + np.concatenate([-pad, -pad, pad, pad], axis=1)
+
+
+def clip_to_frame(df: pd.DataFrame, width: int, height: int) -> pd.DataFrame:
+    """``df`` with its boxes clipped to a ``width`` x ``height`` frame; boxes left with no area dropped."""
+    df = df.copy()
+    df[["x1", "x2"]] = df[["x1", "x2"]].clip(0, width)
+    df[["y1", "y2"]] = df[["y1", "y2"]].clip(0, height)
+    return df[(df.x2 > df.x1) & (df.y2 > df.y1)]
 
 
 def boxes_by_frame(df: pd.DataFrame, hidden: bool = False) -> dict[int, np.ndarray]:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from faceoff.anonymize import scale_boxes
-from faceoff.boxes import boxes_by_frame
+from faceoff.boxes import boxes_by_frame, clip_to_frame, pads
 from faceoff.decode import iter_frames
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
@@ -91,8 +91,8 @@ def _step(
 def _follow(
     frames: list[tuple[int, np.ndarray]], end: _End, covered: dict[int, np.ndarray], p: FollowParams
 ) -> list[tuple[int, int, np.ndarray, float, float]]:
-    """Rows ``(frame, track_id, box, score)`` following ``end`` through ``frames`` (its own frame first,
-    then the frames in the direction of travel)."""
+    """Rows ``(frame, track_id, box, score, pad)`` following ``end`` through ``frames`` (its own frame
+    first, then the frames in the direction of travel); every row keeps the end's pad."""
     rows = []
     box = end.box.astype(np.float64)
     height, width = frames[0][1].shape
@@ -120,11 +120,11 @@ def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]]
         if t.loc[t["source"] == "detected", "score"].max() < min_score:
             continue
         boxes = t[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
-        pads = t["pad"].to_numpy(dtype=np.float64) if "pad" in t.columns else np.zeros(len(t))
+        pad = pads(t)
         frames = t["frame_index"].to_numpy(dtype=np.int64)
         first, last = int(frames[0]), int(frames[-1])
-        starts.setdefault(first, []).append(_End(int(tid), boxes[0], float(pads[0])))
-        stops.setdefault(last, []).append(_End(int(tid), boxes[-1], float(pads[-1])))
+        starts.setdefault(first, []).append(_End(int(tid), boxes[0], float(pad[0])))
+        stops.setdefault(last, []).append(_End(int(tid), boxes[-1], float(pad[-1])))
     return starts, stops
 
 
@@ -162,7 +162,5 @@ def follow_tracks(
     out["track_id"] = np.array([r[1] for r in rows], dtype=np.int64)
     out["source"] = "followed"
     out["pad"] = [r[4] for r in rows]
-    out[["x1", "x2"]] = out[["x1", "x2"]].clip(0, info.width)
-    out[["y1", "y2"]] = out[["y1", "y2"]].clip(0, info.height)
-    out = out[(out.x2 > out.x1) & (out.y2 > out.y1)]
+    out = clip_to_frame(out, info.width, info.height)
     return out.sort_values(["frame_index", "track_id"], kind="stable").reset_index(drop=True)

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from scipy.optimize import linear_sum_assignment
 
-from faceoff.boxes import TRACK_SCHEMA, empty_frame
+from faceoff.boxes import TRACK_SCHEMA, clip_to_frame, empty_frame
 from faceoff.metrics import iou_matrix
 
 
@@ -190,9 +190,6 @@ def track_regularize(
         parts.append(part)
     if not parts:
         return empty_frame(TRACK_SCHEMA)
-    tracks = pd.concat(parts, ignore_index=True)
-    tracks[["x1", "x2"]] = tracks[["x1", "x2"]].clip(0, width)
-    tracks[["y1", "y2"]] = tracks[["y1", "y2"]].clip(0, height)
-    tracks = tracks[(tracks.x2 > tracks.x1) & (tracks.y2 > tracks.y1)]
+    tracks = clip_to_frame(pd.concat(parts, ignore_index=True), width, height)
     tracks["pts_time"] = np.asarray(pts_time, dtype=np.float64)[tracks["frame_index"].to_numpy()]
     return tracks.reset_index(drop=True)
