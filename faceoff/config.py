@@ -101,7 +101,12 @@ class DetectConfig(Section):
 
         if self.zoom_scale <= 1:
             return None
-        return ZoomParams(self.zoom_scale, self.zoom_window, self.zoom_max_face, self.zoom_min_score)
+        return ZoomParams(
+            scale=self.zoom_scale,
+            window=self.zoom_window,
+            max_face=self.zoom_max_face,
+            min_score=self.zoom_min_score,
+        )
 
 
 class RegularizeConfig(Section):

@@ -94,8 +94,12 @@ class ZoomDetector:
         self.name = detector.name
         self.weights_sha256 = detector.weights_sha256
         self.runtime = detector.runtime
-        self.zoom = asdict(params)  # recorded by the audit
         self._carried = empty_boxes()  # small faces found on magnified crops of the previous batch
+
+    @property
+    def zoom(self) -> dict:
+        """The zoom's parameters, as the audit records them."""
+        return asdict(self.params)
 
     def reset(self) -> None:
         """Forget the faces carried from the previous batch."""
@@ -125,7 +129,5 @@ class ZoomDetector:
                 zoomed[i].append(boxes[keep])
         per_frame = [_merge(np.concatenate(z)) if z else empty_boxes() for z in zoomed]
         self._carried = _merge(np.concatenate(per_frame)) if per_frame else empty_boxes()
-        return [
-            _merge(np.concatenate([boxes[boxes[:, 4] >= threshold], z]))
-            for boxes, z in zip(found, per_frame, strict=True)
-        ]
+        kept = [boxes[boxes[:, 4] >= threshold] for boxes in found]
+        return [_merge(np.concatenate([k, z])) if len(z) else k for k, z in zip(kept, per_frame, strict=True)]
