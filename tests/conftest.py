@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
 
 from faceoff.synth import pattern_frames, write_audio, write_clip, write_truncated
 from faceoff.synth.hostile import write_hostile_corpus
@@ -90,3 +91,23 @@ def hostile_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
     """The broken/hostile input corpus (:mod:`faceoff.synth.hostile`), written once per session into a
     folder of its own: ``{case name: (path, "ok" | "error")}``. Tests must treat the files as read-only."""
     return write_hostile_corpus(tmp_path_factory.mktemp("hostile corpus"))
+
+
+SMALL_FACE_AT = (150, 100)  # (x, y) of the small head's top-left corner on the first frame
+
+
+@pytest.fixture
+def small_face_frames() -> Callable[..., tuple[np.ndarray, tuple[int, int]]]:
+    """``make(n, drift)``: n grey 192x144 frames with the astronaut's head at 1/8 size (20x18 px, face
+    about 11 px wide: CenterFace misses it at its own size), moving ``drift`` px right per frame; and
+    the head's (height, width)."""
+
+    def _make(n: int = 6, drift: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+        head = skimage.data.astronaut()[30:190, 150:290][::8, ::8]
+        x, y = SMALL_FACE_AT
+        frames = np.full((n, 144, 192, 3), 90, np.uint8)
+        for t in range(n):
+            frames[t, y : y + head.shape[0], x + drift * t : x + drift * t + head.shape[1]] = head
+        return frames, head.shape[:2]
+
+    return _make

@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 
 from faceoff.config import DetectConfig
 from faceoff.detectors import Detector, build_detector
@@ -107,16 +106,13 @@ def test_is_a_detector_and_configured_from_the_detect_section() -> None:
         ZoomDetector(SquareDetector(), ZoomParams(scale=1.0))
 
 
-def test_centerface_finds_an_11_px_face_only_with_the_zoom() -> None:
-    small = skimage.data.astronaut()[30:190, 150:290][::8, ::8]  # head 20x18 px, face about 11 px wide
-    frames = np.full((6, 144, 192, 3), 90, np.uint8)
-    for t in range(6):
-        frames[t, 100 : 100 + small.shape[0], 150 + t : 150 + t + small.shape[1]] = small
+def test_centerface_finds_an_11_px_face_only_with_the_zoom(small_face_frames) -> None:
+    frames, (head_h, head_w) = small_face_frames(6, drift=1)
     detector = build_detector("centerface", device="cpu", threads=2)
     assert not any(len(b) for b in detector.detect(frames, 0.2))
     found = ZoomDetector(detector, ZoomParams()).detect(frames, 0.2)
     assert [len(b) for b in found] == [1] * 6
     for t, (box,) in enumerate(found):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        assert 150 + t < cx < 150 + t + small.shape[1] and 100 < cy < 100 + small.shape[0]
+        assert 150 + t < cx < 150 + t + head_w and 100 < cy < 100 + head_h
         assert box[2] - box[0] < 20 and box[4] >= 0.2
