@@ -150,6 +150,12 @@ class RegularizeConfig(Section):
         description="tracks: ... or when its centre lies within this many box widths of the prediction; "
         "larger links faster motion but risks swapping faces.",
     )
+    link_new_distance: float = Field(
+        1.3,
+        ge=0,
+        description="tracks: the same for a track of one detection, which has no velocity to predict with "
+        "yet: a face moving more than a box width per frame still starts a track.",
+    )
     max_gap: int = Field(
         15, ge=0, le=1000, description="tracks: missed frames bridged (interpolated) inside a track."
     )
@@ -228,6 +234,7 @@ class RegularizeConfig(Section):
             persistent_detections=self.persistent_detections,
             link_iou=self.link_iou,
             link_distance=self.link_distance,
+            link_new_distance=self.link_new_distance,
             max_gap=self.max_gap,
             extend=self.extend,
             smooth_window=self.smooth_window,

@@ -40,6 +40,7 @@ class TrackParams:
     persistent_detections: int = 0  # 0 = off; else a track this long is kept without a confident detection
     link_iou: float = 0.1
     link_distance: float = 1.0
+    link_new_distance: float = 1.3  # the same for a track of one detection: no velocity to predict with yet
     max_gap: int = 15
     extend: int = 5
     smooth_window: int = 5
@@ -71,14 +72,17 @@ class _Track:
         return last + velocity * (frame - self.frames[-1])
 
 
-def _link_cost(pred: np.ndarray, dets: np.ndarray, params: TrackParams) -> np.ndarray:
-    """Assignment cost (lower is better); ``inf`` where a pair may not link."""
+def _link_cost(pred: np.ndarray, dets: np.ndarray, reach: np.ndarray, params: TrackParams) -> np.ndarray:
+    """Assignment cost (lower is better); ``inf`` where a pair may not link.
+
+    ``reach``: per predicted box, how many box widths away a centre may lie and still link.
+    """
     iou = iou_matrix(pred, dets)
     pc = (pred[:, None, :2] + pred[:, None, 2:]) / 2
     dc = (dets[None, :, :2] + dets[None, :, 2:]) / 2
     size = np.maximum((pred[:, None, 2] - pred[:, None, 0]), (dets[None, :, 2] - dets[None, :, 0]))
     dist = np.linalg.norm(pc - dc, axis=2) / np.maximum(size, 1.0)
-    ok = (iou >= params.link_iou) | (dist <= params.link_distance)
+    ok = (iou >= params.link_iou) | (dist <= reach[:, None])
     return np.where(ok, (1.0 - iou) + dist, np.inf)
 
 
@@ -100,7 +104,9 @@ def link_detections(detections: pd.DataFrame, params: TrackParams) -> list[_Trac
         unmatched = set(range(s, e))
         if active:
             pred = np.stack([tracks[i].predict(t) for i in active])
-            cost = _link_cost(pred, boxes[s:e], params)
+            seen = np.array([len(tracks[i].frames) for i in active])
+            reach = np.where(seen > 1, params.link_distance, params.link_new_distance)
+            cost = _link_cost(pred, boxes[s:e], reach, params)
             finite = np.where(np.isfinite(cost), cost, 1e9)
             rows, cols = linear_sum_assignment(finite)
             for r, c in zip(rows, cols, strict=True):

@@ -164,3 +164,13 @@ def test_two_crossing_faces_keep_their_identity():
 
 def test_linking_an_empty_table_gives_no_tracks():
     assert link_detections(_moving([], 0, 0, 0, 0, 10), TrackParams()) == []
+
+
+@pytest.mark.parametrize("reach, n_tracks", [(1.0, 20), (1.3, 1)])
+def test_a_face_faster_than_its_width_per_frame_starts_one_track(reach, n_tracks):
+    """A new track has no velocity yet: only its wider ``link_new_distance`` lets a 16 px face moving
+    20 px per frame (a small face crossing a wide shot) link from its second detection on."""
+    det = _moving(range(20), 40, 300, 20, 0, 16, score=0.3)
+    tracks = link_detections(det, TrackParams(link_new_distance=reach))
+    assert len(tracks) == n_tracks
+    assert sorted(f for t in tracks for f in t.frames) == list(range(20))
