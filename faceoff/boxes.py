@@ -48,8 +48,8 @@ def empty_frame(schema: pa.Schema = DETECTION_SCHEMA) -> pd.DataFrame:
 
 def to_table(df: pd.DataFrame, schema: pa.Schema, metadata: dict[str, Any]) -> pa.Table:
     """Cast ``df`` to ``schema`` (sorted by frame, then x1) and attach FaceOff metadata."""
-    if "pad" in schema.names and "pad" not in df.columns:
-        df = df.assign(pad=0.0)
+    if "pad" in schema.names:
+        df = df.assign(pad=pads(df))  # absent or missing: 0, as readers take it
     extra = [f for f in df.columns if f not in schema.names and f in FLAG_COLUMNS]
     fields = list(schema) + [pa.field(f, pa.bool_()) for f in extra]
     full = pa.schema(fields)
