@@ -16,20 +16,20 @@ class Killed(Exception):
     pass
 
 
-def _clip(tmp_path):
-    """40 frames: a 44 px face moving right, and a 13 px one (found only by the zoom) standing still."""
-    head = skimage.data.astronaut()[30:190, 150:290]
-    face, small = head[::2, ::2], head[::7, ::7]
-    frames = np.full((40, 144, 192, 3), 90, np.uint8)
+@pytest.fixture
+def clip(tmp_path, small_face_frames):
+    """40 frames: a 44 px face moving right, and the 11 px one of ``small_face_frames`` (found only by
+    the zoom) standing still."""
+    frames, _ = small_face_frames(40)
+    face = skimage.data.astronaut()[30:190, 150:290][::2, ::2]
     for t in range(40):
         frames[t, 30 : 30 + face.shape[0], 10 + 2 * t : 10 + 2 * t + face.shape[1]] = face
-        frames[t, 100 : 100 + small.shape[0], 150 : 150 + small.shape[1]] = small
     return write_clip(tmp_path / "long.mp4", frames, fps=25)
 
 
 @pytest.mark.parametrize("zoom_scale", [1.0, 2.0])
-def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scale):
-    video = _clip(tmp_path)
+def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scale, clip):
+    video = clip
     info = probe_video(video)
     cfg = DetectConfig(width=0, batch_size=4, shard_frames=8, zoom_scale=zoom_scale)
     full = stages.run_detect(str(video), info, cfg, tmp_path / "full.parquet")
@@ -70,8 +70,8 @@ def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scal
     assert not (tmp_path / ".resumed.parquet.parts").exists()
 
 
-def test_shards_of_other_parameters_are_ignored(tmp_path):
-    video = _clip(tmp_path)
+def test_shards_of_other_parameters_are_ignored(tmp_path, clip):
+    video = clip
     info = probe_video(video)
     store = stages.ShardStore(
         tmp_path / "d.parquet", {"params": "other", "source": info.sha256, "weights": "x"}
