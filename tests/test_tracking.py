@@ -131,7 +131,8 @@ def test_smoothing_never_shrinks_below_detection_and_motion_pads():
     assert (tracks["x1"] <= d["x1"] + 1e-4).all() and (tracks["x2"] >= d["x2"] - 1e-4).all()
     slow = _run(_moving(range(30), 100, 100, 0.5, 0, 60), 30, params)
     assert tracks["pad"].median() > slow["pad"].median() + 5
-    hidden_w = (hidden_boxes(tracks)[:, 2] - hidden_boxes(tracks)[:, 0]).mean()
+    hidden = hidden_boxes(tracks)
+    hidden_w = (hidden[:, 2] - hidden[:, 0]).mean()
     assert hidden_w == pytest.approx((tracks["x2"] - tracks["x1"] + 2 * tracks["pad"]).mean(), rel=1e-5)
 
 
