@@ -95,19 +95,6 @@ class DetectConfig(Section):
         "beside it): the detector's weights. Required for fasterrcnn; centerface without: shipped weights.",
     )
 
-    def zoom_params(self):
-        """The zoom's parameters from this section, or None when it is off."""
-        from faceoff.zoom import ZoomParams
-
-        if self.zoom_scale <= 1:
-            return None
-        return ZoomParams(
-            scale=self.zoom_scale,
-            window=self.zoom_window,
-            max_face=self.zoom_max_face,
-            min_score=self.zoom_min_score,
-        )
-
 
 class RegularizeConfig(Section):
     """Temporal regularisation (the ``regularize`` stage): offline, looks both ways in time."""
@@ -212,37 +199,6 @@ class RegularizeConfig(Section):
         "followed, fewer faces recovered).",
     )
 
-    def follow_params(self):
-        """The appearance follower's parameters from this section."""
-        from faceoff.follow import FollowParams
-
-        return FollowParams(
-            frames=self.follow_frames,
-            min_score=self.follow_min_score,
-            search=self.follow_search,
-            context=self.follow_context,
-            min_track_score=self.follow_min_track_score,
-        )
-
-    def track_params(self):
-        """The tracker's parameters from this section."""
-        from faceoff.tracking import TrackParams
-
-        return TrackParams(
-            confident_score=self.confident_score,
-            min_detections=self.min_detections,
-            persistent_detections=self.persistent_detections,
-            link_iou=self.link_iou,
-            link_distance=self.link_distance,
-            link_new_distance=self.link_new_distance,
-            max_gap=self.max_gap,
-            extend=self.extend,
-            smooth_window=self.smooth_window,
-            motion_margin=self.motion_margin,
-            uncertain_pad=self.uncertain_pad,
-            sure_score=self.sure_score,
-        )
-
 
 class RenderConfig(Section):
     """Anonymisation and encoding (the ``render`` stage)."""
@@ -305,19 +261,6 @@ class AuditConfig(Section):
     )
     contact_sheet_frames: int = Field(12, ge=1, le=200, description="Thumbnails on the QA contact sheet.")
     contact_sheet_width: int = Field(320, ge=32, le=1920, description="Thumbnail width in pixels.")
-
-    def audit_params(self, detector: str):
-        """The audit's parameters from this section (``detector`` comes from the detect section)."""
-        from faceoff.audit import AuditParams
-
-        return AuditParams(
-            threshold=self.threshold,
-            width=self.width,
-            outside_fraction=self.outside_fraction,
-            batch_size=self.batch_size,
-            detector=detector,
-            max_stored_findings=self.max_stored_findings,
-        )
 
 
 class ReportConfig(Section):

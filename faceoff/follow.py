@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -36,6 +37,9 @@ from faceoff.decode import iter_frames
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
 
+if TYPE_CHECKING:
+    from faceoff.config import RegularizeConfig
+
 __all__ = ["FollowParams", "follow_tracks"]
 
 MIN_TEMPLATE_STD = 4.0  # grey levels: a flatter template matches anything
@@ -44,13 +48,25 @@ STOP_IOU = 0.3  # a followed box overlapping a track box this much has reached c
 
 @dataclass(frozen=True)
 class FollowParams:
-    """Knobs of :func:`follow_tracks` (the ``regularize.follow_*`` config keys)."""
+    """Knobs of :func:`follow_tracks`: the ``regularize.follow_*`` config keys (defaults and meaning there,
+    :class:`faceoff.config.RegularizeConfig`)."""
 
-    frames: int = 30  # at most this many frames past each end of a track; 0 = off
-    min_score: float = 0.85  # normalised cross-correlation the best match must reach
-    min_track_score: float = 0.0  # follow only tracks with a detection this confident
-    search: float = 0.5  # search this share of the box size around the last position
-    context: float = 1.3  # template: the box enlarged by this about its centre
+    frames: int  # at most this many frames past each end of a track; 0 = off
+    min_score: float  # normalised cross-correlation the best match must reach
+    min_track_score: float  # follow only tracks with a detection this confident
+    search: float  # search this share of the box size around the last position
+    context: float  # template: the box enlarged by this about its centre
+
+    @classmethod
+    def from_config(cls, cfg: RegularizeConfig) -> FollowParams:
+        """The follower's parameters from the ``regularize`` section."""
+        return cls(
+            frames=cfg.follow_frames,
+            min_score=cfg.follow_min_score,
+            min_track_score=cfg.follow_min_track_score,
+            search=cfg.follow_search,
+            context=cfg.follow_context,
+        )
 
 
 @dataclass(frozen=True)
