@@ -1,4 +1,4 @@
-"""A killed detect job resumes from its last finished shard and writes the same table."""
+"""The detect stage (faceoff/stages/detect.py): a killed job resumes from its last shard, same table."""
 
 import numpy as np
 import pandas as pd
