@@ -59,7 +59,7 @@ from faceoff import __version__
 from faceoff.anonymize import covered_mask
 from faceoff.atomic import write_text
 from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes
-from faceoff.config import AuditConfig, RenderConfig
+from faceoff.config import AuditConfig, RenderConfig, params_from
 from faceoff.decode import detection_size, iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
@@ -96,14 +96,7 @@ class AuditParams:
     @classmethod
     def from_config(cls, cfg: AuditConfig, detector: str) -> AuditParams:
         """The audit's parameters from the ``audit`` section and the detect section's ``detector``."""
-        return cls(
-            threshold=cfg.threshold,
-            width=cfg.width,
-            outside_fraction=cfg.outside_fraction,
-            batch_size=cfg.batch_size,
-            detector=detector,
-            max_stored_findings=cfg.max_stored_findings,
-        )
+        return params_from(cls, cfg, detector=detector)
 
 
 class AuditFailed(FaceOffError):

@@ -6,16 +6,19 @@ An error names the key and the problem (a typo'd key, a negative threshold, a mi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from faceoff import __version__
 from faceoff.errors import ConfigError
+
+T = TypeVar("T")
 
 VIDEO_EXTENSIONS = (
     "mp4",
@@ -451,6 +454,15 @@ class Config(BaseModel):
             name: getattr(self, name).params_hash()
             for name in ("detect", "regularize", "render", "audit", "report")
         }
+
+
+def params_from(kind: type[T], section: Section, prefix: str = "", **extra: Any) -> T:
+    """A stage helper's parameter dataclass ``kind`` built from its config ``section``: each field ``name``
+    takes the section's key ``{prefix}{name}`` (``extra`` gives fields the section does not hold). The
+    dataclasses carry no defaults: the section is the one source of every default."""
+    names = [f.name for f in dataclasses.fields(kind) if f.name not in extra]
+    values = {name: getattr(section, prefix + name) for name in names}
+    return kind(**values, **extra)
 
 
 def _format_error(err: ValidationError) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -33,12 +32,10 @@ import pandas as pd
 
 from faceoff.anonymize import scale_boxes
 from faceoff.boxes import boxes_by_frame, clip_to_frame, pads
+from faceoff.config import RegularizeConfig, params_from
 from faceoff.decode import iter_frames
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
-
-if TYPE_CHECKING:
-    from faceoff.config import RegularizeConfig
 
 __all__ = ["FollowParams", "follow_tracks"]
 
@@ -60,13 +57,7 @@ class FollowParams:
     @classmethod
     def from_config(cls, cfg: RegularizeConfig) -> FollowParams:
         """The follower's parameters from the ``regularize`` section."""
-        return cls(
-            frames=cfg.follow_frames,
-            min_score=cfg.follow_min_score,
-            min_track_score=cfg.follow_min_track_score,
-            search=cfg.follow_search,
-            context=cfg.follow_context,
-        )
+        return params_from(cls, cfg, prefix="follow_")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ The whole pass is offline and deterministic: the same table in gives the same ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,10 +28,8 @@ from scipy.ndimage import uniform_filter1d
 from scipy.optimize import linear_sum_assignment
 
 from faceoff.boxes import TRACK_SCHEMA, clip_to_frame, empty_frame
+from faceoff.config import RegularizeConfig, params_from
 from faceoff.metrics import iou_matrix
-
-if TYPE_CHECKING:
-    from faceoff.config import RegularizeConfig
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class TrackParams:
     @classmethod
     def from_config(cls, cfg: RegularizeConfig) -> TrackParams:
         """The tracker's parameters from the ``regularize`` section."""
-        return cls(**{f.name: getattr(cfg, f.name) for f in fields(cls)})
+        return params_from(cls, cfg)
 
     def confirmed(self, scores: list[float]) -> bool:
         """Hysteresis: is a track with these detection scores a face?"""

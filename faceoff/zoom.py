@@ -20,17 +20,14 @@ it (the detect stage does at each shard, so a resumed job detects exactly what a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
 import torchvision
 
+from faceoff.config import DetectConfig, params_from
 from faceoff.detectors.base import Detector, empty_boxes
-
-if TYPE_CHECKING:
-    from faceoff.config import DetectConfig
 
 __all__ = ["ZoomDetector", "ZoomParams"]
 
@@ -51,12 +48,7 @@ class ZoomParams:
     @classmethod
     def from_config(cls, cfg: DetectConfig) -> ZoomParams:
         """The zoom's parameters from the ``detect`` section (``cfg.zoom_scale`` 1 means the zoom is off)."""
-        return cls(
-            scale=cfg.zoom_scale,
-            window=cfg.zoom_window,
-            max_face=cfg.zoom_max_face,
-            min_score=cfg.zoom_min_score,
-        )
+        return params_from(cls, cfg, prefix="zoom_")
 
 
 def _windows(candidates: np.ndarray, window: int, width: int, height: int) -> list[tuple[int, int]]:
