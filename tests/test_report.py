@@ -163,6 +163,7 @@ def test_report_keys_and_numbers(tmp_path: Path) -> None:
         "interpolated": 1,
         "extended": 0,
         "followed": 0,
+        "manual": 0,
     }
     t = r["timing"]
     assert t["probe"] == {"seconds": 0.5, "frames_per_second": 20.0}
