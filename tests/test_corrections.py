@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from faceoff.boxes import TRACK_SCHEMA, read_boxes, read_metadata, write_boxes
+from faceoff.config import validate_config
 from faceoff.corrections import corrections_index, write_corrected_tracks
 from faceoff.cvat import export_cvat
-from faceoff.errors import FaceOffError
+from faceoff.errors import ConfigError, FaceOffError
 from tests.test_cvat import probe_info, track_rows
 
 INFO = probe_info()
@@ -153,6 +154,11 @@ def test_a_file_keeping_none_of_the_boxes_is_refused(tmp_path, tracks):
     write_boxes(track_rows(1, range(5), (1, 1, 9, 9)), other, {}, TRACK_SCHEMA)
     with pytest.raises(FaceOffError, match="keeps none of the video's 14 tracked boxes"):
         write_corrected_tracks(tracks[0], other, INFO, tmp_path / "out.parquet")
+
+
+def test_a_missing_corrections_folder_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="corrections: folder"):
+        validate_config({"inputs": [str(tmp_path)], "corrections": str(tmp_path / "missing")})
 
 
 def test_corrections_index(tmp_path):

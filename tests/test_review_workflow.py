@@ -49,6 +49,16 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
+def _planned(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule of a dry run (its last "Job stats" table)."""
+    stats = (proc.stdout + proc.stderr).split("Job stats:")[-1].split("Reasons:")[0]
+    return {
+        line.split()[0]: int(line.split()[1])
+        for line in stats.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+
+
 def _mtimes(results: Path) -> dict[str, int]:
     return {
         str(p.relative_to(results)): p.stat().st_mtime_ns
@@ -119,13 +129,9 @@ def reviewed(tmp_path_factory):
 def test_correction_reruns_only_that_video_and_hides_the_added_box(reviewed):
     root, sources, before, plan, xml, n_deleted = reviewed
     results = root / "results"
-    stats = (plan.stdout + plan.stderr).split("Job stats:")[-1].split("Reasons:")[0]
-    jobs = {
-        line.split()[0]: int(line.split()[1])
-        for line in stats.splitlines()
-        if len(line.split()) == 2 and line.split()[1].isdigit()
-    }
-    assert jobs == {"render": 1, "audit": 1, "report": 1, "summary": 1, "all": 1, "total": 5}, plan.stdout
+    assert _planned(plan) == {"render": 1, "audit": 1, "report": 1, "summary": 1, "all": 1, "total": 5}, (
+        plan.stdout
+    )
     changed = {k for k, v in _mtimes(results).items() if before["mtimes"].get(k) != v}
     per_video = ["tracks_corrected/{}.parquet", "render/{}.json", "audit/{}.json", "qa/{}.png"]
     per_video += ["anonymized/{}.mp4", "reports/{}.json", "review/{}.html"]
@@ -149,6 +155,17 @@ def test_correction_reruns_only_that_video_and_hides_the_added_box(reviewed):
     # the deleted face is visible again, and the audit says so
     assert before["audit"]["n_findings"] == 0
     assert json.loads((results / "audit" / "two.json").read_text())["n_findings"] > 0
+
+
+def test_removing_the_corrections_renders_that_video_again(reviewed, tmp_path):
+    root, *_, xml, _ = reviewed
+    xml.rename(tmp_path / xml.name)
+    try:
+        plan = _run(["--cores", "1", "-n", "--configfile", "my.yaml"], root)
+    finally:
+        (tmp_path / xml.name).rename(xml)
+    assert _planned(plan) == {"render": 1, "audit": 1, "report": 1, "summary": 1, "all": 1, "total": 5}
+    assert "set of input files has changed" in plan.stdout + plan.stderr
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (scripts/test.sh installs it)")
