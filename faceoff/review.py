@@ -45,7 +45,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em
 #box{position:absolute;border:3px solid #f00;pointer-events:none;display:none}
 .lanes{max-width:960px;margin:.5em 0}
 .lane{display:flex;align-items:center;margin:2px 0}
-.lane span{width:12em;font-size:.8em;flex:none}
+.lane span{width:14em;font-size:.8em;flex:none}
 .lane svg{flex:1;height:14px;background:#f3f3f3;cursor:pointer}
 .lane rect.m{cursor:pointer}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
