@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import skimage.data
 
-import faceoff.detectors as detectors
 from faceoff.boxes import read_boxes, read_metadata
 from faceoff.config import DetectConfig, RegularizeConfig
 from faceoff.errors import FaceOffError
@@ -136,46 +135,16 @@ def clip(tmp_path, small_face_frames):
     return write_clip(tmp_path / "moving.mp4", frames, fps=25)
 
 
-class Killed(Exception):
-    pass
-
-
-REAL_BUILD = detectors.build_detector
-
-
-def _counting(monkeypatch, info, kill_after: int | None = None) -> list[int]:
-    """The sizes of the detector's calls on whole frames (not the zoom's crops), recorded in the
-    returned list; with ``kill_after``, the call after that many raises :class:`Killed`."""
-    calls: list[int] = []
-
-    def build(*args, **kwargs):
-        det = REAL_BUILD(*args, **kwargs)
-        real = det.detect
-
-        def detect(frames, threshold):
-            if frames.shape[1:3] == (info.height, info.width):
-                if kill_after is not None and len(calls) >= kill_after:
-                    raise Killed
-                calls.append(len(frames))
-            return real(frames, threshold)
-
-        det.detect = detect
-        return det
-
-    monkeypatch.setattr(detectors, "build_detector", build)
-    return calls
-
-
 @pytest.mark.parametrize("stride_revisit", [False, True])
 def test_stride_detects_what_its_record_says_and_the_tracks_fill_every_frame(
-    tmp_path, monkeypatch, clip, stride_revisit
+    tmp_path, watch_detector, clip, stride_revisit
 ):
     info = probe_video(clip)
     cfg = DetectConfig(width=0, batch_size=4, zoom_scale=1)  # without the zoom the small face is not found
     every = run_detect(str(clip), info, cfg, tmp_path / "d1.parquet")
     truth = every[every["frame_index"].isin(FACE_FRAMES)]
     assert truth["frame_index"].nunique() >= 18
-    calls = _counting(monkeypatch, info)
+    calls = watch_detector((info.height, info.width))
     out = tmp_path / "d3.parquet"
     det = run_detect(
         str(clip), info, cfg.model_copy(update={"stride": 3, "stride_revisit": stride_revisit}), out
@@ -211,21 +180,21 @@ def test_kernel_refuses_a_stride_it_cannot_bridge(tmp_path, clip):
 
 
 @pytest.mark.parametrize("kill_after", [3, 10, 14])  # calls on whole frames: pass 1, its end, pass 2
-def test_a_killed_strided_detect_resumes_to_the_same_table(tmp_path, monkeypatch, clip, kill_after):
+def test_a_killed_strided_detect_resumes_to_the_same_table(tmp_path, watch_detector, clip, kill_after):
     info = probe_video(clip)
     cfg = DetectConfig(width=0, batch_size=4, shard_frames=8, stride=2)  # with the zoom
-    calls = _counting(monkeypatch, info)
+    calls = watch_detector((info.height, info.width))
     full = run_detect(str(clip), info, cfg, tmp_path / "full.parquet")
     meta = read_metadata(tmp_path / "full.parquet")
     assert sum(calls[:10]) == meta["strided_frame_count"]  # pass 1: 10 calls of 2 or 3 frames
     assert len(calls) > 14 and meta["revisited_frame_count"] > 0
 
     out = tmp_path / "resumed.parquet"
-    _counting(monkeypatch, info, kill_after)
-    with pytest.raises(Killed):
+    watch_detector((info.height, info.width), kill_after)
+    with pytest.raises(watch_detector.Killed):
         run_detect(str(clip), info, cfg, out)
     assert not out.exists()
-    again = _counting(monkeypatch, info)
+    again = watch_detector((info.height, info.width))
     run_detect(str(clip), info, cfg, out)
     pd.testing.assert_frame_equal(read_boxes(out), read_boxes(tmp_path / "full.parquet"))
     assert read_metadata(out)["detected_frames"] == meta["detected_frames"]
