@@ -5,7 +5,9 @@ constant-velocity prediction and one-to-one assignment (``scipy.optimize.linear_
 IoU and centre distance). Then, per track:
 
 - hysteresis: a track is real only if it holds a confident detection (``confident_score``) and at least
-  ``min_detections`` detections; its low-score detections then count too;
+  ``min_detections`` detections, or ``persistent_detections`` detections (counted in time: under a
+  stride, in proportion to the share of its frames that were detected); its low-score detections then
+  count too;
 - gaps of up to ``max_gap`` frames between its detections are filled by linear interpolation; with a
   detection stride (``detect.stride``) a gap of any length in which no frame was detected is no miss
   and is filled too;
@@ -24,6 +26,7 @@ The whole pass is offline and deterministic: the same table in gives the same ta
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,13 +62,16 @@ class TrackParams:
         """The tracker's parameters from the ``regularize`` section."""
         return params_from(cls, cfg)
 
-    def confirmed(self, scores: list[float]) -> bool:
-        """Hysteresis: is a track with these detection scores a face?"""
+    def confirmed(self, scores: list[float], looked_share: float = 1.0) -> bool:
+        """Hysteresis: is a track with these detection scores a face? ``looked_share``: the share of the
+        frames of its span that were detected (a stride): persistence is counted in time, so it needs
+        that share of ``persistent_detections``."""
         if len(scores) < self.min_detections:
             return False
         if max(scores) >= self.confident_score:
             return True
-        return 0 < self.persistent_detections <= len(scores)
+        needed = max(self.min_detections, math.ceil(self.persistent_detections * looked_share - 1e-9))
+        return self.persistent_detections > 0 and needed <= len(scores)
 
 
 @dataclass
@@ -223,7 +229,16 @@ def track_regularize(
     n_frames = len(pts_time)
     if detections.empty or n_frames == 0:
         return empty_frame(TRACK_SCHEMA)
-    kept = [t for t in link_detections(detections, params, detected) if params.confirmed(t.scores)]
+    count = _looked_count(detected, n_frames)
+
+    def looked_share(t: _Track) -> float:
+        return (count[t.frames[-1] + 1] - count[t.frames[0]]) / (t.frames[-1] + 1 - t.frames[0])
+
+    kept = [
+        t
+        for t in link_detections(detections, params, detected)
+        if params.confirmed(t.scores, looked_share(t))
+    ]
     parts = []
     for track_id, track in enumerate(sorted(kept, key=lambda t: (t.frames[0], t.boxes[0][0]))):
         frames, boxes, scores, sources = _fill(track, n_frames, params, detected)
