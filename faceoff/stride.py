@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from faceoff.config import DetectConfig, params_from
 from faceoff.metrics import iou_matrix
-
-if TYPE_CHECKING:
-    from faceoff.config import DetectConfig
 
 LINK_IOU = 0.1  # boxes on neighbouring detected frames overlapping this much are one face
 LINK_REACH = 1.0  # ... or with centres within this many box widths (of the wider box)
@@ -38,15 +36,15 @@ LINK_REACH = 1.0  # ... or with centres within this many box widths (of the wide
 @dataclass(frozen=True)
 class RevisitParams:
     """What makes a box worth detecting its skipped neighbours: the ``detect.stride_*`` keys (defaults
-    and meaning there, :class:`faceoff.config.DetectConfig`), ``small_face`` in pixels of the boxes given."""
+    and meaning there, :class:`faceoff.config.DetectConfig`)."""
 
     weak_score: float
-    small_face: float
+    small_face: float  # detection pixels
 
     @classmethod
-    def from_config(cls, cfg: DetectConfig, scale: float = 1.0) -> RevisitParams:
-        """From the ``detect`` section; ``scale``: box pixels per detection pixel."""
-        return cls(weak_score=cfg.stride_weak_score, small_face=cfg.stride_small_face * scale)
+    def from_config(cls, cfg: DetectConfig) -> RevisitParams:
+        """From the ``detect`` section."""
+        return params_from(cls, cfg, prefix="stride_")
 
 
 def strided(n_frames: int, stride: int) -> np.ndarray:
@@ -71,11 +69,11 @@ def _unmatched(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return ~near.any(axis=1)
 
 
-def revisit(rows: np.ndarray, looked: np.ndarray, params: RevisitParams) -> np.ndarray:
+def revisit(rows: np.ndarray, looked: np.ndarray, params: RevisitParams, scale: float = 1.0) -> np.ndarray:
     """(n_frames,) bool: the skipped frames to detect after all (module docstring).
 
     ``rows``: (N,6) detections of the looked-at frames, ``frame_index x1 y1 x2 y2 score``;
-    ``looked``: (n_frames,) bool, the frames detected so far.
+    ``looked``: (n_frames,) bool, the frames detected so far; ``scale``: box pixels per detection pixel.
     """
     out = np.zeros(len(looked), dtype=bool)
     frames = np.flatnonzero(looked)
@@ -84,7 +82,8 @@ def revisit(rows: np.ndarray, looked: np.ndarray, params: RevisitParams) -> np.n
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
     bounds = np.searchsorted(rows[:, 0], np.r_[frames, frames[-1] + 1])
     boxes = [rows[s:e, 1:6] for s, e in zip(bounds[:-1], bounds[1:], strict=True)]
-    notable = [(b[:, 4] < params.weak_score) | (b[:, 2] - b[:, 0] < params.small_face) for b in boxes]
+    small = params.small_face * scale
+    notable = [(b[:, 4] < params.weak_score) | (b[:, 2] - b[:, 0] < small) for b in boxes]
     for i in np.flatnonzero(np.diff(frames) > 1):
         a, b = boxes[i], boxes[i + 1]
         if not (len(a) or len(b)):

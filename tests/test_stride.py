@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import skimage.data
 
-from faceoff.boxes import read_boxes, read_metadata
+from faceoff.boxes import read_metadata
 from faceoff.config import DetectConfig, RegularizeConfig
 from faceoff.errors import FaceOffError
 from faceoff.metrics import iou_matrix
@@ -177,27 +177,3 @@ def test_kernel_refuses_a_stride_it_cannot_bridge(tmp_path, clip):
         run_regularize(tmp_path / "d.parquet", info, narrow, tmp_path / "t.parquet")
     kernel = RegularizeConfig(method="kernel", kernel_radius=2)
     assert not run_regularize(tmp_path / "d.parquet", info, kernel, tmp_path / "t.parquet").empty
-
-
-@pytest.mark.parametrize("kill_after", [3, 10, 14])  # calls on whole frames: pass 1, its end, pass 2
-def test_a_killed_strided_detect_resumes_to_the_same_table(tmp_path, watch_detector, clip, kill_after):
-    info = probe_video(clip)
-    cfg = DetectConfig(width=0, batch_size=4, shard_frames=8, stride=2)  # with the zoom
-    calls = watch_detector((info.height, info.width))
-    full = run_detect(str(clip), info, cfg, tmp_path / "full.parquet")
-    meta = read_metadata(tmp_path / "full.parquet")
-    assert sum(calls[:10]) == meta["strided_frame_count"]  # pass 1: 10 calls of 2 or 3 frames
-    assert len(calls) > 14 and meta["revisited_frame_count"] > 0
-
-    out = tmp_path / "resumed.parquet"
-    watch_detector((info.height, info.width), kill_after)
-    with pytest.raises(watch_detector.Killed):
-        run_detect(str(clip), info, cfg, out)
-    assert not out.exists()
-    again = watch_detector((info.height, info.width))
-    run_detect(str(clip), info, cfg, out)
-    pd.testing.assert_frame_equal(read_boxes(out), read_boxes(tmp_path / "full.parquet"))
-    assert read_metadata(out)["detected_frames"] == meta["detected_frames"]
-    assert sum(again) < sum(calls), "the resumed job detected every frame again"
-    assert (full["x1"] > 140).any()  # the small face, found by the zoom
-    assert not (tmp_path / ".resumed.parquet.parts").exists()

@@ -60,7 +60,7 @@ def run_detect(
     rows, resume_at = _detect_pass(video, info, cfg, detector, size, scale, looked, store, keep_last=again)
     revisited = np.zeros_like(looked)
     if again:  # offline: go back to the skipped frames next to track ends, gaps, weak or small boxes
-        revisited = revisit(rows, looked, RevisitParams.from_config(cfg, scale[0]))
+        revisited = revisit(rows, looked, RevisitParams.from_config(cfg), scale[0])
     if revisited.any():  # pass 1 decoded and counted every frame; nothing to revisit: no second decode
         if hasattr(detector, "reset"):
             detector.reset()

@@ -1,4 +1,5 @@
-"""The detect stage (faceoff/stages/detect.py): a killed job resumes from its last shard, same table."""
+"""The detect stage (faceoff/stages/detect.py): a killed job resumes from its last shard, same table
+(also with a stride, killed in either pass)."""
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,7 @@ def test_interrupted_detect_resumes_and_matches(tmp_path, watch_detector, zoom_s
     assert (full["x1"] > 140).any() == (zoom_scale > 1)  # the small face: with the zoom only
 
     out = tmp_path / "resumed.parquet"
-    watch_detector(
-        (info.height, info.width), kill_after=5
-    )  # 5 batches of 4 = 20 frames: shards [0,8), [8,16)
+    watch_detector((info.height, info.width), kill_after=5)  # 5 batches of 4 frames: shards [0,8), [8,16)
     with pytest.raises(watch_detector.Killed):
         run_detect(str(video), info, cfg, out)
     assert not out.exists()
@@ -57,3 +56,27 @@ def test_shards_of_other_parameters_are_ignored(tmp_path, clip):
     store.save(0, 40, np.empty((0, 6)))  # claims "no faces anywhere" under other parameters
     df = run_detect(str(video), info, DetectConfig(width=0), tmp_path / "d.parquet")
     assert df["frame_index"].nunique() >= 35
+
+
+@pytest.mark.parametrize("kill_after", [3, 10, 14])  # calls on whole frames: pass 1, its end, pass 2
+def test_a_killed_strided_detect_resumes_to_the_same_table(tmp_path, watch_detector, clip, kill_after):
+    info = probe_video(clip)
+    cfg = DetectConfig(width=0, batch_size=4, shard_frames=8, stride=2)  # with the zoom
+    calls = watch_detector((info.height, info.width))
+    full = run_detect(str(clip), info, cfg, tmp_path / "full.parquet")
+    meta = read_metadata(tmp_path / "full.parquet")
+    assert sum(calls[:10]) == meta["strided_frame_count"]  # pass 1: 10 calls of 2 or 3 frames
+    assert len(calls) > 14 and meta["revisited_frame_count"] > 0
+
+    out = tmp_path / "resumed.parquet"
+    watch_detector((info.height, info.width), kill_after)
+    with pytest.raises(watch_detector.Killed):
+        run_detect(str(clip), info, cfg, out)
+    assert not out.exists()
+    again = watch_detector((info.height, info.width))
+    run_detect(str(clip), info, cfg, out)
+    pd.testing.assert_frame_equal(read_boxes(out), read_boxes(tmp_path / "full.parquet"))
+    assert read_metadata(out)["detected_frames"] == meta["detected_frames"]
+    assert sum(again) < sum(calls), "the resumed job detected every frame again"
+    assert (full["x1"] > 140).any()  # the small face, found by the zoom
+    assert not (tmp_path / ".resumed.parquet.parts").exists()
