@@ -2,7 +2,7 @@
 temporal regularisation, and for deface as a baseline.
 
     .venv/bin/python benchmarks/recall.py [--quick | --suite full] [--workdir DIR] [--no-deface]
-        [--detect JSON]
+        [--detect JSON] [--systems NAME ...] [--runs NAME] [--reuse]
 
 The clips come from :func:`faceoff.synth.orscene.benchmark_suite` (masked crowds, occlusions, head
 turns, fast motion, small faces at 720p, lighting changes, a mixed scene) and are written once into
@@ -19,7 +19,12 @@ its coverage uses the region it blurs by default: ``scale_bb`` with mask_scale 1
 30 % of the box (1.6x the width and height about the centre), as an ellipse, i.e. RenderConfig with
 ``box_scale=1.6``, ``min_margin=0`` and ``shape="ellipse"``.
 
-Prints Markdown tables per clip and overall (faces pooled over clips; longest run = worst clip).
+Prints Markdown tables per clip and overall (faces pooled over clips; longest run = worst clip), and
+what detection cost: frames detected (of all frames; with ``detect.stride`` the strided frames plus the
+skipped frames detected again), detector calls on whole frames and the detect stage's wall time.
+``--systems`` limits the regularisers run (e.g. ``tracks``); ``--runs`` names the folder of the box
+tables, so several settings can keep theirs, and ``--reuse`` scores them again (e.g. after a change to
+regularize) without detecting again.
 For reference, the paper reports recall 88.05 % -> 93.45 % with its temporal kernel on real OR video;
 these synthetic numbers are not comparable to that one for one, only the direction and size of changes.
 """
@@ -40,8 +45,9 @@ import pandas as pd
 
 from faceoff.boxes import read_boxes, read_metadata
 from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig
-from faceoff.decode import iter_frames
+from faceoff.decode import detection_size, iter_frames
 from faceoff.probe import probe_video
+from faceoff.stages import detect as detect_stage
 from faceoff.stages.detect import run_detect
 from faceoff.stages.regularize import run_regularize
 from faceoff.synth.orscene import SceneConfig, benchmark_suite, write_scene
@@ -119,25 +125,73 @@ def deface_detections(video: Path, info) -> pd.DataFrame | None:
     return df
 
 
+def count_calls(detector, whole: tuple[int, int], calls: dict[str, int]) -> None:
+    """Count into ``calls`` the whole frames (``whole``: their height, width) given to ``detector``'s
+    network and its calls on zoom crops: the stride's cost in the detector's own unit."""
+    inner = getattr(detector, "inner", detector)  # the zoom wraps the network
+    real = inner.detect
+
+    def detect(frames, threshold):
+        if frames.shape[1:3] == whole:
+            calls["frames_detected"] += len(frames)
+            calls["frame_calls"] += 1
+        else:
+            calls["crop_calls"] += 1
+        return real(frames, threshold)
+
+    inner.detect = detect
+
+
 def evaluate_clip(
-    work: Path, clip_id: str, cfg: SceneConfig, seed: int, with_deface: bool, detect: DetectConfig
+    work: Path,
+    clip_id: str,
+    cfg: SceneConfig,
+    seed: int,
+    with_deface: bool,
+    detect: DetectConfig,
+    systems: list[str] | None = None,
+    runs: str = "runs",
+    reuse: bool = False,
 ) -> dict[str, dict]:
-    """{system: {"eval": evaluate(...) dict, "coverage": coverage(...) dict, "seconds": float}}."""
+    """{system: {"eval": evaluate(...) dict, "coverage": coverage(...) dict, "seconds": float}}, and
+    "cost": frames, frames detected, detector calls, detect seconds. ``reuse``: take the detections
+    (and their cost) that an earlier run with the same detect parameters left in ``runs``."""
     from faceoff.evaluate import coverage, evaluate_video
     from faceoff.metrics import evaluate
 
     video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
     gt = read_boxes(ann)
     info = probe_video(video)
-    out_dir = work / "runs" / clip_id
+    out_dir = work / runs / clip_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    t = time.perf_counter()
     det_path = out_dir / "detections.parquet"
-    det = run_detect(str(video), info, detect, det_path)
-    det_seconds = time.perf_counter() - t
+    size = detection_size(info, detect.width)
+    whole = (size[1], size[0]) if size else (info.height, info.width)
+    calls = {"frames": info.frame_count, "frames_detected": 0, "frame_calls": 0, "crop_calls": 0}
+
+    def counted_detector(cfg: DetectConfig, threads: int | None = None):
+        detector = build(cfg, threads)
+        count_calls(detector, whole, calls)
+        return detector
+
+    cost_path = out_dir / "detect-cost.json"
+    if reuse and cost_path.exists() and read_metadata(det_path).get("params_hash") == detect.params_hash():
+        det = read_boxes(det_path)
+        cost = json.loads(cost_path.read_text())
+    else:
+        build = detect_stage.detector_from
+        detect_stage.detector_from = counted_detector
+        try:
+            t = time.perf_counter()
+            det = run_detect(str(video), info, detect, det_path)
+            cost = {**calls, "detect_seconds": time.perf_counter() - t}
+        finally:
+            detect_stage.detector_from = build
+        cost_path.write_text(json.dumps(cost))
     render = RenderConfig()
-    results: dict[str, dict] = {}
-    for k, (method, reg) in enumerate(regularizers().items()):
+    results: dict[str, dict] = {"cost": cost}
+    chosen = {m: r for m, r in regularizers().items() if not systems or m in systems}
+    for k, (method, reg) in enumerate(chosen.items()):
         t = time.perf_counter()
         tracks = run_regularize(det_path, info, reg, out_dir / f"tracks-{k}.parquet", video=video)
         reg_seconds = time.perf_counter() - t
@@ -147,7 +201,7 @@ def evaluate_clip(
                 "eval": res["detections"],
                 "coverage": res["coverage"]["detections"],
                 "conditions": condition_counts(det, gt, render, info),
-                "seconds": det_seconds,
+                "seconds": cost["detect_seconds"],
             }
         results[method] = {
             "eval": res["tracks"],
@@ -218,7 +272,7 @@ def print_tables(per_clip: dict[str, dict[str, dict]]) -> None:
     print(f"| clip | faces | {head} |")
     print("| --- | --- |" + " --- |" * len(systems))
     for clip, res in per_clip.items():
-        n = next(iter(res.values()))["eval"]["n_gt"]
+        n = res["detections"]["eval"]["n_gt"]
         cells = " | ".join(
             f"{_pct(res[s]['eval']['recall'])} / {_pct(res[s]['eval']['precision'])}" if s in res else "-"
             for s in systems
@@ -269,6 +323,25 @@ def print_tables(per_clip: dict[str, dict[str, dict]]) -> None:
         cells = " | ".join(_pct(ratio(counts[s][1], counts[s][0])) for s in systems)
         print(f"| {name} | {counts[systems[0]][0]} | {cells} |")
 
+    print("\n## What detection cost (frames given to the network, zoom crop calls, detect wall time)\n")
+    print("| clip | frames | frames detected | share | crop calls | detect s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    total = {"frames": 0, "frames_detected": 0, "crop_calls": 0, "detect_seconds": 0.0}
+    for clip, res in per_clip.items():
+        c = res["cost"]
+        for key in total:
+            total[key] += c[key]
+        share = _pct(ratio(c["frames_detected"], c["frames"]))
+        print(
+            f"| {clip} | {c['frames']} | {c['frames_detected']} | {share} "
+            f"| {c['crop_calls']} | {c['detect_seconds']:.1f} |"
+        )
+    print(
+        f"| **all** | {total['frames']} | {total['frames_detected']} | "
+        f"{_pct(ratio(total['frames_detected'], total['frames']))} | {total['crop_calls']} | "
+        f"{total['detect_seconds']:.1f} |"
+    )
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -279,6 +352,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="clip ids (or prefixes) to run")
     parser.add_argument("--json", help="also write all results to this JSON file")
     parser.add_argument("--detect", default="{}", help="JSON of detect settings over the defaults")
+    parser.add_argument("--systems", nargs="*", help="regularisers to run (default: all), e.g. tracks")
+    parser.add_argument("--runs", default="runs", help="folder (under WORKDIR) for the box tables")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the detections in --runs made with the same detect settings",
+    )
     args = parser.parse_args()
     detect = DetectConfig(**json.loads(args.detect))
     kind = "quick" if args.quick else args.suite
@@ -290,9 +370,11 @@ def main() -> None:
     start = time.perf_counter()
     for clip_id, cfg, seed in suite:
         t = time.perf_counter()
-        per_clip[clip_id] = evaluate_clip(work, clip_id, cfg, seed, not args.no_deface, detect)
+        per_clip[clip_id] = evaluate_clip(
+            work, clip_id, cfg, seed, not args.no_deface, detect, args.systems, args.runs, args.reuse
+        )
         r = per_clip[clip_id]
-        line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items())
+        line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items() if s != "cost")
         print(
             f"{clip_id} ({cfg.width}x{cfg.height}, {cfg.n_frames} frames): recall {line}  "
             f"[{time.perf_counter() - t:.0f} s]",

@@ -86,6 +86,28 @@ class DetectConfig(Section):
     zoom_min_score: float = Field(
         0.05, gt=0, lt=1, description="Zoom looks again at small boxes scoring at least this."
     )
+    stride: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="Detect on every this-many-th frame (and the last); the tracks fill the frames between "
+        "and the audit still checks every frame. 1 = every frame. Coverage and speed: docs/performance.md.",
+    )
+    stride_revisit: bool = Field(
+        True,
+        description="With a stride: detect the skipped frames too where it matters: next to a face that has "
+        "no counterpart on the neighbouring detected frame (a track's start or end, a gap) and next to weak "
+        "or small boxes (faceoff/stride.py).",
+    )
+    stride_weak_score: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="Revisit: a box scoring below this is weak (its neighbours are detected).",
+    )
+    stride_small_face: float = Field(
+        40.0, ge=0, description="Revisit: a box narrower than this (detection pixels) is small (likewise)."
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads for the detector; default: all cores.")
     shard_frames: int = Field(
         3000,

@@ -17,17 +17,19 @@ from faceoff.atomic import atomic_output
 
 
 class ShardStore:
-    """Shards beside the output ``out``, in the hidden folder ``.{name}.parts``."""
+    """Shards beside the output ``out``, in the hidden folder ``.{name}.parts``; ``prefix`` names the
+    files of one pass when a job makes several (they share the folder and :meth:`clear`)."""
 
-    def __init__(self, out: str | Path, key: dict[str, str]):
+    def __init__(self, out: str | Path, key: dict[str, str], prefix: str = ""):
         out = Path(out)
         self.folder = out.parent / f".{out.name}.parts"
         self.key = json.dumps(key, sort_keys=True)
+        self.prefix = prefix
 
     def save(self, start: int, end: int, rows: np.ndarray) -> None:
         """Store the (N,6) rows of frames ``[start, end)`` atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{start:010d}-{end:010d}.npz"
+        path = self.folder / f"{self.prefix}{start:010d}-{end:010d}.npz"
         with atomic_output(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, rows=rows, key=np.array(self.key), start=start, end=end)
 
@@ -36,7 +38,7 @@ class ShardStore:
         nxt, rows = 0, []
         if not self.folder.is_dir():
             return nxt, rows
-        for path in sorted(self.folder.glob("*.npz")):
+        for path in sorted(self.folder.glob(f"{self.prefix}[0-9]*.npz")):
             try:
                 with np.load(path) as z:
                     if str(z["key"]) != self.key or int(z["start"]) != nxt:

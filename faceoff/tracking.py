@@ -5,10 +5,16 @@ constant-velocity prediction and one-to-one assignment (``scipy.optimize.linear_
 IoU and centre distance). Then, per track:
 
 - hysteresis: a track is real only if it holds a confident detection (``confident_score``) and at least
-  ``min_detections`` detections; its low-score detections then count too;
-- gaps of up to ``max_gap`` frames between its detections are filled by linear interpolation;
+  ``min_detections`` detections, or ``persistent_detections`` detections (counted in time: under a
+  stride, in proportion to the share of its frames that were detected); its low-score detections then
+  count too;
+- gaps of up to ``max_gap`` frames between its detections are filled by linear interpolation; with a
+  detection stride (``detect.stride``) a gap of any length in which no frame was detected is no miss
+  and is filled too;
 - it is extended ``extend`` frames before its first and after its last detection, moving on with its
-  velocity (faces are visible before they are first detected and after they are last detected);
+  velocity (faces are visible before they are first detected and after they are last detected); with a
+  stride, over the frames not detected next to those ends as well (the extension counts from the
+  nearest detected frame without the face);
 - coordinates are smoothed over ``smooth_window`` frames, never shrinking a box below its detection;
 - each box gets a ``pad``, which the render stage adds on every side: ``motion_margin`` times its
   per-frame motion, so fast faces stay hidden, plus up to ``uncertain_pad`` times its size as its score
@@ -20,6 +26,7 @@ The whole pass is offline and deterministic: the same table in gives the same ta
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,13 +62,16 @@ class TrackParams:
         """The tracker's parameters from the ``regularize`` section."""
         return params_from(cls, cfg)
 
-    def confirmed(self, scores: list[float]) -> bool:
-        """Hysteresis: is a track with these detection scores a face?"""
+    def confirmed(self, scores: list[float], looked_share: float = 1.0) -> bool:
+        """Hysteresis: is a track with these detection scores a face? ``looked_share``: the share of the
+        frames of its span that were detected (a stride): persistence is counted in time, so it needs
+        that share of ``persistent_detections``."""
         if len(scores) < self.min_detections:
             return False
         if max(scores) >= self.confident_score:
             return True
-        return 0 < self.persistent_detections <= len(scores)
+        needed = max(self.min_detections, math.ceil(self.persistent_detections * looked_share - 1e-9))
+        return self.persistent_detections > 0 and needed <= len(scores)
 
 
 @dataclass
@@ -93,8 +103,18 @@ def _link_cost(pred: np.ndarray, dets: np.ndarray, reach: np.ndarray, params: Tr
     return np.where(ok, (1.0 - iou) + dist, np.inf)
 
 
-def link_detections(detections: pd.DataFrame, params: TrackParams) -> list[_Track]:
-    """Link detections into tracks, frame by frame, one-to-one, tolerating gaps up to ``max_gap``."""
+def _looked_count(detected: np.ndarray | None, n_frames: int) -> np.ndarray:
+    """(n_frames + 1,) int: ``c[t]`` = how many of frames ``0 .. t-1`` were detected (without a
+    record: all)."""
+    looked = np.ones(n_frames, dtype=bool) if detected is None else detected
+    return np.r_[0, np.cumsum(looked)]
+
+
+def link_detections(
+    detections: pd.DataFrame, params: TrackParams, detected: np.ndarray | None = None
+) -> list[_Track]:
+    """Link detections into tracks, frame by frame, one-to-one, tolerating gaps up to ``max_gap`` frames
+    and any gap in which no frame was detected (``detected``: (n_frames,) bool; None = every frame)."""
     if detections.empty:
         return []
     det = detections.sort_values(["frame_index", "score", "x1"], ascending=[True, False, True], kind="stable")
@@ -103,11 +123,16 @@ def link_detections(detections: pd.DataFrame, params: TrackParams) -> list[_Trac
     scores = det["score"].to_numpy(np.float64)
     starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]]) if len(frames) else np.array([], int)
     ends = np.r_[starts[1:], len(frames)]
+    count = _looked_count(detected, int(frames[-1]) + 1)
     tracks: list[_Track] = []
     active: list[int] = []
     for s, e in zip(starts, ends, strict=True):
         t = int(frames[s])
-        active = [i for i in active if t - tracks[i].frames[-1] <= params.max_gap + 1]
+        active = [
+            i
+            for i in active
+            if t - tracks[i].frames[-1] <= params.max_gap + 1 or count[t] == count[tracks[i].frames[-1] + 1]
+        ]
         unmatched = set(range(s, e))
         if active:
             pred = np.stack([tracks[i].predict(t) for i in active])
@@ -130,9 +155,11 @@ def link_detections(detections: pd.DataFrame, params: TrackParams) -> list[_Trac
 
 
 def _fill(
-    track: _Track, n_frames: int, params: TrackParams
+    track: _Track, n_frames: int, params: TrackParams, detected: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Dense per-frame boxes of one track: detected, interpolated and extended frames."""
+    """Dense per-frame boxes of one track: detected, interpolated and extended frames (``extend`` frames
+    past the nearest detected frame before its first and after its last detection; ``detected`` as in
+    :func:`link_detections`)."""
     f = np.asarray(track.frames)
     b = np.stack(track.boxes)
     s = np.asarray(track.scores)
@@ -147,8 +174,15 @@ def _fill(
 
     v_head = (b[min(1, len(f) - 1)] - b[0]) / max(1, f[min(1, len(f) - 1)] - f[0])
     v_tail = (b[-1] - b[max(0, len(f) - 2)]) / max(1, f[-1] - f[max(0, len(f) - 2)])
-    before = np.arange(max(0, f[0] - params.extend), f[0])
-    after = np.arange(f[-1] + 1, min(n_frames, f[-1] + 1 + params.extend))
+    first, last = f[0] - 1, f[-1] + 1  # the detected frames next to the track's ends
+    if detected is not None:
+        looked = np.flatnonzero(detected)
+        i = np.searchsorted(looked, f[0])
+        first = looked[i - 1] if i > 0 else -1
+        j = np.searchsorted(looked, f[-1], side="right")
+        last = looked[j] if j < len(looked) else n_frames
+    before = np.arange(max(0, first + 1 - params.extend), f[0])
+    after = np.arange(f[-1] + 1, min(n_frames, last + params.extend))
     box_before = b[0] + v_head * (before - f[0])[:, None]
     box_after = b[-1] + v_tail * (after - f[-1])[:, None]
     frames = np.concatenate([before, inner, after])
@@ -183,16 +217,31 @@ def _smooth_and_pad(
 
 
 def track_regularize(
-    detections: pd.DataFrame, pts_time: np.ndarray, params: TrackParams, width: int, height: int
+    detections: pd.DataFrame,
+    pts_time: np.ndarray,
+    params: TrackParams,
+    width: int,
+    height: int,
+    detected: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Tracks table (the box-table schema with ``track_id`` and ``source``) from a detections table."""
+    """Tracks table (the box-table schema with ``track_id`` and ``source``) from a detections table;
+    ``detected``: (n_frames,) bool, the frames the detector looked at (None: every frame)."""
     n_frames = len(pts_time)
     if detections.empty or n_frames == 0:
         return empty_frame(TRACK_SCHEMA)
-    kept = [t for t in link_detections(detections, params) if params.confirmed(t.scores)]
+    count = _looked_count(detected, n_frames)
+
+    def looked_share(t: _Track) -> float:
+        return (count[t.frames[-1] + 1] - count[t.frames[0]]) / (t.frames[-1] + 1 - t.frames[0])
+
+    kept = [
+        t
+        for t in link_detections(detections, params, detected)
+        if params.confirmed(t.scores, looked_share(t))
+    ]
     parts = []
     for track_id, track in enumerate(sorted(kept, key=lambda t: (t.frames[0], t.boxes[0][0]))):
-        frames, boxes, scores, sources = _fill(track, n_frames, params)
+        frames, boxes, scores, sources = _fill(track, n_frames, params, detected)
         boxes, pad = _smooth_and_pad(frames, boxes, scores, sources, params)
         part = pd.DataFrame(boxes, columns=["x1", "y1", "x2", "y2"])
         part.insert(0, "frame_index", frames.astype(np.int64))

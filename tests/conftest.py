@@ -111,3 +111,40 @@ def small_face_frames() -> Callable[..., tuple[np.ndarray, tuple[int, int]]]:
         return frames, head.shape[:2]
 
     return _make
+
+
+class DetectorKilled(Exception):
+    """Stands for a job killed while detecting (raised by :func:`watch_detector`'s detectors)."""
+
+
+@pytest.fixture
+def watch_detector(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[int]]:
+    """``watch(shape, kill_after=None) -> calls``: every detector built from then on appends to ``calls``
+    the size of each of its calls on whole frames of ``shape`` (height, width), not on the zoom's crops;
+    with ``kill_after``, the call after that many raises ``watch.Killed`` (:class:`DetectorKilled`)."""
+    import faceoff.detectors as detectors  # imports the detector runtime: only in tests that use it
+
+    real_build = detectors.build_detector
+
+    def watch(shape: tuple[int, int], kill_after: int | None = None) -> list[int]:
+        calls: list[int] = []
+
+        def build(*args, **kwargs):
+            det = real_build(*args, **kwargs)
+            real_detect = det.detect
+
+            def detect(frames, threshold):
+                if frames.shape[1:3] == shape:
+                    if kill_after is not None and len(calls) >= kill_after:
+                        raise DetectorKilled
+                    calls.append(len(frames))
+                return real_detect(frames, threshold)
+
+            det.detect = detect
+            return det
+
+        monkeypatch.setattr(detectors, "build_detector", build)
+        return calls
+
+    watch.Killed = DetectorKilled  # type: ignore[attr-defined]
+    return watch

@@ -15,6 +15,7 @@ from faceoff.follow import FollowParams, follow_tracks
 from faceoff.probe import ProbeInfo
 from faceoff.provenance import stage_metadata, timing
 from faceoff.regularize import kernel_regularize
+from faceoff.stride import detected_frames, longest_skip
 from faceoff.tracking import TrackParams, track_regularize
 
 
@@ -36,10 +37,17 @@ def run_regularize(
     det = read_boxes(detections)
     pts_time = np.asarray(info.pts_time)
     followed = 0
+    detected = detected_frames(det_meta, info.frame_count)  # under a detection stride; else None
     if cfg.method == "kernel":
+        if detected is not None and longest_skip(detected) > 2 * cfg.kernel_radius:
+            raise FaceOffError(
+                f"{detections}: {longest_skip(detected)} frames in a row were not detected (detect.stride), "
+                f"more than regularize.kernel_radius {cfg.kernel_radius} bridges from both sides"
+            )
         tracks = kernel_regularize(det, pts_time, cfg.kernel_radius, cfg.merge_iou)
     else:
-        tracks = track_regularize(det, pts_time, TrackParams.from_config(cfg), info.width, info.height)
+        params = TrackParams.from_config(cfg)
+        tracks = track_regularize(det, pts_time, params, info.width, info.height, detected)
         if cfg.follow_frames > 0 and not tracks.empty:
             if video is None:
                 raise FaceOffError(
