@@ -3,12 +3,15 @@ rule render:
         video=get_video,
         probe=f"{RESULTS}/probe/{{id}}.json",
         tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        checkpoint=DETECT_CHECKPOINT,  # the audit's detector checks each rendered frame
     output:
         # temp: the audit delivers a copy to anonymized/ and Snakemake then removes this one
         video=temp(f"{RESULTS}/render/{{id}}.mp4"),
         stats=f"{RESULTS}/render/{{id}}.json",
     params:
         section=stage_params("render"),
+        audit=stage_params("audit"),
+        detect=stage_params("detect"),
         hash=HASHES["render"],
     log:
         main=f"{RESULTS}/logs/render/{{id}}.log",
@@ -19,9 +22,12 @@ rule render:
     resources:
         mem_mb=mem_mb_of("render"),
         runtime=runtime_of("render"),
+        gpu=GPU_JOBS,
+        shell_exec=gpu_slot_shell,
     conda:
         "../environment.yml"
     shell:
         "faceoff render {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
         " -o {output.video:q} --stats {output.stats:q} --log {log.ffmpeg:q}"
+        " --audit-params {params.audit:q} --detect-params {params.detect:q} --threads {threads}"
         " --params {params.section:q} > {log.main:q} 2>&1"

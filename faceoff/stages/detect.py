@@ -14,6 +14,7 @@ from faceoff.decode import detection_size, iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
+from faceoff.progress import Progress
 from faceoff.provenance import stage_metadata, timing
 from faceoff.shards import ShardStore
 
@@ -55,8 +56,10 @@ def run_detect(
     store = ShardStore(out, key)
     resume_at, parts = store.resume()
     shard_start, shard_rows, seen = resume_at, [], 0
+    progress = Progress(info.frame_count, "detect")
     for indices, frames in prefetch(iter_frames(video, info, batch_size=cfg.batch_size, size=size)):
         seen += len(indices)
+        progress.update(len(indices))
         todo = indices >= resume_at  # frames of finished shards are decoded but not detected again
         if not todo.any():
             continue
@@ -74,6 +77,7 @@ def run_detect(
             parts += shard_rows
             shard_start, shard_rows = seen, []
     parts += shard_rows
+    progress.close()
     if seen != info.frame_count:  # iter_frames checks too; never write a table missing frames
         raise FaceOffError(f"{video}: detected on {seen} frames, expected {info.frame_count}")
     rows = np.concatenate(parts) if parts else np.empty((0, 6))
