@@ -426,3 +426,22 @@ def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tm
     with pytest.raises(FaceOffError, match="audit's parameters"):  # the render checked at another threshold
         audit(covered, "changed", threshold=0.5)
     assert not (tmp_path / "anonymized" / "x.mp4").exists()
+
+
+def test_audit_stage_on_a_rotated_source(detector, tmp_path):
+    """The rendered file is upright while the source's probe carries the rotation: both are used right."""
+    frames, boxes = face_clip_frames()
+    src = write_clip(tmp_path / "rot.mp4", np.ascontiguousarray(np.rot90(frames, -1, axes=(1, 2))), rotation=90)
+    info = probe_video(src)
+    assert (info.rotation, info.width, info.height) == (90, WIDTH, HEIGHT)  # displayed upright
+    tracks, dets = tmp_path / "t.parquet", tmp_path / "d.parquet"
+    meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
+    write_boxes(tracks_table(boxes, list(range(N_FRAMES))), tracks, meta, TRACK_SCHEMA)
+    write_boxes(detections_table([(0, list(boxes[0]), 0.9)]), dets, meta, DETECTION_SCHEMA)
+    video, stats = tmp_path / "r.mp4", tmp_path / "r.json"
+    run_render(str(src), info, tracks, RenderConfig(), video, stats, audit=AuditConfig(), detector=detector)
+    result = run_audit(
+        video, info, tracks, dets, stats, RenderConfig(), AuditConfig(), DetectConfig(),
+        tmp_path / "a.json", tmp_path / "qa.png", tmp_path / "delivered.mp4",
+    )  # fmt: skip
+    assert result["passed"] and (tmp_path / "delivered.mp4").is_file()

@@ -19,8 +19,9 @@ from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo, probe_video
 
 
-def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> dict:
-    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames and size."""
+def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> tuple[ProbeInfo, dict]:
+    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames and size.
+    Returns its probe (upright: no rotation, unlike a rotated source's) and the check's record."""
     info = probe_video(rendered)
     if (info.frame_count, info.width, info.height) != (source.frame_count, source.width, source.height):
         raise FaceOffError(
@@ -31,7 +32,7 @@ def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) ->
         raise FaceOffError(
             f"{rendered}: not the file the render stage encoded (sha256 differs from its stats)"
         )
-    return {
+    return info, {
         "sha256": info.sha256,
         "frames": info.frame_count,
         "size": [info.width, info.height],
@@ -76,7 +77,7 @@ def run_audit(
     ``audit.fail_on_findings`` a video with findings raises :class:`AuditFailed` and is not delivered.
     """
     stats = json.loads(Path(render_stats).read_text())
-    encoded = _encoded_file_check(rendered, source, stats)
+    info, encoded = _encoded_file_check(rendered, source, stats)
     if audit.enabled:
         frames = stats.get("audit") or {}
         params = AuditParams.from_config(audit, detect.detector)
@@ -124,7 +125,7 @@ def run_audit(
     write_text(out_json, json.dumps(result, indent=2) + "\n")
     write_contact_sheet(
         rendered,
-        source,
+        info,
         tracks_path,
         result["findings"],
         sheet_png,
