@@ -431,7 +431,8 @@ def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tm
 def test_audit_stage_on_a_rotated_source(detector, tmp_path):
     """The rendered file is upright while the source's probe carries the rotation: both are used right."""
     frames, boxes = face_clip_frames()
-    src = write_clip(tmp_path / "rot.mp4", np.ascontiguousarray(np.rot90(frames, -1, axes=(1, 2))), rotation=90)
+    stored = np.ascontiguousarray(np.rot90(frames, -1, axes=(1, 2)))  # coded sideways, displayed upright
+    src = write_clip(tmp_path / "rot.mp4", stored, rotation=90)
     info = probe_video(src)
     assert (info.rotation, info.width, info.height) == (90, WIDTH, HEIGHT)  # displayed upright
     tracks, dets = tmp_path / "t.parquet", tmp_path / "d.parquet"
