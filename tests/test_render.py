@@ -26,6 +26,10 @@ from faceoff.decode import iter_frames
 from faceoff.encode import VideoWriter
 from faceoff.probe import probe_video
 from faceoff.stages.render import run_render
+from faceoff.synth.clips import write_clip
+from faceoff.synth.hostile import CASES
+
+HOSTILE_OK = [name for name, case in CASES.items() if case.expected == "ok"]
 
 N = 8
 
@@ -93,8 +97,6 @@ def _detail(frame: np.ndarray, where: np.ndarray) -> float:
 def test_yuv_render_looks_like_the_rgb_render(tmp_path, width, height, rotation, method):
     frames = _textured_frames(N, width, height)
     src = tmp_path / "src.mp4"
-    from faceoff.synth.clips import write_clip
-
     write_clip(src, frames, fps=25, rotation=rotation, crf=10)
     info = probe_video(src)
     tracks = tmp_path / "tracks.parquet"
@@ -129,8 +131,6 @@ def test_yuv_render_looks_like_the_rgb_render(tmp_path, width, height, rotation,
 
 
 def test_vfr_timestamps_kept(tmp_path):
-    from faceoff.synth.clips import write_clip
-
     pts = np.cumsum([0.0, 0.04, 0.1, 0.02, 0.04, 0.2])
     src = write_clip(tmp_path / "vfr.mp4", _textured_frames(len(pts), 64, 48), pts_time=pts)
     info = probe_video(src)
@@ -147,3 +147,33 @@ def test_vfr_timestamps_kept(tmp_path):
     run_render(str(src), info, tracks, RenderConfig(), tmp_path / "out.mp4", tmp_path / "out.json")
     out = probe_video(tmp_path / "out.mp4")
     np.testing.assert_allclose(out.pts_time, info.pts_time, atol=1e-4)
+
+
+def _no_tracks(path, info) -> None:
+    empty = pd.DataFrame(
+        {c: pd.Series(dtype="float64") for c in ("x1", "y1", "x2", "y2", "pts_time", "score")}
+    )
+    empty = empty.assign(frame_index=pd.Series(dtype="int64"), track_id=pd.Series(dtype="int64"), source="")
+    write_boxes(empty, path, {"frame_count": info.frame_count}, TRACK_SCHEMA)
+
+
+@pytest.mark.parametrize("name", HOSTILE_OK)
+def test_every_accepted_input_renders_through_the_yuv_path(hostile_corpus, name, tmp_path):
+    """10-bit, HEVC, 4:2:2, full-range, odd sizes, rotations, VFR...: the render (no boxes) gives the source's
+    frames, count, size and timestamps, within codec noise of the RGB decode."""
+    path, _ = hostile_corpus[name]
+    info = probe_video(path)
+    tracks = tmp_path / "t.parquet"
+    _no_tracks(tracks, info)
+    out = tmp_path / "out.mp4"
+    run_render(str(path), info, tracks, RenderConfig(), out, tmp_path / "out.json")
+    got = probe_video(out)
+    assert (got.frame_count, got.width, got.height, got.rotation) == (
+        info.frame_count,
+        info.width,
+        info.height,
+        0,
+    )
+    np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
+    source, rendered = _decoded(path, info), _decoded(out, got)
+    assert np.abs(rendered - source).mean() < 4, name
