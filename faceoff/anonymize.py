@@ -144,8 +144,8 @@ def anonymize_yuv(planes: list[np.ndarray], boxes: np.ndarray, cfg: RenderConfig
         mask = window[ly : ly + region.y2 - region.y1, lx : lx + region.x2 - region.x1]
         roi = luma[region.y1 : region.y2, region.x1 : region.x2]
         _copy_where(roi, _hidden(roi, cfg, sigma, fill_y), mask)
-        if s:
-            window = window.reshape(cy2 - cy1, 2, cx2 - cx1, 2).any(axis=(1, 3))
+        if s:  # a chroma sample is hidden when any luma pixel of its 2x2 block is
+            window = window[0::2, 0::2] | window[1::2, 0::2] | window[0::2, 1::2] | window[1::2, 1::2]
         for plane, fill in ((cb, fill_u), (cr, fill_v)):
             roi = plane[cy1:cy2, cx1:cx2]
             _copy_where(roi, _hidden(roi, cfg, sigma / (1 << s), fill), window)
