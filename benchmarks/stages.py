@@ -1,9 +1,13 @@
 """Frames per second of each stage on the demo clip and on a 1280x720 clip, on this machine.
 
     .venv/bin/python benchmarks/stages.py [--seconds 10] [--workdir /tmp/faceoff-bench]
+    .venv/bin/python benchmarks/stages.py --render-floor [--seconds 60]
 
 The 720p clip is the demo scene upscaled 2x and looped (faces then span about 140 px), so it is
 deterministic and needs no download. Prints a Markdown table (copied into docs/performance.md).
+``--render-floor``: on the throughput benchmark's 720p clip (camera-like grain), the re-encode floor
+(``ffmpeg -i in -c:v libx264 -preset veryfast``), the render stage without and with its frame check, and
+the audit stage, each timed in-process.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -54,7 +59,14 @@ def bench(video: Path, work: Path, detect_cfg: DetectConfig) -> dict[str, float]
     out["regularize"] = info.frame_count / (time.perf_counter() - t)
     t = time.perf_counter()
     run_render(
-        str(video), info, work / "tracks.parquet", RenderConfig(), work / "out.mp4", work / "render.json"
+        str(video),
+        info,
+        work / "tracks.parquet",
+        RenderConfig(),
+        work / "out.mp4",
+        work / "render.json",
+        audit=AuditConfig(),  # the audit's re-detection of every rendered frame runs here
+        detect=detect_cfg,
     )
     out["render"] = info.frame_count / (time.perf_counter() - t)
     t = time.perf_counter()
@@ -62,6 +74,8 @@ def bench(video: Path, work: Path, detect_cfg: DetectConfig) -> dict[str, float]
         work / "out.mp4",
         info,
         work / "tracks.parquet",
+        work / "det.parquet",
+        work / "render.json",
         RenderConfig(),
         AuditConfig(),
         detect_cfg,
@@ -76,12 +90,65 @@ def bench(video: Path, work: Path, detect_cfg: DetectConfig) -> dict[str, float]
     return out
 
 
+def render_floor(work: Path, seconds: float) -> None:
+    """Seconds of the re-encode floor, the render without and with its frame check, and the audit stage."""
+    from benchmarks.throughput import scaled_demo
+    from faceoff.ffmpeg import ffmpeg_exe
+
+    work.mkdir(parents=True, exist_ok=True)
+    clip = write_clip(
+        work / "grain720.mp4", np.stack(list(scaled_demo(1280, 720, int(seconds * FPS)))), fps=FPS
+    )
+    info = probe_video(clip)
+    n = info.frame_count
+    rows: list[tuple[str, float]] = []
+    t = time.perf_counter()
+    cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-preset", "veryfast"]
+    subprocess.run([*cmd, str(work / "floor.mp4")], check=True)
+    rows.append(("floor: ffmpeg -i in -c:v libx264 -preset veryfast", time.perf_counter() - t))
+    detect = DetectConfig()
+    run_detect(str(clip), info, detect, work / "det.parquet")
+    run_regularize(work / "det.parquet", info, RegularizeConfig(), work / "tracks.parquet", video=clip)
+    t = time.perf_counter()
+    run_render(
+        str(clip), info, work / "tracks.parquet", RenderConfig(), work / "plain.mp4", work / "plain.json"
+    )
+    rows.append(("render, no frame check (audit.enabled false)", time.perf_counter() - t))
+    t = time.perf_counter()
+    run_render(
+        str(clip), info, work / "tracks.parquet", RenderConfig(), work / "out.mp4", work / "render.json",
+        audit=AuditConfig(), detect=detect,
+    )  # fmt: skip
+    rows.append(("render with the frame check (defaults)", time.perf_counter() - t))
+    t = time.perf_counter()
+    run_audit(
+        work / "out.mp4", info, work / "tracks.parquet", work / "det.parquet", work / "render.json",
+        RenderConfig(), AuditConfig(), detect, work / "audit.json", work / "qa.png", work / "delivered.mp4",
+    )  # fmt: skip
+    rows.append(
+        (
+            "audit stage (no detector: table check, file check, contact sheet, delivery)",
+            time.perf_counter() - t,
+        )
+    )
+    floor = rows[0][1]
+    print(f"# {time.strftime('%Y-%m-%d')}, {info.width}x{info.height}, {n} frames, in-process seconds")
+    print("| step | seconds | frames/s | / floor |")
+    print("| --- | --- | --- | --- |")
+    for name, sec in rows:
+        print(f"| {name} | {sec:.1f} | {n / sec:.1f} | {sec / floor:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the 720p clip")
     parser.add_argument("--workdir", default="/tmp/faceoff-bench")
+    parser.add_argument("--render-floor", action="store_true", help="render and audit against the floor")
     args = parser.parse_args()
     work = Path(args.workdir)
+    if args.render_floor:
+        render_floor(work / "floor", args.seconds)
+        return
     demo = write_demo(work / "demo" / "videos")[0]
     clip720 = make_720p(work / "clip720.mp4", args.seconds)
     default = DetectConfig()

@@ -2,6 +2,12 @@
 
 All work happens inside each (enlarged) box's region of interest: nothing is computed over the whole
 frame per box. The blur's sigma scales with the box, so a large face is blurred as hard as a small one.
+
+Two frame forms, one set of regions: :func:`anonymize_frame` hides them on an RGB frame,
+:func:`anonymize_yuv` on the Y, U and V planes of a raw YUV frame (:mod:`faceoff.yuv`, what the render
+stage encodes). On the planes each region is hidden plane by plane: luma inside the region's exact shape;
+chroma at its own resolution, over every chroma sample that any hidden luma pixel uses (a 2x2 block in
+4:2:0), with the blur's sigma scaled to the plane. A fill colour is converted to limited-range BT.601.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from faceoff import yuv
 from faceoff.config import RenderConfig
 
 
@@ -87,6 +94,23 @@ def _pixelated(roi: np.ndarray, blocks: int) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
+def _hidden(roi: np.ndarray, cfg: RenderConfig, sigma: float, fill: int | tuple[int, ...]) -> np.ndarray:
+    """``roi``'s replacement by ``cfg.method``: blurred with ``sigma`` (pixels of this plane or frame),
+    pixelated, or filled with ``fill``."""
+    if cfg.method == "blur":
+        return _blurred(roi, sigma)
+    if cfg.method == "pixelate":
+        return _pixelated(roi, cfg.pixel_blocks)
+    hidden = np.empty_like(roi)
+    hidden[:] = np.asarray(fill, dtype=np.uint8)
+    return hidden
+
+
+def _sigma(region: Region, cfg: RenderConfig) -> float:
+    """The blur's sigma in frame pixels: ``blur_strength`` of the (unenlarged) box's larger side."""
+    return cfg.blur_strength * max(region.y2 - region.y1, region.x2 - region.x1) / cfg.box_scale
+
+
 def anonymize_frame(frame: np.ndarray, boxes: np.ndarray, cfg: RenderConfig) -> np.ndarray:
     """Hide every box of ``boxes`` (N,4) in ``frame`` (H,W,3 uint8, modified in place and returned)."""
     height, width = frame.shape[:2]
@@ -94,17 +118,37 @@ def anonymize_frame(frame: np.ndarray, boxes: np.ndarray, cfg: RenderConfig) -> 
         if region.empty:
             continue
         roi = frame[region.y1 : region.y2, region.x1 : region.x2]
-        h, w = roi.shape[:2]
-        if cfg.method == "blur":
-            hidden = _blurred(roi, cfg.blur_strength * max(h, w) / cfg.box_scale)
-        elif cfg.method == "pixelate":
-            hidden = _pixelated(roi, cfg.pixel_blocks)
-        else:
-            hidden = np.empty_like(roi)
-            hidden[:] = np.asarray(cfg.fill_color, dtype=np.uint8)
         mask = region_mask(region, region.x1, region.y1, region.x2, region.y2, cfg.shape)
-        _copy_where(roi, hidden, mask)
+        _copy_where(roi, _hidden(roi, cfg, _sigma(region, cfg), cfg.fill_color), mask)
     return frame
+
+
+def anonymize_yuv(planes: list[np.ndarray], boxes: np.ndarray, cfg: RenderConfig) -> None:
+    """Hide every box of ``boxes`` (N,4) on a frame's ``[Y, U, V]`` planes (uint8, in place): chroma at
+    full size (4:4:4) or at half width and height (4:2:0, even frame size)."""
+    luma, cb, cr = planes
+    height, width = luma.shape
+    s = 0 if cb.shape == luma.shape else 1
+    if s and (cb.shape != (height // 2, width // 2) or height % 2 or width % 2):
+        raise ValueError(f"chroma planes {cb.shape} do not fit a 4:2:0 frame of {width}x{height}")
+    fill_y, fill_u, fill_v = yuv.rgb_to_yuv(cfg.fill_color)
+    for region in hidden_regions(boxes, cfg, width, height):
+        if region.empty:
+            continue
+        sigma = _sigma(region, cfg)
+        # chroma window: the samples any luma pixel of the region uses (the region itself in 4:4:4)
+        cx1, cy1 = region.x1 >> s, region.y1 >> s
+        cx2, cy2 = -(-region.x2 >> s), -(-region.y2 >> s)
+        window = region_mask(region, cx1 << s, cy1 << s, cx2 << s, cy2 << s, cfg.shape)
+        lx, ly = region.x1 - (cx1 << s), region.y1 - (cy1 << s)
+        mask = window[ly : ly + region.y2 - region.y1, lx : lx + region.x2 - region.x1]
+        roi = luma[region.y1 : region.y2, region.x1 : region.x2]
+        _copy_where(roi, _hidden(roi, cfg, sigma, fill_y), mask)
+        if s:  # a chroma sample is hidden when any luma pixel of its 2x2 block is
+            window = window[0::2, 0::2] | window[1::2, 0::2] | window[0::2, 1::2] | window[1::2, 1::2]
+        for plane, fill in ((cb, fill_u), (cr, fill_v)):
+            roi = plane[cy1:cy2, cx1:cx2]
+            _copy_where(roi, _hidden(roi, cfg, sigma / (1 << s), fill), window)
 
 
 def _copy_where(dst: np.ndarray, src: np.ndarray, mask: np.ndarray) -> None:
@@ -115,7 +159,7 @@ def _copy_where(dst: np.ndarray, src: np.ndarray, mask: np.ndarray) -> None:
             return
     except cv2.error:
         pass
-    np.copyto(dst, src, where=mask[..., None])
+    np.copyto(dst, src, where=mask if dst.ndim == 2 else mask[..., None])
 
 
 def covered_mask(boxes: np.ndarray, cfg: RenderConfig, width: int, height: int) -> np.ndarray:

@@ -1,28 +1,36 @@
-"""Audit an anonymized video: run the detector again, hard, and report every face left visible.
+"""The audit: look for faces a rendered video still shows, in three checks.
 
-The detector re-runs on every frame of the *output* at the audit's threshold
-(:attr:`faceoff.config.AuditConfig.threshold`). Each box it finds is compared with the region the render stage
-replaced on that frame (:func:`faceoff.anonymize.covered_mask` of the frame's track boxes):
+1. **Rendered frames** (:class:`FrameAudit`, run inside the render stage, :mod:`faceoff.stages.render`):
+   every frame, exactly as handed to the encoder, is converted to RGB at ``audit.width`` and the detector
+   (through detect's zoom) runs on it at ``audit.threshold``. Each box is compared with the regions the
+   render hid on that frame (the track boxes with their pad, ``render.box_scale`` and shape):
+   a box lying mostly outside them (less than ``1 - outside_fraction`` of its area inside) is a
+   **finding**; one lying mostly inside is a **hit inside hidden** (the detector still fires on a hidden
+   face), counted apart (``hits_inside_hidden``, ``max_score_inside_hidden``): it measures whether the
+   blur defeats the detector, not whether something leaked. :func:`audit_video` runs the same check on
+   the frames of an encoded file instead (an independent re-audit; the tests compare the two).
+2. **Detections** (:func:`uncovered_detections`, a table check in the audit stage, no network pass):
+   every row of the detections table at or above detect's threshold, seen at full detection size, that
+   the rendered regions do not cover by the same rule is a finding: a face detection saw, perhaps weakly,
+   and the tracks dropped.
+3. **The encoded file** (:mod:`faceoff.stages.audit`): the render's encoder verified it before moving it
+   into place (one video stream and nothing else, no chapters or tags beyond the allowed, packet count and
+   every timestamp equal to the source's, displayed size, no rotation); the audit stage probes it again
+   (frame count from the packet index, displayed size) and checks its sha256 is the one the render
+   recorded after encoding the frames of check 1.
 
-* a box lying mostly outside the hidden region (less than ``1 - outside_fraction`` of its area inside)
-  is a **finding**: a face the pipeline may have missed;
-* a box lying mostly inside is a **hit inside hidden**: the detector still fires on a blurred face. These
-  are counted separately (``hits_inside_hidden``, ``max_score_inside_hidden``): they measure whether the
-  blur defeats the detector, not whether something leaked.
-
-``passed`` is ``n_findings == 0``. :func:`audit_video` never raises on findings; the caller decides
-(:class:`AuditFailed` is the error the CLI raises when the config says findings fail the video).
+``passed`` is no finding in checks 1 and 2. Nothing here raises on findings; the audit stage decides
+(:class:`AuditFailed` when ``audit.fail_on_findings``; the video is then not delivered).
 
 False alarms on blurred faces (measured here, CenterFace via onnxruntime on CPU)
 --------------------------------------------------------------------------------
 Each scene: the face boxed by the detector on the unblurred image (score 0.81-0.94), hidden with the
-default render (blur, ellipse, ``box_scale`` 1.3, ``blur_strength`` 0.25), then detected again at 0.01.
+then default render (blur, ellipse, ``box_scale`` 1.3, ``blur_strength`` 0.25), then detected again at 0.01.
 
 * ``skimage.data.astronaut()`` as is (512x512, face 88 px wide; on the unblurred photo no other box
   reaches 0.04): the box centred on the blurred face scores **0.045** (83% inside the hidden region), but
   the blur *creates* two boxes on the neck below the blurred chin, **0.201** (on the suit's neck ring, 6%
-  inside) and 0.140 (36% inside). Both lie mostly outside the hidden region and above 0.1, so **the audit
-  reports 2 false findings on this photo** (the first is even above the detect stage's 0.2).
+  inside) and 0.140 (36% inside), both mostly outside the hidden region.
 * Highest score of any box touching the hidden region / of the findings among them (inside < 50%), by
   face width in detection pixels::
 
@@ -30,19 +38,17 @@ default render (blur, ellipse, ``box_scale`` 1.3, ``blur_strength`` 0.25), then 
       whole photo  0.18/0.06  0.25/0.04  0.09/0.07  0.28/0.28  0.21/0.21  0.20/0.20  0.08/0.08  0.08/0.08
       head on grey 0.17/0.05  0.28/0.28  0.16/0.06  0.04/0.04  0.02/0.01      -      0.05/0.01  0.04/0.01
 
-  (head on grey: ``astronaut()[30:190, 150:290]`` on a flat background). So at the audit threshold 0.1
-  the default blur still fires the detector on faces of 40 px or less (mostly inside the hidden region:
-  ``hits_inside_hidden``), and a blurred head above a collar or shoulders raises false findings of
-  0.2-0.28 at 32-88 px. CenterFace answers the head-over-shoulders *shape*: other renders do not cure it.
-  Highest finding over the same widths: ``blur_strength`` 0.5: 0.34; ``box_scale`` 1.5: 0.24;
-  ``shape="rectangle"``: 0.23; rectangle with ``box_scale`` 1.5: 0.12 (best); pixelate: 0.16; black fill:
-  0.36.
+  So at 0.1 the blur still fires the detector on faces of 40 px or less (mostly inside the hidden
+  region), and a blurred head above a collar or shoulders raises false findings of 0.2-0.28 at 32-88 px:
+  CenterFace answers the head-over-shoulders *shape*. Highest finding over the same widths:
+  ``blur_strength`` 0.5: 0.34; ``box_scale`` 1.5: 0.24; ``shape="rectangle"``: 0.23; rectangle with
+  ``box_scale`` 1.5: 0.12 (best); pixelate: 0.16; black fill: 0.36.
 
-Findings are therefore evidence to look at (the contact sheet outlines them in red), not proof of a leak,
-and a threshold of 0.1 flags some correctly hidden faces. The table above is fp32; with the int8 model the
-audit builds on CPU by default, the default render (``box_scale`` 1.5) leaves one case in
-``tests/test_audit.py``: the whole photo at 60 px, 0.321 on a box 34 % inside the blur (fp32: 0.237),
-a finding at the audit's 0.3. The test keeps each failing case as an expected failure with its score.
+Findings are therefore evidence to look at (the contact sheet outlines them in red), not proof of a leak;
+the audit's threshold (``audit.threshold``, 0.3 by default) sits above most of these false alarms. With
+the int8 model the audit builds on CPU by default, the default render (``box_scale`` 1.5) leaves one case
+in ``tests/test_audit.py``: the whole photo at 60 px, 0.321 on a box 34 % inside the blur (fp32: 0.237),
+a finding at 0.3. The test keeps each failing case as an expected failure with its score.
 """
 
 from __future__ import annotations
@@ -54,9 +60,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from faceoff import __version__
-from faceoff.anonymize import covered_mask
+from faceoff.anonymize import hidden_regions, region_mask
 from faceoff.atomic import write_text
 from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes
 from faceoff.config import AuditConfig, RenderConfig, params_from
@@ -64,13 +71,23 @@ from faceoff.decode import detection_size, iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
+from faceoff.progress import Progress
 
 if TYPE_CHECKING:
     from faceoff.detectors import Detector
 
-__all__ = ["AUDIT_FORMAT", "AuditFailed", "AuditParams", "audit_video", "inside_fraction"]
+__all__ = [
+    "AUDIT_FORMAT",
+    "AuditFailed",
+    "AuditParams",
+    "FrameAudit",
+    "audit_video",
+    "covered_share",
+    "inside_fraction",
+    "uncovered_detections",
+]
 
-AUDIT_FORMAT = "faceoff.audit/1"
+AUDIT_FORMAT = "faceoff.audit/2"
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,140 @@ def inside_fraction(box: np.ndarray, mask: np.ndarray) -> float:
     return float(mask[y1:y2, x1:x2].mean())
 
 
+def covered_share(
+    box: np.ndarray, hidden: np.ndarray | None, render: RenderConfig, width: int, height: int
+) -> float:
+    """:func:`inside_fraction` of ``box`` in the region the render hides for ``hidden`` (N,4) boxes on a
+    ``width x height`` frame, computed over the box's window only (the same pixels as
+    ``inside_fraction(box, covered_mask(hidden, render, width, height))``)."""
+    x1, y1 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
+    x2, y2 = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    if x2 <= x1 or y2 <= y1 or hidden is None:
+        return 0.0
+    mask = np.zeros((y2 - y1, x2 - x1), dtype=bool)
+    for r in hidden_regions(hidden, render, width, height):
+        if not r.empty and r.x1 < x2 and x1 < r.x2 and r.y1 < y2 and y1 < r.y2:
+            mask |= region_mask(r, x1, y1, x2, y2, render.shape)
+    return float(mask.mean())
+
+
+def _finding(kind: str, index: int, pts_time: float, box: np.ndarray, score: float, inside: float) -> dict:
+    x1, y1, x2, y2 = (round(float(v), 2) for v in box)
+    return {
+        "kind": kind,
+        "frame_index": index,
+        "pts_time": pts_time,
+        "x1": x1,
+        "y1": y1,
+        "x2": x2,
+        "y2": y2,
+        "score": round(float(score), 4),
+        "inside_fraction": round(inside, 4),
+    }
+
+
+class FrameAudit:
+    """Check 1 of the module doc: re-detect faces on rendered frames and compare them with what was hidden.
+
+    ``info`` is the probe of the source (or of the rendered file: same frames and size); ``tracks_path`` and
+    ``render`` are what the render stage hides. Feed every frame, in order, to :meth:`check` at
+    :attr:`size` (RGB, None: the source size); :meth:`result` then gives the check's record. Raises
+    FaceOffError when the tracks were made for another video.
+    """
+
+    def __init__(
+        self,
+        info: ProbeInfo,
+        tracks_path: str | Path,
+        render: RenderConfig,
+        params: AuditParams,
+        detector: Detector,
+    ):
+        check_made_for(tracks_path, info)
+        self.info, self.render, self.params, self.detector = info, render, params, detector
+        self.tracks_path = str(tracks_path)
+        self.by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)
+        self.size = detection_size(info, params.width)
+        self._scale = (
+            np.array([info.width / self.size[0], info.height / self.size[1]] * 2) if self.size else np.ones(4)
+        )
+        self._pts_time = np.asarray(info.pts_time, dtype=np.float64)
+        self._min_inside = 1.0 - params.outside_fraction
+        self.findings: list[dict] = []
+        self.n_findings = self.n_detections = self.hits_inside = self.seen = 0
+        self.finding_frames: set[int] = set()
+        self.max_inside = self.max_outside = 0.0
+        self.seconds = 0.0  # spent in check()
+
+    def check(self, indices: np.ndarray, frames: np.ndarray) -> None:
+        """Detect on ``frames`` (B, H, W, 3 RGB at :attr:`size`), the rendered frames ``indices``."""
+        start = time.perf_counter()
+        if len(indices) and int(indices[0]) != self.seen:
+            raise FaceOffError(f"audit: got frame {int(indices[0])}, expected frame {self.seen}")
+        info = self.info
+        for index, dets in zip(indices, self.detector.detect(frames, self.params.threshold), strict=True):
+            index = int(index)
+            if not len(dets):
+                continue
+            self.n_detections += len(dets)
+            boxes = np.asarray(dets[:, :4], dtype=np.float64) * self._scale
+            boxes[:, 0::2] = boxes[:, 0::2].clip(0, info.width)
+            boxes[:, 1::2] = boxes[:, 1::2].clip(0, info.height)
+            hidden = self.by_frame.get(index)
+            for box, score in zip(boxes, dets[:, 4].astype(float), strict=True):
+                inside = covered_share(box, hidden, self.render, info.width, info.height)
+                if inside >= self._min_inside:
+                    self.hits_inside += 1
+                    self.max_inside = max(self.max_inside, score)
+                    continue
+                self.n_findings += 1
+                self.finding_frames.add(index)
+                self.max_outside = max(self.max_outside, score)
+                if len(self.findings) < self.params.max_stored_findings:
+                    self.findings.append(
+                        _finding("rendered", index, float(self._pts_time[index]), box, score, inside)
+                    )
+        self.seen += len(indices)
+        self.seconds += time.perf_counter() - start
+
+    def result(self, video: str | Path) -> dict:
+        """The check's record for ``video`` (the file the checked frames went to); raises FaceOffError
+        unless every frame of the probe was checked."""
+        if self.seen != self.info.frame_count:  # never pass a video with unaudited frames
+            raise FaceOffError(f"{video}: audited {self.seen} frames, the probe has {self.info.frame_count}")
+        detector = self.detector
+        return {
+            "format": AUDIT_FORMAT,
+            "faceoff_version": __version__,
+            "video": str(video),
+            "tracks": self.tracks_path,
+            "probe_sha256": self.info.sha256,
+            "frame_count": self.info.frame_count,
+            "frames_audited": self.seen,
+            "detector": getattr(detector, "name", type(detector).__name__),
+            "weights_sha256": getattr(detector, "weights_sha256", None),
+            "runtime": getattr(detector, "runtime", None),
+            "zoom": getattr(detector, "zoom", None),
+            "detection_size": list(self.size or (self.info.width, self.info.height)),
+            "params": asdict(self.params),
+            "threshold": self.params.threshold,
+            "render_params_hash": self.render.params_hash(),
+            "n_detections": self.n_detections,
+            "n_findings": self.n_findings,
+            "frames_with_findings": len(self.finding_frames),
+            "max_score_outside_hidden": round(self.max_outside, 4),
+            "findings": self.findings,
+            "findings_truncated": self.n_findings > len(self.findings),
+            "hits_inside_hidden": self.hits_inside,
+            "max_score_inside_hidden": round(self.max_inside, 4),
+            "timing": {
+                "seconds": round(self.seconds, 4),
+                "frames_per_second": round(self.seen / self.seconds, 3) if self.seconds > 0 else 0.0,
+            },
+            "passed": self.n_findings == 0,
+        }
+
+
 def audit_video(
     anonymized_video: str | Path,
     info: ProbeInfo,
@@ -134,93 +285,62 @@ def audit_video(
     out_json: str | Path,
     detector: Detector,
 ) -> dict:
-    """Re-detect faces on every frame of ``anonymized_video`` and write the audit JSON to ``out_json``.
+    """Check 1 on the decoded frames of an encoded ``anonymized_video``; write its record to ``out_json``.
 
-    ``info`` is the probe of the anonymized video or of its source (same frames and size); ``tracks_path``
-    and ``render`` are what the render stage used. Returns the JSON's content. Raises FaceOffError (or
-    VideoError) when the video, probe and tracks do not agree on the frames; never on findings.
+    ``info`` is the probe of the video or of its source (same frames and size). Returns the record.
+    Raises FaceOffError (or VideoError) when the video, probe and tracks do not agree on the frames; never
+    on findings.
     """
-    start = time.perf_counter()
-    check_made_for(tracks_path, info)
-    by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)
-    size = detection_size(info, params.width)
-    scale = np.array([info.width / size[0], info.height / size[1]] * 2) if size else np.ones(4)
-    pts_time = np.asarray(info.pts_time, dtype=np.float64)
-    min_inside = 1.0 - params.outside_fraction
-
-    findings: list[dict] = []
-    n_findings = n_detections = hits_inside = seen = 0
-    finding_frames: set[int] = set()
-    max_inside = max_outside = 0.0
-    for indices, frames in prefetch(
-        iter_frames(anonymized_video, info, batch_size=params.batch_size, size=size)
-    ):
-        for index, dets in zip(indices, detector.detect(frames, params.threshold), strict=True):
-            index = int(index)
-            if not len(dets):
-                continue
-            n_detections += len(dets)
-            boxes = np.asarray(dets[:, :4], dtype=np.float64) * scale
-            boxes[:, 0::2] = boxes[:, 0::2].clip(0, info.width)
-            boxes[:, 1::2] = boxes[:, 1::2].clip(0, info.height)
-            hidden = by_frame.get(index)
-            mask = covered_mask(hidden, render, info.width, info.height) if hidden is not None else None
-            for box, score in zip(boxes, dets[:, 4].astype(float), strict=True):
-                inside = inside_fraction(box, mask) if mask is not None else 0.0
-                if inside >= min_inside:
-                    hits_inside += 1
-                    max_inside = max(max_inside, score)
-                    continue
-                n_findings += 1
-                finding_frames.add(index)
-                max_outside = max(max_outside, score)
-                if len(findings) < params.max_stored_findings:
-                    x1, y1, x2, y2 = (round(float(v), 2) for v in box)
-                    findings.append(
-                        {
-                            "frame_index": index,
-                            "pts_time": float(pts_time[index]),
-                            "x1": x1,
-                            "y1": y1,
-                            "x2": x2,
-                            "y2": y2,
-                            "score": round(score, 4),
-                            "inside_fraction": round(inside, 4),
-                        }
-                    )
-        seen += len(indices)
-    if seen != info.frame_count:  # iter_frames checks too; never pass a video with unaudited frames
-        raise FaceOffError(f"{anonymized_video}: audited {seen} frames, the probe has {info.frame_count}")
-    seconds = time.perf_counter() - start
-    result = {
-        "format": AUDIT_FORMAT,
-        "faceoff_version": __version__,
-        "video": str(anonymized_video),
-        "tracks": str(tracks_path),
-        "probe_sha256": info.sha256,
-        "frame_count": info.frame_count,
-        "frames_audited": seen,
-        "detector": getattr(detector, "name", type(detector).__name__),
-        "weights_sha256": getattr(detector, "weights_sha256", None),
-        "runtime": getattr(detector, "runtime", None),
-        "zoom": getattr(detector, "zoom", None),
-        "detection_size": list(size or (info.width, info.height)),
-        "params": asdict(params),
-        "threshold": params.threshold,
-        "render_params_hash": render.params_hash(),
-        "n_detections": n_detections,
-        "n_findings": n_findings,
-        "frames_with_findings": len(finding_frames),
-        "max_score_outside_hidden": round(max_outside, 4),
-        "findings": findings,
-        "findings_truncated": n_findings > len(findings),
-        "hits_inside_hidden": hits_inside,
-        "max_score_inside_hidden": round(max_inside, 4),
-        "timing": {
-            "seconds": round(seconds, 4),
-            "frames_per_second": round(seen / seconds, 3) if seconds > 0 else 0.0,
-        },
-        "passed": n_findings == 0,
-    }
+    audit = FrameAudit(info, tracks_path, render, params, detector)
+    frames_of = iter_frames(anonymized_video, info, batch_size=params.batch_size, size=audit.size)
+    with Progress(info.frame_count, "audit") as progress:
+        for indices, frames in prefetch(frames_of):
+            audit.check(indices, frames)
+            progress.update(len(indices))
+    result = audit.result(anonymized_video)
     write_text(out_json, json.dumps(result, indent=2) + "\n")
     return result
+
+
+def uncovered_detections(
+    detections: pd.DataFrame,
+    tracks: pd.DataFrame,
+    render: RenderConfig,
+    info: ProbeInfo,
+    threshold: float,
+    outside_fraction: float,
+    max_stored: int,
+) -> dict:
+    """Check 2 of the module doc: every detection scoring at least ``threshold`` whose box lies less than
+    ``1 - outside_fraction`` inside the regions the render hid for ``tracks`` on its frame.
+
+    Returns ``{"threshold", "n_checked", "n_findings", "frames_with_findings", "max_score", "findings"}``
+    (at most ``max_stored`` findings listed, all counted)."""
+    rows = detections[detections["score"] >= threshold]
+    by_frame = boxes_by_frame(tracks, hidden=True)
+    pts_time = np.asarray(info.pts_time, dtype=np.float64)
+    findings: list[dict] = []
+    n = 0
+    frames: set[int] = set()
+    worst = 0.0
+    coords = rows[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
+    for index, box, score in zip(
+        rows["frame_index"].to_numpy(), coords, rows["score"].to_numpy(), strict=True
+    ):
+        index = int(index)
+        inside = covered_share(box, by_frame.get(index), render, info.width, info.height)
+        if inside >= 1.0 - outside_fraction:
+            continue
+        n += 1
+        frames.add(index)
+        worst = max(worst, float(score))
+        if len(findings) < max_stored:
+            findings.append(_finding("detection", index, float(pts_time[index]), box, score, inside))
+    return {
+        "threshold": threshold,
+        "n_checked": len(rows),
+        "n_findings": n,
+        "frames_with_findings": len(frames),
+        "max_score": round(worst, 4),
+        "findings": findings,
+    }

@@ -30,9 +30,7 @@ from faceoff.errors import FaceOffError
 from faceoff.memory import limit_heap_growth
 
 
-def _section(
-    args: argparse.Namespace, kind: type[Section], name: str, params: str | None = None
-) -> Section:
+def _section(args: argparse.Namespace, kind: type[Section], name: str, params: str | None = None) -> Section:
     """Section ``name`` of the run: from ``params`` (JSON, as the rules pass it) when given, else from the
     ``--config`` file, else the defaults. The command's own section takes ``--params``."""
     raw = args.params if params is None and name == args.command else params
@@ -91,6 +89,9 @@ def cmd_render(args: argparse.Namespace) -> None:
         args.log,
         corrections=args.corrections,
         corrected=args.corrected,
+        audit=_section(args, AuditConfig, "audit", args.audit_params),
+        detect=_section(args, DetectConfig, "detect", args.detect_params),
+        threads=args.threads,
     )
     print(
         f"{args.video}: {stats['frames_written']} frames, {stats['boxes_hidden']} boxes hidden"
@@ -106,13 +107,14 @@ def cmd_audit(args: argparse.Namespace) -> None:
         args.video,
         read_probe(args.probe),
         args.tracks,
+        args.detections,
+        args.render_stats,
         _section(args, RenderConfig, "render", args.render_params),
         _section(args, AuditConfig, "audit"),
         _section(args, DetectConfig, "detect", args.detect_params),
         args.output,
         args.sheet,
         args.deliver,
-        threads=args.threads,
     )
     print(f"{args.video}: audit findings={result['n_findings']} -> delivered {args.deliver}")
 
@@ -275,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     _params_options(p)
     p.set_defaults(func=cmd_regularize)
 
-    p = sub.add_parser("render", help="anonymize every tracked box and encode the video")
+    p = sub.add_parser(
+        "render", help="anonymize every tracked box, re-detect on each rendered frame, encode the video"
+    )
     p.add_argument("video")
     p.add_argument("--tracks", required=True)
     p.add_argument("--probe", help="probe JSON (probed on the fly if omitted)")
@@ -284,19 +288,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", help="file for ffmpeg's messages")
     p.add_argument("--corrections", help="a reviewer's corrections (CVAT XML, COCO JSON, Parquet)")
     p.add_argument("--corrected", help="write the tracks with the corrections applied here, hide those")
+    p.add_argument("--audit-params", help="JSON of the audit section (the check of each rendered frame)")
+    p.add_argument("--detect-params", help="JSON of the detect section (detector, runtime, device, zoom)")
+    p.add_argument("--threads", type=int, help="CPU threads when detect.threads is not set")
     _params_options(p)
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("audit", help="re-detect on the rendered video, QA contact sheet, then deliver it")
+    p = sub.add_parser(
+        "audit", help="the render's frame check, uncovered detections, QA contact sheet, then delivery"
+    )
     p.add_argument("video", help="the rendered video")
     p.add_argument("--probe", required=True, help="probe JSON of the source video")
     p.add_argument("--tracks", required=True)
+    p.add_argument("--detections", required=True, help="the detect stage's table")
+    p.add_argument("--render-stats", required=True, help="the render stage's JSON")
     p.add_argument("-o", "--output", required=True, help="audit JSON")
     p.add_argument("--sheet", required=True, help="contact sheet PNG")
     p.add_argument("--deliver", required=True, help="where the video goes when it may be delivered")
     p.add_argument("--render-params", help="JSON of the render section used")
-    p.add_argument("--detect-params", help="JSON of the detect section (detector, runtime, device)")
-    p.add_argument("--threads", type=int, help="CPU threads when detect.threads is not set")
+    p.add_argument("--detect-params", help="JSON of the detect section (detector name, threshold)")
     _params_options(p)
     p.set_defaults(func=cmd_audit)
 

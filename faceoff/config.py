@@ -260,9 +260,15 @@ class RenderConfig(Section):
 
 
 class AuditConfig(Section):
-    """The post-render audit (the ``audit`` stage): look for faces the anonymized output still shows."""
+    """The audit: look for faces the anonymized output still shows (:mod:`faceoff.audit`). The render
+    stage re-detects every frame it encodes; the ``audit`` stage checks the detections table and the
+    encoded file, and delivers."""
 
-    enabled: bool = Field(True, description="Re-run the detector on every anonymized frame.")
+    enabled: bool = Field(
+        True,
+        description="Re-run the detector on every rendered frame (in the render stage, as handed to the "
+        "encoder) and check every detection against the hidden regions.",
+    )
     threshold: float = Field(
         0.3,
         gt=0,

@@ -25,6 +25,7 @@ from faceoff.boxes import check_made_for, read_boxes
 from faceoff.decode import iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo
+from faceoff.progress import Progress
 
 __all__ = ["FINDING_COLOUR", "SOURCE_COLOURS", "pick_frames", "sheet_layout", "write_contact_sheet"]
 
@@ -158,12 +159,14 @@ def write_contact_sheet(
     wanted = set(chosen)
     thumbs: dict[int, np.ndarray] = {}
     last = chosen[-1]
-    for indices, frames in iter_frames(anonymized_video, info, batch_size=16, size=size):
-        for index, frame in zip(indices, frames, strict=True):
-            if int(index) in wanted:
-                thumbs[int(index)] = frame.copy()
-        if indices[-1] >= last:
-            break  # the rest of the video is not shown
+    with Progress(last + 1, "audit: contact sheet") as progress:
+        for indices, frames in iter_frames(anonymized_video, info, batch_size=16, size=size):
+            for index, frame in zip(indices, frames, strict=True):
+                if int(index) in wanted:
+                    thumbs[int(index)] = frame.copy()
+            progress.update(len(indices))
+            if indices[-1] >= last:
+                break  # the rest of the video is not shown
     missing = wanted - thumbs.keys()
     if missing:
         raise FaceOffError(f"{anonymized_video}: could not decode frames {sorted(missing)}")

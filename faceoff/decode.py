@@ -1,4 +1,5 @@
-"""Decode a probed video into RGB batches in presentation order and displayed orientation.
+"""Decode a probed video into RGB batches in presentation order and displayed orientation
+(:func:`iter_frames`), or into the encoder's raw YUV frames for the render stage (:func:`iter_yuv`, PyAV).
 
 Two backends; ``backend="auto"`` (the default) is PyAV (see :func:`choose_backend` for why):
 
@@ -23,13 +24,14 @@ is the default; decord stays available and still cross-checks the frame count in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
 
+from faceoff import yuv
 from faceoff.errors import VideoError
 from faceoff.probe import ProbeInfo, decoder_cause, video_stream
 
@@ -90,7 +92,8 @@ def iter_frames(
     shape = (out_h, out_w) if gray else (out_h, out_w, 3)
     decoded = 0
     if which == "pyav":
-        frames_of = _iter_pyav(Path(path), info, batch_size, out_w, out_h, size is not None, gray)
+        convert = _rgb_or_gray(info, out_w, out_h, size, gray)
+        frames_of = _iter_pyav(Path(path), info, batch_size, shape, convert)
     else:
         frames_of = _iter_decord(Path(path), info, batch_size, out_w, out_h, size is not None)
     for idx, frames in frames_of:
@@ -137,26 +140,78 @@ def _iter_decord(
 _LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "gray"})
 
 
+def _rgb_or_gray(
+    info: ProbeInfo, out_w: int, out_h: int, size: tuple[int, int] | None, gray: bool
+) -> Callable[[av.VideoFrame, np.ndarray], None]:
+    """The conversion of :func:`iter_frames`: RGB (or luma) at ``out_w x out_h``, resized in coded
+    orientation by swscale, then rotated upright."""
+    k = info.rotation // 90
+    fmt_kw: dict[str, object] = {"format": "gray" if gray else "rgb24"}
+    if size is not None:  # resize in coded orientation, then rotate
+        fmt_kw |= {"width": out_h, "height": out_w} if k % 2 else {"width": out_w, "height": out_h}
+
+    def convert(frame: av.VideoFrame, out: np.ndarray) -> None:
+        arr = _luma(frame) if gray and size is None else None
+        if arr is None:
+            arr = frame.to_ndarray(**fmt_kw)
+        out[...] = np.rot90(arr, k) if k else arr
+
+    return convert
+
+
 def _luma(frame: av.VideoFrame) -> np.ndarray | None:
     """A copy of ``frame``'s luma plane (H, W) uint8, or None when its format does not store one."""
     if frame.format.name not in _LUMA_FIRST:
         return None
     plane = frame.planes[0]
     rows = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height).reshape(plane.height, -1)
-    return rows[:, : plane.width].copy()
+    return rows[:, : plane.width]
+
+
+def iter_yuv(
+    path: str | Path, info: ProbeInfo, pix_fmt: str, batch_size: int = 16
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(frame_indices int64 (B,), frames uint8 (B, N))`` for every frame, in order: each row one
+    upright ``info.width x info.height`` frame in ``pix_fmt``'s raw layout (:mod:`faceoff.yuv`), as the
+    encoder takes it. A source already in ``pix_fmt`` is copied plane by plane (rotated with ``np.rot90``
+    when the video carries a rotation), with no colour conversion; another format (10-bit, 4:2:2,
+    full-range ``yuvj``) is converted by swscale first. Checks as :func:`iter_frames` (PyAV).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    width, height = info.width, info.height
+    n_bytes = yuv.frame_bytes(width, height, pix_fmt)
+    k = info.rotation // 90
+
+    def convert(frame: av.VideoFrame, out: np.ndarray) -> None:
+        if frame.format.name != pix_fmt:
+            frame = frame.reformat(format=pix_fmt)
+        for plane, dst in zip(frame.planes, yuv.planes(out, width, height, pix_fmt), strict=True):
+            count = plane.line_size * plane.height
+            rows = np.frombuffer(plane, np.uint8, count=count).reshape(plane.height, -1)[:, : plane.width]
+            dst[...] = np.rot90(rows, k) if k else rows
+
+    decoded = 0
+    for idx, frames in _iter_pyav(Path(path), info, batch_size, (n_bytes,), convert):
+        decoded += len(idx)
+        yield idx, frames
+    if decoded != info.frame_count:
+        raise VideoError(path, f"decoded {decoded} frames but the probe indexed {info.frame_count}")
 
 
 def _iter_pyav(
-    path: Path, info: ProbeInfo, batch_size: int, out_w: int, out_h: int, resize: bool, gray: bool = False
+    path: Path,
+    info: ProbeInfo,
+    batch_size: int,
+    shape: tuple[int, ...],
+    convert: Callable[[av.VideoFrame, np.ndarray], None],
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    k = info.rotation // 90
+    """Decode every frame, check its pts, size and rotation against the probe, and ``convert`` it into
+    its row of a ``(batch_size, *shape)`` uint8 batch."""
     coded_w, coded_h = info.coded_size
-    fmt_kw: dict[str, object] = {"format": "gray" if gray else "rgb24"}
-    if resize:  # resize in coded orientation, then rotate
-        fmt_kw |= {"width": out_h, "height": out_w} if k % 2 else {"width": out_w, "height": out_h}
     n = info.frame_count
-    buf: list[np.ndarray] = []
-    i = 0
+    batch = np.empty((min(batch_size, max(n, 1)), *shape), np.uint8)
+    i = used = 0
     try:
         with av.open(str(path)) as container:
             stream = video_stream(container)
@@ -176,15 +231,17 @@ def _iter_pyav(
                     raise VideoError(
                         path, f"rotation {frame.rotation} differs from the probe's {info.rotation}"
                     )
-                arr = _luma(frame) if gray and not resize else None
-                if arr is None:
-                    arr = frame.to_ndarray(**fmt_kw)
-                buf.append(np.rot90(arr, k) if k else arr)
+                try:
+                    convert(frame, batch[used])
+                except ValueError as exc:  # a plane or array of an unexpected shape
+                    raise VideoError(path, f"frame {i} does not convert to {shape}: {exc}") from exc
                 i += 1
-                if len(buf) == batch_size:
-                    yield np.arange(i - len(buf), i, dtype=np.int64), np.stack(buf)
-                    buf = []
+                used += 1
+                if used == len(batch):
+                    yield np.arange(i - used, i, dtype=np.int64), batch
+                    batch = np.empty_like(batch)  # the consumer may still hold the last one
+                    used = 0
     except av.FFmpegError as exc:
         raise VideoError(path, f"frame {i} cannot be decoded: {decoder_cause(exc)}") from exc
-    if buf:
-        yield np.arange(i - len(buf), i, dtype=np.int64), np.stack(buf)
+    if used:
+        yield np.arange(i - used, i, dtype=np.int64), batch[:used]

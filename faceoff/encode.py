@@ -1,8 +1,10 @@
-"""Encode upright RGB frames to H.264 MP4 with the source's exact timestamps and no metadata; fail closed.
+"""Encode upright frames to H.264 MP4 with the source's exact timestamps and no metadata; fail closed.
 
 How
 ---
-Frames are muxed by PyAV as ``rawvideo`` packets into a NUT stream whose time base is
+Frames come as RGB (``(H, W, 3)``, converted to YUV by ffmpeg) or, with ``input_format="yuv"``, already in
+the output's pixel format (one raw buffer per frame, :mod:`faceoff.yuv`: no conversion at all; the render
+stage's way). They are muxed by PyAV as ``rawvideo`` packets into a NUT stream whose time base is
 ``1/time_base.denominator`` of the source (the NUT muxer may refine it to an exact multiple, e.g.
 1/15360 -> 1/61440) and whose pts are the source's ``ProbeInfo.pts`` (exact ticks);
 that stream is piped to ffmpeg (command built with ``ffmpeg-python``) which encodes with libx264 using
@@ -45,12 +47,13 @@ import subprocess
 import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import av
 import ffmpeg as ffmpeg_python
 import numpy as np
 
+from faceoff import yuv
 from faceoff.atomic import commit, partial_path, remove_stale_partials
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import ffmpeg_exe, tail
@@ -79,6 +82,7 @@ class VideoWriter:
         keep_audio: bool = False,
         source_path: str | Path | None = None,
         log_path: str | Path | None = None,
+        input_format: Literal["rgb24", "yuv"] = "rgb24",
     ):
         self.out_path = Path(out_path)
         self.info = info
@@ -94,6 +98,13 @@ class VideoWriter:
             raise ValueError(f"crf {crf} outside 0..51")
         self.tmp_path = partial_path(self.out_path, suffix=".mp4")
         self.pix_fmt = output_pix_fmt(info.width, info.height)
+        if input_format not in ("rgb24", "yuv"):
+            raise ValueError(f"input_format must be 'rgb24' or 'yuv', not {input_format!r}")
+        self.input_pix_fmt = "rgb24" if input_format == "rgb24" else self.pix_fmt
+        if input_format == "rgb24":
+            self.frame_shape: tuple[int, ...] = (info.height, info.width, 3)
+        else:
+            self.frame_shape = (yuv.frame_bytes(info.width, info.height, self.pix_fmt),)
         num, den = info.time_base
         self._tick = num  # source tick expressed in output units of 1/den s
         self._den = den
@@ -164,7 +175,7 @@ class VideoWriter:
             )
             self._nut = av.open(self._proc.stdin, "w", format="nut", buffer_size=1 << 20)
             s = self._nut.add_stream("rawvideo", rate=self._last_frame_rate())
-            s.width, s.height, s.pix_fmt = self.info.width, self.info.height, "rgb24"
+            s.width, s.height, s.pix_fmt = self.info.width, self.info.height, self.input_pix_fmt
             s.time_base = self._tb
             self._stream = s
         except Exception as exc:
@@ -181,16 +192,16 @@ class VideoWriter:
         return (1 / seconds).limit_denominator(1 << 30)
 
     def write(self, frames: np.ndarray) -> None:
-        """Append ``(B, H, W, 3)`` (or one ``(H, W, 3)``) uint8 RGB frames at ``info.width x info.height``."""
+        """Append frames of ``frame_shape`` (uint8, a batch ``(B, *frame_shape)`` or one frame): RGB
+        ``(H, W, 3)`` at ``info.width x info.height``, or one raw YUV buffer per frame (``input_format``)."""
         if self._nut is None or self._done:
             raise VideoError(self.out_path, "VideoWriter is not open")
         frames = np.asarray(frames)
-        if frames.ndim == 3:
+        if frames.ndim == len(self.frame_shape):
             frames = frames[None]
-        expected = (self.info.height, self.info.width, 3)
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != expected:
-            h, w = expected[:2]
-            self._fail(f"frames must be uint8 (B, {h}, {w}, 3), not {frames.dtype} {frames.shape}")
+        if frames.dtype != np.uint8 or frames.shape[1:] != self.frame_shape:
+            want = ", ".join(map(str, self.frame_shape))
+            self._fail(f"frames must be uint8 (B, {want}), not {frames.dtype} {frames.shape}")
         if self.frames_written + len(frames) > self.info.frame_count:
             self._fail(f"more frames written than the source's {self.info.frame_count}")
         pts = self.info.pts

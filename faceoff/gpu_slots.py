@@ -2,7 +2,7 @@
 
 Snakemake's local executor can limit how many GPU jobs run at once (``--resources gpu=N``) but does not
 tell a job *which* GPU to use: every job would see all GPUs and use device 0. With ``--resources gpu=N``
-on a local run, ``rules/resources.smk`` gives the GPU rules (detect, audit) the ``shell_exec`` resource
+on a local run, ``rules/resources.smk`` gives the GPU rules (detect, render) the ``shell_exec`` resource
 ``scripts/gpu-slot-shell``, which runs ``python -m faceoff.gpu_slots -c <the job's command>``:
 
 1. the devices are ``FACEOFF_GPUS`` (e.g. ``0,1,3``), else ``CUDA_VISIBLE_DEVICES`` as given to the

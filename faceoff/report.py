@@ -236,6 +236,7 @@ def _audit_block(audit: dict[str, Any], contact_sheet: str | Path | None) -> dic
     block["enabled"] = audit.get("enabled", True)
     block["max_score_inside_hidden"] = audit.get("max_score_inside_hidden")
     block["first_findings"] = (audit.get("findings") or [])[:10]
+    block["checked"] = audit.get("checked")  # what the audit checked, in words
     block["contact_sheet"] = str(contact_sheet) if contact_sheet else None
     return block
 

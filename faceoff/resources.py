@@ -39,8 +39,8 @@ BASE_MEM_MB = {
     "probe": 500,
     "detect": 3000,
     "regularize": 1000,
-    "render": 1500,
-    "audit": 3000,
+    "render": 3000,  # with the audit's detector (it re-detects each rendered frame)
+    "audit": 1500,
     "report": 1500,
     "summary": 1500,
 }
@@ -176,19 +176,22 @@ def estimate(
     if stage == "probe":
         mem += 20 * frame_mb
         seconds += facts.size_bytes / 1e6 / HASH_MB_S + n * src_mpx / DECODE_MPX_S / 20
-    elif stage in ("detect", "audit"):
-        width, batch = (detect_width, detect_batch) if stage == "detect" else (audit_width, audit_batch)
-        det_mpx = _scaled_mpx(facts, width)
+    elif stage == "detect":
+        det_mpx = _scaled_mpx(facts, detect_width)
         # decoded batches (prefetch depth 2 + the one in use), resized copies, the model's input tensors
-        mem += 3 * batch * frame_mb + 4 * batch * det_mpx * 3 * 4
+        mem += 3 * detect_batch * frame_mb + 4 * detect_batch * det_mpx * 3 * 4
         rate = DETECT_GPU_MPX_S if gpu else DETECT_CPU_MPX_S_PER_THREAD * threads
         seconds += n * (src_mpx / DECODE_MPX_S + det_mpx / rate)
-        if stage == "audit":  # masks at source size per frame, contact sheet, a second probe of the file
-            mem += 4 * frame_mb + 12 * frame_mb
-            seconds += facts.size_bytes / 1e6 / HASH_MB_S + n * src_mpx / RENDER_MPX_S_PER_THREAD / 4
-    elif stage == "render":
-        mem += 3 * render_batch * frame_mb + X264_FRAMES * frame_mb
-        seconds += n * (src_mpx / DECODE_MPX_S + src_mpx / (RENDER_MPX_S_PER_THREAD * threads))
+    elif stage == "render":  # decode, hide, encode, and the audit's detector on each rendered frame
+        det_mpx = _scaled_mpx(facts, audit_width)
+        mem += 3 * render_batch * frame_mb + X264_FRAMES * frame_mb + 4 * audit_batch * det_mpx * 3 * 4
+        rate = DETECT_GPU_MPX_S if gpu else DETECT_CPU_MPX_S_PER_THREAD * threads
+        seconds += n * (
+            src_mpx / DECODE_MPX_S + src_mpx / (RENDER_MPX_S_PER_THREAD * threads) + det_mpx / rate
+        )
+    elif stage == "audit":  # the contact sheet's decode, a probe (sha256) and a copy of the file
+        mem += 16 * frame_mb
+        seconds += 2 * facts.size_bytes / 1e6 / HASH_MB_S + n * src_mpx / DECODE_MPX_S
     elif stage in ("regularize", "report"):
         seconds += n * 2e-4
     return _request(mem, seconds, attempt)

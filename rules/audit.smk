@@ -3,7 +3,8 @@ rule audit:
         video=f"{RESULTS}/render/{{id}}.mp4",
         probe=f"{RESULTS}/probe/{{id}}.json",
         tracks=f"{RESULTS}/tracks_corrected/{{id}}.parquet",
-        checkpoint=DETECT_CHECKPOINT,
+        detections=f"{RESULTS}/detections/{{id}}.parquet",
+        stats=f"{RESULTS}/render/{{id}}.json",
     output:
         audit=f"{RESULTS}/audit/{{id}}.json",
         sheet=report(
@@ -22,16 +23,14 @@ rule audit:
         f"{RESULTS}/logs/audit/{{id}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/audit/{{id}}.tsv"
-    threads: workflow.cores
     resources:
         mem_mb=mem_mb_of("audit"),
         runtime=runtime_of("audit"),
-        gpu=GPU_JOBS,
-        shell_exec=gpu_slot_shell,
     conda:
         "../environment.yml"
     shell:
         "faceoff audit {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
         " -o {output.audit:q} --sheet {output.sheet:q} --deliver {output.delivered:q}"
-        " --render-params {params.render:q} --detect-params {params.detect:q} --threads {threads}"
+        " --detections {input.detections:q} --render-stats {input.stats:q}"
+        " --render-params {params.render:q} --detect-params {params.detect:q}"
         " --params {params.section:q} > {log:q} 2>&1"

@@ -4,6 +4,7 @@ rule render:
         probe=f"{RESULTS}/probe/{{id}}.json",
         tracks=f"{RESULTS}/tracks/{{id}}.parquet",
         corrections=get_corrections,
+        checkpoint=DETECT_CHECKPOINT,  # the audit's detector checks each rendered frame
     output:
         # temp: the audit delivers a copy to anonymized/ and Snakemake then removes this one
         video=temp(f"{RESULTS}/render/{{id}}.mp4"),
@@ -13,6 +14,8 @@ rule render:
     params:
         section=stage_params("render"),
         corrections=corrections_option,
+        audit=stage_params("audit"),
+        detect=stage_params("detect"),
         hash=HASHES["render"],
     log:
         main=f"{RESULTS}/logs/render/{{id}}.log",
@@ -23,10 +26,13 @@ rule render:
     resources:
         mem_mb=mem_mb_of("render"),
         runtime=runtime_of("render"),
+        gpu=GPU_JOBS,
+        shell_exec=gpu_slot_shell,
     conda:
         "../environment.yml"
     shell:
         "faceoff render {input.video:q} --probe {input.probe:q} --tracks {input.tracks:q}"
         " -o {output.video:q} --stats {output.stats:q} --log {log.ffmpeg:q}"
         " --corrected {output.corrected:q} {params.corrections}"
+        " --audit-params {params.audit:q} --detect-params {params.detect:q} --threads {threads}"
         " --params {params.section:q} > {log.main:q} 2>&1"

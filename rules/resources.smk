@@ -4,8 +4,8 @@
 # each GPU job its own device (faceoff/gpu_slots.py). docs/hpc.md explains how to run on SLURM.
 import faceoff.resources as faceoff_resources
 
-GPU_STAGES = ("detect", "audit")
-# detect and audit (which runs the detector again) ask for one GPU unless the detector runs on the CPU.
+GPU_STAGES = ("detect", "render")
+# detect and render (which re-detects on each rendered frame) ask for one GPU unless the detector runs on the CPU.
 GPU_JOBS = 0 if CFG.detect.device == "cpu" else 1
 
 

@@ -1,4 +1,6 @@
-"""The audit: re-detection on the anonymized output finds exactly the frames where a face was left visible."""
+"""The audit: re-detection of the rendered frames (inside the render, and on the encoded file) finds exactly
+the frames where a face was left visible; the detections the tracks dropped are findings too; the audit
+stage keeps a failing video out of delivery."""
 
 from __future__ import annotations
 
@@ -14,12 +16,20 @@ import pytest
 import skimage.data
 
 from faceoff.anonymize import anonymize_frame, covered_mask
-from faceoff.audit import AuditFailed, AuditParams, audit_video, inside_fraction
-from faceoff.boxes import TRACK_SCHEMA, write_boxes
+from faceoff.audit import (
+    AuditFailed,
+    AuditParams,
+    audit_video,
+    covered_share,
+    inside_fraction,
+    uncovered_detections,
+)
+from faceoff.boxes import DETECTION_SCHEMA, TRACK_SCHEMA, write_boxes
 from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.detectors import build_detector
 from faceoff.errors import FaceOffError
 from faceoff.probe import probe_video
+from faceoff.stages.audit import run_audit
 from faceoff.stages.render import run_render
 from faceoff.synth.clips import write_clip
 from faceoff.zoom import ZoomDetector, ZoomParams
@@ -35,10 +45,10 @@ def detector():
     return build_detector("centerface", device="cpu", threads=2)  # as the audit stage builds it
 
 
-
 def _audit(**changes) -> AuditParams:
     """The audit as users get it (the audit section's defaults), with ``changes``."""
     return AuditParams.from_config(AuditConfig(**changes), "centerface")
+
 
 def _iou(a, b) -> float:
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -86,49 +96,58 @@ def clip(tmp_path_factory):
     return root, src, probe_video(src), boxes
 
 
-def render_without(clip, missing: set[int], name: str) -> tuple[Path, Path]:
-    """Render the clip hiding the face on every frame except ``missing``; returns (video, tracks)."""
+def render_without(clip, missing: set[int], name: str, detector=None) -> tuple[Path, Path, dict]:
+    """Render the clip hiding the face on every frame except ``missing``; returns (video, tracks, stats).
+    With ``detector``, the render checks every frame it encodes with the default audit."""
     root, src, info, boxes = clip
     tracks = root / f"{name}.parquet"
     keep = [t for t in range(N_FRAMES) if t not in missing]
     meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
     write_boxes(tracks_table(boxes, keep), tracks, meta, TRACK_SCHEMA)
     out = root / f"{name}.mp4"
-    run_render(str(src), info, tracks, RenderConfig(), out, root / f"{name}.json")
-    return out, tracks
+    audit = AuditConfig(enabled=detector is not None)
+    stats = run_render(
+        str(src), info, tracks, RenderConfig(), out, root / f"{name}.json", audit=audit, detector=detector
+    )
+    return out, tracks, stats
 
 
 def test_face_hidden_everywhere_passes(clip, detector, tmp_path):
     root, _, info, _ = clip
-    video, tracks = render_without(clip, set(), "all")
+    video, tracks, stats = render_without(clip, set(), "all", detector)
+    in_render = stats["audit"]
     out = tmp_path / "audit" / "all.json"
-    result = audit_video(
-        video, probe_video(video), tracks, RenderConfig(), _audit(), out, detector
-    )
-    assert result["passed"] and result["n_findings"] == 0 and result["findings"] == []
-    assert result["frames_audited"] == info.frame_count == N_FRAMES
-    assert result["threshold"] == _audit().threshold == 0.3 and result["timing"]["seconds"] > 0
-    assert result["max_score_inside_hidden"] < 0.1  # default blur, face ~62 px wide: nothing fires
+    result = audit_video(video, probe_video(video), tracks, RenderConfig(), _audit(), out, detector)
+    for r in (in_render, result):  # the frames handed to the encoder, and the encoded file's frames
+        assert r["passed"] and r["n_findings"] == 0 and r["findings"] == []
+        assert r["frames_audited"] == info.frame_count == N_FRAMES
+        assert r["threshold"] == _audit().threshold == 0.3
+        assert r["max_score_inside_hidden"] < 0.1  # default blur, face ~62 px wide: nothing fires
+    assert in_render["timing"]["seconds"] > 0 and in_render["detection_size"] == [WIDTH, HEIGHT]
     assert json.loads(out.read_text()) == result
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
 def test_findings_exactly_on_unhidden_frames(clip, detector, tmp_path):
+    """Found by the render's check of each frame, and the same frames by re-decoding the encoded file."""
     _, _, info, boxes = clip
     missing = {2, 7, 8}
-    video, tracks = render_without(clip, missing, "gaps")
-    result = audit_video(
-        video, info, tracks, RenderConfig(), _audit(), tmp_path / "a.json", detector
-    )
-    assert not result["passed"]
-    assert {f["frame_index"] for f in result["findings"]} == missing
-    assert result["n_findings"] == 3 and result["frames_with_findings"] == 3
-    for f in result["findings"]:
-        box = [f["x1"], f["y1"], f["x2"], f["y2"]]
-        assert _iou(box, boxes[f["frame_index"]]) > 0.6, f
-        assert f["score"] > 0.8 and f["inside_fraction"] == 0.0
-        assert f["pts_time"] == pytest.approx(info.pts_time[f["frame_index"]])
-    err = AuditFailed(result)
+    video, tracks, stats = render_without(clip, missing, "gaps", detector)
+    redecoded = audit_video(video, info, tracks, RenderConfig(), _audit(), tmp_path / "a.json", detector)
+    for result in (stats["audit"], redecoded):
+        assert not result["passed"]
+        assert {f["frame_index"] for f in result["findings"]} == missing
+        assert result["n_findings"] == 3 and result["frames_with_findings"] == 3
+        for f in result["findings"]:
+            box = [f["x1"], f["y1"], f["x2"], f["y2"]]
+            assert _iou(box, boxes[f["frame_index"]]) > 0.6, f
+            assert f["score"] > 0.8 and f["inside_fraction"] == 0.0 and f["kind"] == "rendered"
+            assert f["pts_time"] == pytest.approx(info.pts_time[f["frame_index"]])
+    # the encoder's input and its decoded output differ by codec noise only: the boxes agree closely
+    for a, b in zip(stats["audit"]["findings"], redecoded["findings"], strict=True):
+        assert _iou([a[k] for k in ("x1", "y1", "x2", "y2")], [b[k] for k in ("x1", "y1", "x2", "y2")]) > 0.9
+        assert abs(a["score"] - b["score"]) < 0.05
+    err = AuditFailed(stats["audit"])
     assert "3 possible unhidden face(s) on 3 frame(s)" in str(err) and isinstance(err, FaceOffError)
 
 
@@ -143,9 +162,17 @@ def test_render_and_audit_hide_the_pad_around_each_box(clip, detector, tmp_path)
         tracks = tmp_path / f"pad{pad:.0f}.parquet"
         write_boxes(tracks_table(small, list(range(N_FRAMES))).assign(pad=pad), tracks, meta, TRACK_SCHEMA)
         out = tmp_path / f"pad{pad:.0f}.mp4"
-        run_render(str(src), info, tracks, RenderConfig(), out, tmp_path / f"pad{pad:.0f}.json")
-        audit = tmp_path / "a.json"
-        results[pad] = audit_video(out, info, tracks, RenderConfig(), _audit(), audit, detector)
+        stats = run_render(
+            str(src),
+            info,
+            tracks,
+            RenderConfig(),
+            out,
+            tmp_path / f"pad{pad:.0f}.json",
+            audit=AuditConfig(),
+            detector=detector,
+        )
+        results[pad] = stats["audit"]
     assert results[30.0]["passed"] and results[30.0]["max_score_inside_hidden"] < 0.1
     assert results[0.0]["n_findings"] > 0
 
@@ -181,7 +208,7 @@ class FixedDetector:
 
 def test_boxes_scaled_from_detection_width_and_classified(clip, tmp_path):
     root, _, info, boxes = clip
-    video, tracks = render_without(clip, {5}, "one")
+    video, tracks, _ = render_without(clip, {5}, "one")
     (fx1, fy1, fx2, fy2) = boxes[0]
     # detection at half width: coordinates halve. One box on the hidden face of frame 0 (inside on every
     # frame but 5, where nothing is hidden), one in the empty top-left corner, one below the threshold.
@@ -196,6 +223,7 @@ def test_boxes_scaled_from_detection_width_and_classified(clip, tmp_path):
     assert result["n_findings"] == N_FRAMES + 1 and result["frames_with_findings"] == N_FRAMES
     assert len(result["findings"]) == 4 and result["findings_truncated"]
     assert result["findings"][0] == {
+        "kind": "rendered",
         "frame_index": 0,
         "pts_time": 0.0,
         "x1": 0.0,
@@ -219,7 +247,7 @@ def test_inside_fraction():
 
 def test_frame_count_mismatch_is_an_error(clip, tmp_path):
     root, src, info, boxes = clip
-    _, tracks = render_without(clip, set(), "mm")
+    _, tracks, _ = render_without(clip, set(), "mm")
     short = write_clip(tmp_path / "short.mp4", face_clip_frames()[0][:10])
     out = tmp_path / "a.json"
     det = FixedDetector(np.zeros((0, 5)), (HEIGHT, WIDTH, 3))
@@ -299,3 +327,122 @@ def test_default_blur_defeats_detector(detector, scene, width, threshold):
     touching = [(round(float(d[4]), 3), round(inside_fraction(d, mask), 2)) for d in after]
     touching = [t for t in touching if t[1] > 0]
     assert not touching, f"(score, fraction inside hidden region) of boxes on the blurred face: {touching}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Check 2 (detections the rendered regions leave uncovered) and the audit stage
+# --------------------------------------------------------------------------------------------------
+
+
+def detections_table(rows: list[tuple[int, list[float], float]]) -> pd.DataFrame:
+    """Detections ``(frame, box, score)``."""
+    frames = np.array([r[0] for r in rows], np.int64)
+    xyxy = np.array([r[1] for r in rows], np.float64).reshape(-1, 4)
+    return pd.DataFrame(
+        {
+            "frame_index": frames,
+            "pts_time": frames / 25,
+            "x1": xyxy[:, 0],
+            "y1": xyxy[:, 1],
+            "x2": xyxy[:, 2],
+            "y2": xyxy[:, 3],
+            "score": np.array([r[2] for r in rows], np.float32),
+        }
+    )
+
+
+@pytest.mark.parametrize("shape", ["ellipse", "rectangle"])
+def test_covered_share_is_inside_fraction_of_the_covered_mask(shape):
+    """The window-only computation against the full-frame mask it stands for (the oracle)."""
+    rng = np.random.default_rng(7)
+    cfg = RenderConfig(shape=shape)
+    for _ in range(150):
+        corners = rng.uniform(-30, 230, (3, 2))
+        hidden = np.concatenate([corners, corners + rng.uniform(4, 80, (3, 2))], axis=1)
+        xy = rng.uniform(-20, 220, 2)
+        box = np.concatenate([xy, xy + rng.uniform(1, 90, 2)])
+        want = inside_fraction(box, covered_mask(hidden, cfg, WIDTH, HEIGHT))
+        assert covered_share(box, hidden, cfg, WIDTH, HEIGHT) == pytest.approx(want, abs=1e-12)
+    assert covered_share(np.array([10.0, 10, 50, 50]), None, cfg, WIDTH, HEIGHT) == 0.0
+
+
+def test_detections_the_tracks_dropped_are_findings(clip):
+    _, _, info, boxes = clip
+    tracks = tracks_table(boxes, [t for t in range(N_FRAMES) if t != 4])  # the tracks dropped frame 4
+    dets = detections_table(
+        [
+            (4, list(boxes[4]), 0.25),  # weak, dropped by the tracks: unhidden -> a finding
+            (5, list(boxes[5]), 0.9),  # hidden by its track: not a finding
+            (6, [150, 100, 190, 150], 0.1),  # below detect's threshold: not checked
+        ]
+    )
+    r = uncovered_detections(dets, tracks, RenderConfig(), info, 0.2, 0.5, max_stored=10)
+    assert (r["n_checked"], r["n_findings"], r["frames_with_findings"]) == (2, 1, 1)
+    (f,) = r["findings"]
+    assert (f["kind"], f["frame_index"], f["score"], f["inside_fraction"]) == ("detection", 4, 0.25, 0.0)
+    assert uncovered_detections(dets, tracks, RenderConfig(), info, 0.2, 0.5, max_stored=0)["findings"] == []
+
+
+def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tmp_path):
+    _, _, info, boxes = clip
+    video, tracks, _ = render_without(clip, set(), "stage", detector)  # every face hidden
+    stats = video.with_suffix(".json")
+    meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
+    covered, dropped = tmp_path / "covered.parquet", tmp_path / "dropped.parquet"
+    write_boxes(detections_table([(3, list(boxes[3]), 0.9)]), covered, meta, DETECTION_SCHEMA)
+    weak = (3, [160, 110, 200, 150], 0.25)  # a weak detection no track kept, where nothing is hidden
+    write_boxes(detections_table([(3, list(boxes[3]), 0.9), weak]), dropped, meta, DETECTION_SCHEMA)
+
+    def audit(detections, name, **changes):
+        return run_audit(
+            video, info, tracks, detections, stats, RenderConfig(), AuditConfig(**changes), DetectConfig(),
+            tmp_path / f"{name}.json", tmp_path / f"{name}.png", tmp_path / "anonymized" / f"{name}.mp4",
+        )  # fmt: skip
+
+    (tmp_path / "anonymized").mkdir()
+    result = audit(covered, "ok", fail_on_findings=True)
+    assert result["passed"] and (tmp_path / "anonymized" / "ok.mp4").read_bytes() == video.read_bytes()
+    checked = " ".join(result["checked"])
+    assert f"every delivered frame ({N_FRAMES}), as handed to the encoder" in checked
+    assert "every detection of the detect stage at score >= 0.2 (1 boxes)" in checked
+    assert result["encoded_file"]["frames"] == N_FRAMES and result["encoded_file"]["size"] == [WIDTH, HEIGHT]
+
+    with pytest.raises(AuditFailed, match="1 possible unhidden face"):
+        audit(dropped, "weak", fail_on_findings=True)
+    assert not (tmp_path / "anonymized" / "weak.mp4").exists()  # never delivered
+    found = json.loads((tmp_path / "weak.json").read_text())
+    assert found["rendered_frames"]["n_findings"] == 0 and found["detections"]["n_findings"] == 1
+    assert [(f["kind"], f["frame_index"]) for f in found["findings"]] == [("detection", 3)]
+    assert audit(dropped, "report_only")["n_findings"] == 1  # without fail_on_findings: delivered
+    assert (tmp_path / "anonymized" / "report_only.mp4").is_file()
+
+    other = tmp_path / "other.mp4"  # not the file whose frames the render checked
+    other.write_bytes(video.read_bytes() + b"\0")
+    with pytest.raises(FaceOffError, match="sha256"):
+        run_audit(
+            other, info, tracks, covered, stats, RenderConfig(), AuditConfig(), DetectConfig(),
+            tmp_path / "x.json", tmp_path / "x.png", tmp_path / "anonymized" / "x.mp4",
+        )  # fmt: skip
+    with pytest.raises(FaceOffError, match="audit's parameters"):  # the render checked at another threshold
+        audit(covered, "changed", threshold=0.5)
+    assert not (tmp_path / "anonymized" / "x.mp4").exists()
+
+
+def test_audit_stage_on_a_rotated_source(detector, tmp_path):
+    """The rendered file is upright while the source's probe carries the rotation: both are used right."""
+    frames, boxes = face_clip_frames()
+    stored = np.ascontiguousarray(np.rot90(frames, -1, axes=(1, 2)))  # coded sideways, displayed upright
+    src = write_clip(tmp_path / "rot.mp4", stored, rotation=90)
+    info = probe_video(src)
+    assert (info.rotation, info.width, info.height) == (90, WIDTH, HEIGHT)  # displayed upright
+    tracks, dets = tmp_path / "t.parquet", tmp_path / "d.parquet"
+    meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
+    write_boxes(tracks_table(boxes, list(range(N_FRAMES))), tracks, meta, TRACK_SCHEMA)
+    write_boxes(detections_table([(0, list(boxes[0]), 0.9)]), dets, meta, DETECTION_SCHEMA)
+    video, stats = tmp_path / "r.mp4", tmp_path / "r.json"
+    run_render(str(src), info, tracks, RenderConfig(), video, stats, audit=AuditConfig(), detector=detector)
+    result = run_audit(
+        video, info, tracks, dets, stats, RenderConfig(), AuditConfig(), DetectConfig(),
+        tmp_path / "a.json", tmp_path / "qa.png", tmp_path / "delivered.mp4",
+    )  # fmt: skip
+    assert result["passed"] and (tmp_path / "delivered.mp4").is_file()

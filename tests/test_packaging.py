@@ -39,10 +39,10 @@ def test_environment_matches_pyproject():
 
 
 def test_stages_without_a_detector_do_not_import_torch():
-    """Regularize, render and report jobs stay small: torch (about 600 MiB resident) loads only where a
-    detector runs (detect, audit)."""
+    """Regularize, audit and report jobs stay small: torch (about 600 MiB resident) loads only where a
+    detector runs (detect, and render when it re-detects its frames: imported then, not with the module)."""
     modules = "faceoff.cli, faceoff.config, " + ", ".join(
-        f"faceoff.stages.{stage}" for stage in ("probe", "regularize", "render", "report", "summary")
+        f"faceoff.stages.{stage}" for stage in ("probe", "regularize", "render", "audit", "report", "summary")
     )
     code = f"import sys, {modules}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

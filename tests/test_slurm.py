@@ -50,10 +50,10 @@ NODE_FIT = [
     str(CPUS),
     "--set-threads",
     *(f"{rule}={n}" for rule, n in [("probe", 1), ("detect", CPUS), ("regularize", 1), ("render", CPUS)]),
-    *(f"{rule}={n}" for rule, n in [("audit", CPUS), ("report", 1), ("summary", 1)]),
+    *(f"{rule}={n}" for rule, n in [("audit", 1), ("report", 1), ("summary", 1)]),
     "--set-resources",
     f"detect:cpus_per_gpu={CPUS}",
-    f"audit:cpus_per_gpu={CPUS}",
+    f"render:cpus_per_gpu={CPUS}",
 ]
 
 
@@ -202,7 +202,8 @@ def test_jobs_ask_for_what_their_probe_says(tmp_path):
     for rule in ("detect", "render", "audit"):
         big, small = jobs[rule, "long4k"], jobs[rule, "short"]
         assert int(big["runtime"]) > int(small["runtime"]) and int(big["mem_mb"]) > int(small["mem_mb"]), rule
-    assert jobs["detect", "short"]["gpu"] == "1" and "gpu" not in jobs["render", "short"]
+    assert jobs["detect", "short"]["gpu"] == "1" and jobs["render", "short"]["gpu"] == "1"  # re-detects
+    assert "gpu" not in jobs["audit", "short"]
 
 
 def test_slurm_profile_groups_jobs(tmp_path):

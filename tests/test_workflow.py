@@ -185,22 +185,30 @@ def test_changing_regularize_reruns_only_downstream(clean_run):
 
 
 def test_audit_failure_blocks_delivery(tmp_path):
-    """A face the detector missed is found by the audit; with fail_on_findings nothing is delivered."""
+    """A face seen on one frame only: detect finds it, the tracks drop it (a one-detection track is a false
+    positive to them), so it is not hidden. The audit finds it twice, in the detections table and on the
+    rendered frame; with fail_on_findings nothing is delivered."""
     videos = tmp_path / "videos"
     videos.mkdir()
-    write_clip(videos / "missed.mp4", _face_frames(8), fps=25)
+    frames = np.full((8, 192, 256, 3), 90, np.uint8)
+    frames[4] = _face_frames(1)[0]  # the face passes by on frame 4
+    write_clip(videos / "missed.mp4", frames, fps=25)
     cfg = {
         "inputs": [str(videos)],
         "results": "results",
         "annotations": None,
-        "detect": {"threshold": 0.99, "width": 0},  # the detector "misses" the face
+        "detect": {"width": 0},  # detect's defaults otherwise (threshold 0.2)
         "audit": {"fail_on_findings": True},
     }
     (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
     proc = _run(["--cores", "2", "--configfile", "my.yaml"], tmp_path)
     assert proc.returncode != 0
-    log = (tmp_path / "results" / "logs" / "audit" / "missed.log").read_text()
-    assert "audit found" in log and "missed.mp4" in log, log[-2000:]
-    assert (tmp_path / "results" / "render" / "missed.mp4").is_file()  # rendered, but...
-    assert not (tmp_path / "results" / "anonymized" / "missed.mp4").exists()  # ...never delivered
-    assert not [p for p in (tmp_path / "results").rglob("*") if ".partial" in p.name or ".tmp" in p.name]
+    results = tmp_path / "results"
+    assert read_boxes(results / "detections" / "missed.parquet")["frame_index"].tolist() == [4]
+    assert read_boxes(results / "tracks" / "missed.parquet").empty  # dropped by the tracks
+    log = (results / "logs" / "audit" / "missed.log").read_text()
+    assert "audit found 2 possible unhidden face(s) on 1 frame(s)" in log and "missed.mp4" in log, log[-2000:]
+    assert "e.g. frame 4 score" in log  # (Snakemake removes the failed job's audit JSON)
+    assert (results / "render" / "missed.mp4").is_file()  # rendered, but...
+    assert not (results / "anonymized" / "missed.mp4").exists()  # ...never delivered
+    assert not [p for p in results.rglob("*") if ".partial" in p.name or ".tmp" in p.name]

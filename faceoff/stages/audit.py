@@ -1,51 +1,128 @@
-"""The audit stage: look for faces the rendered video still shows, draw its QA contact sheet, and deliver
-it to ``anonymized/`` unless the audit must fail it."""
+"""The audit stage: what the render's frame check found, the detections the rendered regions leave
+uncovered, a check of the encoded file, the QA contact sheet, and delivery to ``anonymized/`` unless the
+audit must fail the video. It runs no detector: the rendered frames were re-detected inside the render
+(:mod:`faceoff.audit` explains the three checks)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from faceoff.atomic import write_text
-from faceoff.audit import AuditFailed, AuditParams, audit_video
+from faceoff.audit import AUDIT_FORMAT, AuditFailed, AuditParams, uncovered_detections
+from faceoff.boxes import check_made_for, read_boxes
 from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.contact_sheet import write_contact_sheet
 from faceoff.delivery import deliver
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo, probe_video
-from faceoff.stages.detect import detector_from
 
 
-def run_audit(
-    rendered: str | Path,
-    source: ProbeInfo,
-    tracks_path: str | Path,
-    render: RenderConfig,
-    audit: AuditConfig,
-    detect: DetectConfig,
-    out_json: str | Path,
-    sheet_png: str | Path,
-    delivered: str | Path,
-    threads: int | None = None,
-) -> dict:
-    """Audit the rendered video, draw its QA contact sheet, and deliver it unless the audit must fail it.
-
-    The rendered file is probed again: it must hold the source's frame count and displayed size.
-    With ``audit.fail_on_findings`` a video with findings raises :class:`AuditFailed` and is not delivered.
-    """
+def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> tuple[ProbeInfo, dict]:
+    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames and size.
+    Returns its probe (upright: no rotation, unlike a rotated source's) and the check's record."""
     info = probe_video(rendered)
     if (info.frame_count, info.width, info.height) != (source.frame_count, source.width, source.height):
         raise FaceOffError(
             f"{rendered}: {info.frame_count} frames {info.width}x{info.height}, source has "
             f"{source.frame_count} frames {source.width}x{source.height}"
         )
+    if stats.get("output_sha256") != info.sha256:
+        raise FaceOffError(
+            f"{rendered}: not the file the render stage encoded (sha256 differs from its stats)"
+        )
+    return info, {
+        "sha256": info.sha256,
+        "frames": info.frame_count,
+        "size": [info.width, info.height],
+        "encoder_verified": stats.get("output_check", {}),
+    }
+
+
+def _checked(frames: dict, table: dict, detect: DetectConfig, audit: AuditConfig) -> list[str]:
+    """What the audit checked, in words (the report repeats it)."""
+    w, h = frames["detection_size"]
+    inside = f"less than {1 - audit.outside_fraction:.0%} inside the hidden regions"
+    zoom = "with detect's zoom on small faces" if frames.get("zoom") else "without zoom"
+    return [
+        f"every delivered frame ({frames['frames_audited']}), as handed to the encoder: re-detected at "
+        f"{w}x{h} by {frames['detector']} ({frames['runtime']}, {zoom}) at score >= {audit.threshold}; "
+        f"a box {inside} is a finding",
+        f"every detection of the detect stage at score >= {detect.threshold} ({table['n_checked']} boxes): "
+        f"one {inside} is a finding",
+        "the encoded file: verified by the encoder before it was moved into place (one video stream and no "
+        "other, no chapters, only the allowed tags, packet count and every timestamp equal to the source's, "
+        "displayed size, no rotation), probed again here (frame count, size) and its sha256 equal to the "
+        "one the render recorded for the file whose frames were checked",
+    ]
+
+
+def run_audit(
+    rendered: str | Path,
+    source: ProbeInfo,
+    tracks_path: str | Path,
+    detections_path: str | Path,
+    render_stats: str | Path,
+    render: RenderConfig,
+    audit: AuditConfig,
+    detect: DetectConfig,
+    out_json: str | Path,
+    sheet_png: str | Path,
+    delivered: str | Path,
+) -> dict:
+    """Audit the rendered video, draw its QA contact sheet, and deliver it unless the audit must fail it.
+
+    ``render_stats`` is the render stage's JSON (its frame check and the encoded file's sha256). With
+    ``audit.fail_on_findings`` a video with findings raises :class:`AuditFailed` and is not delivered.
+    """
+    stats = json.loads(Path(render_stats).read_text())
+    info, encoded = _encoded_file_check(rendered, source, stats)
     if audit.enabled:
-        detector = detector_from(detect, threads)  # with detect's zoom: small faces are checked too
+        frames = stats.get("audit") or {}
         params = AuditParams.from_config(audit, detect.detector)
-        result = audit_video(rendered, info, tracks_path, render, params, out_json, detector)
+        if not frames.get("frames_audited") == source.frame_count or frames.get("params") != asdict(params):
+            raise FaceOffError(
+                f"{render_stats}: the render did not check every frame with the audit's parameters; "
+                "render again with this audit section"
+            )
+        check_made_for(detections_path, source)
+        table = uncovered_detections(
+            read_boxes(detections_path),
+            read_boxes(tracks_path),
+            render,
+            source,
+            detect.threshold,
+            audit.outside_fraction,
+            audit.max_stored_findings,
+        )
+        findings = sorted(frames["findings"] + table["findings"], key=lambda f: (f["frame_index"], f["kind"]))
+        n_findings = frames["n_findings"] + table["n_findings"]
+        result = {
+            **{k: v for k, v in frames.items() if k != "findings"},
+            "format": AUDIT_FORMAT,
+            "enabled": True,
+            "checked": _checked(frames, table, detect, audit),
+            "rendered_frames": {k: frames[k] for k in ("n_findings", "frames_with_findings", "timing")},
+            "detections": {k: v for k, v in table.items() if k != "findings"},
+            "encoded_file": encoded,
+            "n_findings": n_findings,
+            "frames_with_findings": len({f["frame_index"] for f in findings})
+            if n_findings == len(findings)
+            else frames["frames_with_findings"] + table["frames_with_findings"],  # an upper bound
+            "findings": findings[: audit.max_stored_findings],
+            "findings_truncated": n_findings > min(len(findings), audit.max_stored_findings),
+            "passed": n_findings == 0,
+        }
     else:
-        result = {"enabled": False, "passed": None, "findings": [], "n_findings": None}
-        write_text(out_json, json.dumps(result, indent=2) + "\n")
+        result = {
+            "enabled": False,
+            "passed": None,
+            "findings": [],
+            "n_findings": None,
+            "encoded_file": encoded,
+        }
+    write_text(out_json, json.dumps(result, indent=2) + "\n")
     write_contact_sheet(
         rendered,
         info,

@@ -14,6 +14,7 @@ from faceoff.decode import detection_size, iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
+from faceoff.progress import Progress
 from faceoff.provenance import stage_metadata, timing
 from faceoff.shards import ShardStore
 from faceoff.stride import RevisitParams, detected_record, revisit, strided
@@ -65,7 +66,9 @@ def run_detect(
         if hasattr(detector, "reset"):
             detector.reset()
         store = ShardStore(out, key, prefix="revisit-")
-        more, _ = _detect_pass(video, info, cfg, detector, size, scale, revisited, store)
+        more, _ = _detect_pass(
+            video, info, cfg, detector, size, scale, revisited, store, desc="detect (frames revisited)"
+        )
         rows = np.concatenate([rows, more])
     df = pd.DataFrame(rows, columns=["frame_index", "x1", "y1", "x2", "y2", "score"])
     df["frame_index"] = df["frame_index"].astype(np.int64)
@@ -104,6 +107,7 @@ def _detect_pass(
     look: np.ndarray,
     store: ShardStore,
     keep_last: bool = False,
+    desc: str = "detect",
 ) -> tuple[np.ndarray, int]:
     """One decoding pass over every frame of ``video``, detecting the frames where ``look`` is set.
 
@@ -117,24 +121,27 @@ def _detect_pass(
     if resume_at >= info.frame_count:  # finished before the job was killed
         return (np.concatenate(parts) if parts else np.empty((0, 6))), resume_at
     shard_start, shard_rows, seen = resume_at, [], 0
-    for indices, frames in prefetch(iter_frames(video, info, batch_size=cfg.batch_size, size=size)):
-        seen += len(indices)
-        todo = (indices >= resume_at) & look[indices]  # finished shards and skipped frames: decoded only
-        if todo.any():
-            for index, dets in zip(indices[todo], detector.detect(frames[todo], cfg.threshold), strict=True):
-                if len(dets):
-                    part = np.empty((len(dets), 6), dtype=np.float64)
-                    part[:, 0] = index
-                    part[:, 1:5] = dets[:, :4] * (sx, sy, sx, sy)
-                    part[:, 5] = dets[:, 4]
-                    shard_rows.append(part)
-        last = seen >= info.frame_count
-        if seen > resume_at and seen - shard_start >= cfg.shard_frames and (keep_last or not last):
-            store.save(shard_start, seen, np.concatenate(shard_rows) if shard_rows else np.empty((0, 6)))
-            if hasattr(detector, "reset"):
-                detector.reset()  # the zoom: each shard starts afresh, as a job resumed there does
-            parts += shard_rows
-            shard_start, shard_rows = seen, []
+    with Progress(info.frame_count, desc) as progress:
+        for indices, frames in prefetch(iter_frames(video, info, batch_size=cfg.batch_size, size=size)):
+            seen += len(indices)
+            progress.update(len(indices))
+            todo = (indices >= resume_at) & look[indices]  # finished shards and skipped frames: decoded only
+            if todo.any():
+                found = detector.detect(frames[todo], cfg.threshold)
+                for index, dets in zip(indices[todo], found, strict=True):
+                    if len(dets):
+                        part = np.empty((len(dets), 6), dtype=np.float64)
+                        part[:, 0] = index
+                        part[:, 1:5] = dets[:, :4] * (sx, sy, sx, sy)
+                        part[:, 5] = dets[:, 4]
+                        shard_rows.append(part)
+            last = seen >= info.frame_count
+            if seen > resume_at and seen - shard_start >= cfg.shard_frames and (keep_last or not last):
+                store.save(shard_start, seen, np.concatenate(shard_rows) if shard_rows else np.empty((0, 6)))
+                if hasattr(detector, "reset"):
+                    detector.reset()  # the zoom: each shard starts afresh, as a job resumed there does
+                parts += shard_rows
+                shard_start, shard_rows = seen, []
     if seen != info.frame_count:  # iter_frames checks too; never write a table missing frames
         raise FaceOffError(f"{video}: detected on {seen} frames, expected {info.frame_count}")
     if keep_last and seen > shard_start:

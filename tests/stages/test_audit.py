@@ -7,9 +7,10 @@ import yaml
 
 import faceoff.stages.audit as audit_stage
 from faceoff import cli
+from faceoff.boxes import empty_frame, write_boxes
 from faceoff.config import AuditConfig, DetectConfig, RenderConfig, load_config
 from faceoff.errors import FaceOffError
-from faceoff.probe import probe_video, write_probe
+from faceoff.probe import probe_video
 from faceoff.stages.render import run_render
 from tests.stages.test_render import _tracks
 
@@ -30,7 +31,7 @@ def config_file(tmp_path):
 def _captured(monkeypatch) -> dict:
     seen: dict = {}
 
-    def fake(rendered, source, tracks, render, audit, detect, *rest, **kwargs):
+    def fake(rendered, source, tracks, detections, stats, render, audit, detect, *rest, **kwargs):
         seen.update(render=render, audit=audit, detect=detect)
         return {"n_findings": 0}
 
@@ -39,7 +40,17 @@ def _captured(monkeypatch) -> dict:
 
 
 def _argv(tmp_path, *extra):
-    files = ["--probe", "p.json", "--tracks", "t.parquet", "-o", str(tmp_path / "a.json")]
+    files = [
+        "--probe",
+        "p.json",
+        "--tracks",
+        "t.parquet",
+        "--detections",
+        "d.parquet",
+        "--render-stats",
+        "r.json",
+    ]
+    files += ["-o", str(tmp_path / "a.json")]
     return ["audit", "r.mp4", *files, "--sheet", "s.png", "--deliver", "d.mp4", *extra]
 
 
@@ -62,38 +73,44 @@ def test_the_rules_params_win_over_the_config(monkeypatch, tmp_path):
     assert seen["detect"] == DetectConfig()
 
 
-def test_disabled_audit_still_delivers_and_says_so(make_clip, tmp_path):
-    src = make_clip(n=6)
+def _rendered(make_clip, tmp_path, n=6):
+    """A clip rendered with the in-render check off, its probe, tracks, stats and (empty) detections."""
+    src = make_clip(n=n)
     info = probe_video(src)
-    tracks = _tracks(tmp_path / "t.parquet", [1, 2], n_frames=6)
-    rendered = tmp_path / "r.mp4"
-    run_render(str(src), info, tracks, RenderConfig(), rendered, tmp_path / "r.json")
+    tracks = _tracks(tmp_path / "t.parquet", [1, 2], n_frames=n)
+    detections = tmp_path / "d.parquet"
+    write_boxes(empty_frame(), detections, {"frame_count": n})
+    rendered, stats = tmp_path / "r.mp4", tmp_path / "r.json"
+    run_render(str(src), info, tracks, RenderConfig(), rendered, stats, audit=AuditConfig(enabled=False))
+    return info, rendered, tracks, detections, stats
+
+
+def test_disabled_audit_still_delivers_and_says_so(make_clip, tmp_path):
+    info, rendered, tracks, detections, stats = _rendered(make_clip, tmp_path)
     out, sheet, delivered = tmp_path / "a.json", tmp_path / "s.png", tmp_path / "anonymized" / "v.mp4"
-    args = (
-        rendered,
-        info,
-        tracks,
-        RenderConfig(),
-        AuditConfig(enabled=False),
-        DetectConfig(),
-        out,
-        sheet,
-        delivered,
+    sections = (RenderConfig(), AuditConfig(enabled=False), DetectConfig())
+    result = audit_stage.run_audit(
+        rendered, info, tracks, detections, stats, *sections, out, sheet, delivered
     )
-    result = audit_stage.run_audit(*args)
     assert result["passed"] is None and json.loads(out.read_text())["enabled"] is False
     assert delivered.read_bytes() == rendered.read_bytes() and sheet.is_file()
 
 
-def test_a_rendered_file_with_missing_frames_is_not_delivered(make_clip, tmp_path):
-    src, short = make_clip(n=6), make_clip(name="short.mp4", n=4)
-    info = probe_video(src)
-    write_probe(info, tmp_path / "p.json")
-    tracks = _tracks(tmp_path / "t.parquet", [1], n_frames=6)
+def test_a_rendered_file_other_than_the_one_render_checked_is_not_delivered(make_clip, tmp_path):
+    info, rendered, tracks, detections, stats = _rendered(make_clip, tmp_path)
+    short = make_clip(name="short.mp4", n=4)
     delivered = tmp_path / "d.mp4"
-    with pytest.raises(FaceOffError, match="4 frames"):
-        sections = (RenderConfig(), AuditConfig(), DetectConfig())
+    sections = (RenderConfig(), AuditConfig(enabled=False), DetectConfig())
+    with pytest.raises(FaceOffError, match="short.mp4"):
         audit_stage.run_audit(
-            short, info, tracks, *sections, tmp_path / "a.json", tmp_path / "s.png", delivered
+            short,
+            info,
+            tracks,
+            detections,
+            stats,
+            *sections,
+            tmp_path / "a.json",
+            tmp_path / "s.png",
+            delivered,
         )
     assert not delivered.exists()
