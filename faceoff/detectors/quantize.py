@@ -1,7 +1,8 @@
-"""CenterFace in int8 for onnxruntime on CPU: static quantisation, made here from the fp32 ONNX.
+"""CenterFace in int8 for the CPU runtimes (onnxruntime, OpenVINO): static quantisation, made here from
+the fp32 ONNX.
 
-The fp32 model (:func:`faceoff.detectors.centerface.dynamic_model_bytes`) is raised to opset 13 (per-channel
-``DequantizeLinear`` needs it), BatchNorm is folded into the decoder's transposed convolutions
+The fp32 model (:func:`faceoff.detectors.centerface_onnx.dynamic_model_bytes`) is raised to opset 13
+(per-channel ``DequantizeLinear`` needs it), BatchNorm is folded into the decoder's transposed convolutions
 (``quant_pre_process``), and ``quantize_static`` writes a QDQ model: weights int8 per channel, activations
 uint8 per tensor with MinMax ranges from :func:`calibration_frames` (the built-in demo clip and
 scikit-image's public-domain photos at two sizes). Nothing is downloaded; the result is deterministic for
