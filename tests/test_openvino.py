@@ -110,3 +110,27 @@ def test_auto_falls_back_when_openvino_does_not_load(monkeypatch):
     assert build_detector("centerface", runtime="auto", device="cpu").runtime == "onnxruntime-int8"
     with pytest.raises(RuntimeError, match="CPU plugin"):
         build_detector("centerface", runtime="openvino-int8", device="cpu")
+
+
+def test_compiled_models_are_cached_and_a_bad_entry_is_compiled_again(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("FACEOFF_CACHE", str(tmp_path))
+    frame = skimage.data.astronaut()[None]
+    first = CenterFace(runtime="openvino", device="cpu", threads=2)
+    expected = first.detect(frame, 0.3)
+    (entry,) = tmp_path.glob("centerface-openvino-*-512x512.blob")
+
+    second = CenterFace(runtime="openvino", device="cpu", threads=2)
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled although cached")
+
+    monkeypatch.setattr(second._backend.core, "compile_model", no_compiling)
+    np.testing.assert_array_equal(second.detect(frame, 0.3)[0], expected[0])  # imported, same boxes
+    monkeypatch.undo()
+    monkeypatch.setenv("FACEOFF_CACHE", str(tmp_path))
+
+    entry.write_bytes(b"not a compiled model")
+    third = CenterFace(runtime="openvino", device="cpu", threads=2)
+    np.testing.assert_array_equal(third.detect(frame, 0.3)[0], expected[0])
+    assert "does not import" in caplog.text
+    assert entry.stat().st_size > 1000  # replaced by the model compiled again

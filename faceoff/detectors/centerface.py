@@ -19,8 +19,11 @@ int8 QDQ version), and nothing on the CPU path imports torch: decoding and NMS a
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import os
+import platform
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from faceoff.detectors.base import Detector, check_frames, empty_boxes, register_detector
+from faceoff.detectors.cache import load, store
 from faceoff.detectors.centerface_onnx import (
     ONNX_INPUT,
     ONNX_OUTPUTS,
@@ -71,6 +75,15 @@ def default_threads() -> int:
 def padded_size(height: int, width: int, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
     """(height, width) rounded up to a multiple of ``multiple``."""
     return -(-height // multiple) * multiple, -(-width // multiple) * multiple
+
+
+def _cpu() -> str:
+    """The CPU's model name and instruction-set flags (a compiled model is only valid on such a CPU)."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0]
+    except OSError:
+        return platform.processor() or platform.machine()
+    return "\n".join(line for line in first.splitlines() if line.startswith(("model name", "flags")))
 
 
 def _blob(frames: np.ndarray) -> np.ndarray:
@@ -132,9 +145,14 @@ class _OnnxRuntime:
 
 
 class _OpenVINORuntime:
-    """OpenVINO on the CPU: the ONNX model (fp32, or the int8 QDQ model of :mod:`.quantize`) read once and
-    compiled for each padded frame size met, on first use (input reshaped to 1x3xHxW: faster than dynamic
-    shapes), latency hint, one frame per request. Compiling takes about a second (more for int8)."""
+    """OpenVINO on the CPU: the ONNX model (fp32, or the int8 QDQ model of :mod:`.quantize`) compiled for
+    each padded frame size met, on first use (input reshaped to 1x3xHxW: faster than dynamic shapes),
+    latency hint, fp32 arithmetic, one frame per request.
+
+    Compiling takes one to three seconds (int8 more); the compiled model is therefore exported to the
+    detectors' cache (:mod:`.cache`), keyed by the model's bytes, OpenVINO's build, the settings, the frame
+    size and the CPU, and later processes import it (a tenth of the time). An entry that does not import
+    is compiled again and replaced."""
 
     def __init__(self, weights: CenterFaceWeights, device: str, threads: int | None, int8: bool) -> None:
         if device != "cpu":
@@ -145,23 +163,45 @@ class _OpenVINORuntime:
         self.core = openvino.Core()
         if "CPU" not in self.core.available_devices:  # loads the CPU plugin: fails on an unsupported CPU
             raise RuntimeError("OpenVINO's CPU plugin does not load on this machine")
-        self.model = self.core.read_model(_model_bytes(weights, int8))
+        model = _model_bytes(weights, int8)
+        self.model = self.core.read_model(model)
         self.config = {
             "INFERENCE_NUM_THREADS": threads or default_threads(),
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": "f32",  # not bf16, OpenVINO's default on CPUs that have it
         }
+        identity = [
+            hashlib.sha256(model).hexdigest(),
+            openvino.get_version(),
+            repr(sorted(self.config.items())),
+        ]
+        self.cache_key: str | None = hashlib.sha256("\n".join([*identity, _cpu()]).encode()).hexdigest()[:16]
+        """Names this model's compiled versions in the cache; None: compile, never cache."""
         self.requests: dict[tuple[int, int], Any] = {}
 
     def _request(self, height: int, width: int) -> Any:
         """The infer request of the model compiled for padded (height, width)."""
         request = self.requests.get((height, width))
         if request is None:
-            model = self.model.clone()
-            model.reshape({ONNX_INPUT: [1, 3, height, width]})
-            compiled = self.core.compile_model(model, "CPU", self.config)
-            request = self.requests[height, width] = compiled.create_infer_request()
+            request = self.requests[height, width] = self._compiled(height, width).create_infer_request()
         return request
+
+    def _compiled(self, height: int, width: int) -> Any:
+        name = f"centerface-openvino-{self.cache_key}-{height}x{width}.blob"
+        blob = load(name) if self.cache_key else None
+        if blob is not None:
+            try:
+                return self.core.import_model(io.BytesIO(blob), "CPU", self.config)
+            except Exception as err:  # noqa: BLE001 - any import failure: compile instead
+                log.warning("cached OpenVINO model %s does not import (%s); compiling it again", name, err)
+        model = self.model.clone()
+        model.reshape({ONNX_INPUT: [1, 3, height, width]})
+        compiled = self.core.compile_model(model, "CPU", self.config)
+        if self.cache_key:
+            exported = io.BytesIO()
+            compiled.export_model(exported)
+            store(name, exported.getvalue())
+        return compiled
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         parts = []

@@ -12,33 +12,25 @@ Measured on this project's 2-core AMD EPYC (AVX-512 VNNI), 2 threads, one frame 
 1280x736 18.6 -> 31.5 frames/s, 960x544 33.3 -> 53.3, 640x384 70.8 -> 120. On the synthetic OR benchmark
 recall and coverage were not lower than fp32's (docs/recall.md); ``detect.runtime: onnxruntime`` keeps fp32.
 
-The model is built once per (weights, onnxruntime, :data:`QUANT_VERSION`) and kept in :func:`cache_dir`
-(written to a temporary name and renamed, so concurrent jobs never read a partial file); when the cache is
-not writable it is built in memory for this process only.
+The model is built once per (weights, onnxruntime, :data:`QUANT_VERSION`) and kept in the detectors' cache
+(:mod:`.cache`: written to a temporary name and renamed, so concurrent jobs never read a partial file);
+when the cache is not writable it is built in memory for this process only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from faceoff.detectors.cache import cached
+
 QUANT_VERSION = 1
 CALIBRATION_SIZES = ((640, 384), (1280, 736))  # (width, height), multiples of 32
 CALIBRATION_DEMO_FRAMES = 12
-
-
-def cache_dir() -> Path:
-    """``$FACEOFF_CACHE``, else ``$XDG_CACHE_HOME/faceoff``, else ``~/.cache/faceoff``."""
-    if os.environ.get("FACEOFF_CACHE"):
-        return Path(os.environ["FACEOFF_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "faceoff"
 
 
 def calibration_frames() -> Iterator[np.ndarray]:
@@ -107,21 +99,9 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
 def int8_model_bytes(fp32_model: Callable[[], bytes], weights_sha256: str, input_name: str) -> bytes:
     """The int8 model for these weights: from the cache, else built from ``fp32_model()`` (and cached when
     possible). The fp32 model is only made when there is something to build."""
-    target = cache_dir() / f"centerface-int8-{_cache_key(weights_sha256)}.onnx"
-    try:
-        return target.read_bytes()
-    except OSError:
-        pass
-    with tempfile.TemporaryDirectory(prefix="faceoff-int8-") as tmp:
-        model = build_int8(fp32_model(), input_name, Path(tmp)).read_bytes()
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part.write_bytes(model)
-        os.replace(part, target)
-    except OSError:
-        pass  # a read-only cache: this process keeps its in-memory copy
-    finally:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
-    return model
+
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="faceoff-int8-") as tmp:
+            return build_int8(fp32_model(), input_name, Path(tmp)).read_bytes()
+
+    return cached(f"centerface-int8-{_cache_key(weights_sha256)}.onnx", build)
