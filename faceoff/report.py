@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from faceoff.annotations import detect_format, load_annotations
+from faceoff.atomic import write_text
 from faceoff.boxes import SOURCES, read_boxes, read_metadata
 from faceoff.config import RenderConfig
 from faceoff.evaluate import evaluate_video
@@ -63,19 +63,6 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` to a temporary file next to ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _load_json(path: str | Path) -> dict[str, Any]:
@@ -328,4 +315,4 @@ def write_report(
     )
     path = Path(out) if out is not None else Path("results") / "reports" / f"{video_id}.json"
     text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
-    return atomic_write_text(path, text + "\n")
+    return write_text(path, text + "\n")

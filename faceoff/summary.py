@@ -17,7 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from faceoff.report import STAGES, atomic_write_text
+from faceoff.atomic import write_text
+from faceoff.report import STAGES
 
 CSV_COLUMNS = [
     "id",
@@ -328,7 +329,7 @@ def write_summary(
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(csv_row(r) for r in reports)
-    atomic_write_text(out_csv, buf.getvalue())
+    write_text(out_csv, buf.getvalue())
 
     sections = []
     for i, (r, det_path, trk_path) in enumerate(zip(reports, detections, tracks, strict=True)):
@@ -372,4 +373,4 @@ def write_summary(
         + "\n".join(sections)
         + "\n</body></html>\n"
     )
-    atomic_write_text(out_html, page)
+    write_text(out_html, page)

@@ -24,9 +24,7 @@ from faceoff.zoom import ZoomDetector, ZoomParams
 
 runtime, device = sys.argv[1:3]
 cfg = DetectConfig()
-zoom = ZoomParams(
-    scale=cfg.zoom_scale, window=cfg.zoom_window, max_face=cfg.zoom_max_face, min_score=cfg.zoom_min_score
-)
+zoom = ZoomParams.from_config(cfg)
 detector = ZoomDetector(build_detector("centerface", runtime=runtime, device=device), zoom)
 (boxes,) = detector.detect(skimage.data.astronaut()[None], cfg.threshold)
 print(json.dumps({

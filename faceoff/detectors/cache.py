@@ -1,8 +1,8 @@
 """The detectors' file cache: models made here once (the int8 CenterFace, OpenVINO's compiled models) and
 read by every later process.
 
-Entries are written to a temporary name beside the target and renamed, so a concurrent job never reads a
-partial file; where the cache is not writable, the caller keeps what it made in memory.
+Entries are written atomically (:mod:`faceoff.atomic`), so a concurrent job never reads a partial file;
+where the cache is not writable, the caller keeps what it made in memory.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+
+from faceoff.atomic import write_bytes
 
 __all__ = ["cache_dir", "cached", "load", "store"]
 
@@ -25,17 +27,8 @@ def cache_dir() -> Path:
 
 def store(name: str, data: bytes) -> None:
     """Write ``data`` as cache entry ``name`` (atomically); a read-only cache is left as it is."""
-    target = cache_dir() / name
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part.write_bytes(data)
-        os.replace(part, target)
-    except OSError:
-        pass  # a read-only cache: the caller keeps its in-memory copy
-    finally:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a read-only cache: the caller keeps its in-memory copy
+        write_bytes(cache_dir() / name, data)
 
 
 def load(name: str) -> bytes | None:

@@ -19,9 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+# STRIDE and file_sha256: imported from here by faceoff.training
 from faceoff.detectors.centerface_onnx import (
-    ONNX_INPUT,
-    ONNX_OUTPUTS,
     SIZE_MULTIPLE,
     STRIDE,
     CenterFaceWeights,
@@ -31,20 +30,15 @@ from faceoff.detectors.centerface_onnx import (
 from faceoff.errors import FaceOffError
 
 __all__ = [
+    "STRIDE",
     "TAPS",
     "CenterFaceNet",
     "CenterFaceOutput",
+    "CenterFaceWeights",
     "OnnxWeightsError",
     "centerface_net",
-    "load_onnx_weights",
-    # the ONNX file's metadata (:mod:`.centerface_onnx`), also reachable from here for the training package
-    "ONNX_INPUT",
-    "ONNX_OUTPUTS",
-    "SIZE_MULTIPLE",
-    "STRIDE",
-    "CenterFaceWeights",
-    "default_onnx_path",
     "file_sha256",
+    "load_onnx_weights",
 ]
 
 # MobileNetV2 inverted-residual settings: expansion t, output channels c, repeats n, first stride s.
