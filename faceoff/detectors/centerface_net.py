@@ -30,6 +30,8 @@ from faceoff.detectors.centerface_onnx import (
 from faceoff.errors import FaceOffError
 
 __all__ = [
+    "PARAM_FREE_OPS",
+    "PARAM_OPS",
     "STRIDE",
     "TAPS",
     "CenterFaceNet",
@@ -37,6 +39,7 @@ __all__ = [
     "CenterFaceWeights",
     "OnnxWeightsError",
     "centerface_net",
+    "execution_order",
     "file_sha256",
     "load_onnx_weights",
 ]
@@ -183,17 +186,18 @@ class CenterFaceNet(nn.Module):
 # ONNX weight loading
 # --------------------------------------------------------------------------------------------------
 
-_PARAM_OPS = {"Conv": nn.Conv2d, "ConvTranspose": nn.ConvTranspose2d, "BatchNormalization": nn.BatchNorm2d}
-_PARAM_FREE_OPS = {"Relu", "Add", "Sigmoid"}
+# The ONNX ops that carry CenterFaceNet's weights, the module each maps to, and the ops that carry none.
+PARAM_OPS = {"Conv": nn.Conv2d, "ConvTranspose": nn.ConvTranspose2d, "BatchNormalization": nn.BatchNorm2d}
+PARAM_FREE_OPS = {"Relu", "Add", "Sigmoid"}
 
 
-def _execution_order(net: nn.Module) -> list[tuple[str, nn.Module]]:
+def execution_order(net: nn.Module) -> list[tuple[str, nn.Module]]:
     """Parametrised leaf modules of ``net`` in the order its forward pass calls them."""
     order: list[tuple[str, nn.Module]] = []
     hooks = [
         m.register_forward_hook(lambda mod, _i, _o, name=name: order.append((name, mod)))
         for name, m in net.named_modules()
-        if isinstance(m, tuple(_PARAM_OPS.values()))
+        if isinstance(m, tuple(PARAM_OPS.values()))
     ]
     try:
         with torch.no_grad():
@@ -220,7 +224,7 @@ def load_onnx_weights(onnx_path: str | Path | None = None) -> dict[str, torch.Te
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     used: set[str] = set()
-    modules = _execution_order(CenterFaceNet())
+    modules = execution_order(CenterFaceNet())
     state: dict[str, torch.Tensor] = {}
 
     def take(where: str, tensor_name: str, key: str, expected: torch.Tensor) -> None:
@@ -240,18 +244,18 @@ def load_onnx_weights(onnx_path: str | Path | None = None) -> dict[str, torch.Te
     step = 0
     for index, node in enumerate(graph.node):
         where = f"node {index} ({node.op_type} -> {', '.join(node.output)})"
-        if node.op_type in _PARAM_FREE_OPS:
+        if node.op_type in PARAM_FREE_OPS:
             if any(i in inits for i in node.input):
                 raise OnnxWeightsError(f"{path}: {where}: unexpected initializer input")
             continue
-        if node.op_type not in _PARAM_OPS:
+        if node.op_type not in PARAM_OPS:
             raise OnnxWeightsError(f"{path}: {where}: op {node.op_type!r} is not part of CenterFaceNet")
         if step >= len(modules):
             raise OnnxWeightsError(f"{path}: {where}: the graph has more layers than CenterFaceNet")
         name, module = modules[step]
         step += 1
         where = f"{where} -> {name}"
-        if not isinstance(module, _PARAM_OPS[node.op_type]):
+        if not isinstance(module, PARAM_OPS[node.op_type]):
             raise OnnxWeightsError(f"{path}: {where}: expected {type(module).__name__}, got {node.op_type}")
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         params = list(node.input[1:])

@@ -9,25 +9,10 @@ import numpy as np
 
 from faceoff.detectors.base import Detector, check_frames, register_detector
 from faceoff.detectors.centerface_onnx import file_sha256
-
-# CHECKPOINT_FORMAT, checkpoint_card_path and detector_from_checkpoint: imported from here by
-# faceoff.training.card and faceoff.adapt
-from faceoff.detectors.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CheckpointError,
-    checkpoint_card_path,
-    detector_from_checkpoint,
-    read_checkpoint,
-)
+from faceoff.detectors.checkpoint import CheckpointError, read_checkpoint
 from faceoff.detectors.device import resolve_device
 
-__all__ = [
-    "CHECKPOINT_FORMAT",
-    "FasterRCNNDetector",
-    "build_fasterrcnn",
-    "checkpoint_card_path",
-    "detector_from_checkpoint",
-]
+__all__ = ["FasterRCNNDetector", "build_fasterrcnn"]
 
 
 class FasterRCNNDetector:
