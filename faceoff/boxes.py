@@ -2,7 +2,8 @@
 
 Columns: ``frame_index`` int64 (0-based, presentation order), ``pts_time`` float64 seconds,
 ``x1 y1 x2 y2`` float32 pixels in the displayed frame at source resolution, ``score`` float32.
-Tracks add ``track_id`` int64, ``source`` string and ``pad`` float32: pixels the render stage adds on
+Tracks add ``track_id`` int64, ``source`` string (:data:`SOURCES`; ``manual``: a reviewer's box,
+:mod:`faceoff.corrections`) and ``pad`` float32: pixels the render stage adds on
 every side of the box before scaling it (the motion margin of a moving face; 0 if the column is absent),
 so ``x1 y1 x2 y2`` stay the estimate of the face itself. Annotations may add bool flags
 (``ignore``, ``masked``, ``occluded``). File-level metadata is stored as string key/values.
@@ -41,7 +42,7 @@ TRACK_FIELDS = [
 ]
 DETECTION_SCHEMA = pa.schema(BASE_FIELDS)
 TRACK_SCHEMA = pa.schema(BASE_FIELDS + TRACK_FIELDS)
-SOURCES = ("detected", "propagated", "interpolated", "extended", "followed")
+SOURCES = ("detected", "propagated", "interpolated", "extended", "followed", "manual")
 FLAG_COLUMNS = ("ignore", "masked", "occluded")
 META_KEY = b"faceoff"
 

@@ -81,7 +81,17 @@ def cmd_render(args: argparse.Namespace) -> None:
 
     cfg = _section(args, RenderConfig, "render")
     stats_out = args.stats or str(Path(args.output).with_suffix(".json"))
-    stats = run_render(args.video, _probe_info(args), args.tracks, cfg, args.output, stats_out, args.log)
+    stats = run_render(
+        args.video,
+        _probe_info(args),
+        args.tracks,
+        cfg,
+        args.output,
+        stats_out,
+        args.log,
+        corrections=args.corrections,
+        corrected=args.corrected,
+    )
     print(
         f"{args.video}: {stats['frames_written']} frames, {stats['boxes_hidden']} boxes hidden"
         f" -> {args.output}"
@@ -124,8 +134,20 @@ def cmd_report(args: argparse.Namespace) -> None:
         _section(args, RenderConfig, "render", args.render_params),
         audit_json=args.audit,
         contact_sheet=args.sheet,
+        review=args.review,
+        delivered=args.video,
     )
-    print(f"{args.id}: report -> {args.output}")
+    print(f"{args.id}: report -> {args.output}" + (f", review page -> {args.review}" if args.review else ""))
+
+
+def cmd_export_cvat(args: argparse.Namespace) -> None:
+    from faceoff.cvat import export_cvat
+    from faceoff.probe import read_probe
+
+    counts = export_cvat(
+        args.tracks, read_probe(args.probe), args.output, audit_json=args.audit, labels_out=args.labels
+    )
+    print(f"{args.tracks}: {counts['tracks']} tracks, {counts['findings']} findings -> {args.output}")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -260,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output .mp4")
     p.add_argument("--stats", help="render stats JSON (default: next to the output)")
     p.add_argument("--log", help="file for ffmpeg's messages")
+    p.add_argument("--corrections", help="a reviewer's corrections (CVAT XML, COCO JSON, Parquet)")
+    p.add_argument("--corrected", help="write the tracks with the corrections applied here, hide those")
     _params_options(p)
     p.set_defaults(func=cmd_render)
 
@@ -288,8 +312,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audit", help="audit JSON")
     p.add_argument("--sheet", help="contact sheet PNG")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--review", help="also write the review page (HTML) here")
+    p.add_argument("--video", help="the delivered video the review page plays")
     _params_options(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export-cvat", help="tracks (and audit findings) as CVAT for video 1.1 XML")
+    p.add_argument("tracks", help="tracks table (tracks/ or tracks_corrected/{id}.parquet)")
+    p.add_argument("--probe", required=True, help="probe JSON of the source video")
+    p.add_argument("--audit", help="audit JSON: its findings under the label 'finding'")
+    p.add_argument("--labels", help="also write the CVAT task's labels JSON here")
+    p.add_argument("-o", "--output", required=True, help="XML to load over the source video in CVAT")
+    p.set_defaults(func=cmd_export_cvat)
 
     p = sub.add_parser("summary", help="summary HTML and CSV over all videos")
     p.add_argument("--reports", nargs="+", required=True)

@@ -414,6 +414,13 @@ class Config(BaseModel):
         description="Optional folder of `{id}.parquet` ground-truth boxes; videos without one get no recall "
         "(a missing folder is warned about, not an error, so the demo default does not break your config).",
     )
+    corrections: str | None = Field(
+        None,
+        description="Optional folder of a reviewer's corrections `{id}.xml` (CVAT for video 1.1), "
+        "`{id}.json` (COCO) or `{id}.parquet`, applied to the tracks before rendering "
+        "(faceoff/corrections.py); a "
+        "missing folder is an error (a correction must never be skipped silently).",
+    )
     detect: DetectConfig = Field(default_factory=DetectConfig)
     regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
@@ -437,6 +444,12 @@ class Config(BaseModel):
             target = Path(getattr(p, name)).resolve()
             if target == results or results in target.parents:
                 raise ValueError(f"pseudonymize.{name}: must lie outside the results folder {self.results!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _corrections_folder(self) -> Config:
+        if self.corrections and not Path(self.corrections).is_dir():
+            raise ValueError(f"corrections: folder {self.corrections!r} does not exist")
         return self
 
     @model_validator(mode="after")

@@ -186,6 +186,8 @@ def build_report(
         },
         "boxes": {"detections": det_stats["boxes"], "tracks": trk_stats["boxes"]},
         "tracks": {"count": n_tracks, "boxes_by_source": by_source},
+        # a reviewer's corrections applied to the tracks (faceoff/corrections.py): file, sha256, counts
+        "corrections": trk_meta.get("corrections"),
         "timing": timing,
         "params_hashes": params,
         "config_hashes": dict(config_hashes),

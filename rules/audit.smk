@@ -2,11 +2,16 @@ rule audit:
     input:
         video=f"{RESULTS}/render/{{id}}.mp4",
         probe=f"{RESULTS}/probe/{{id}}.json",
-        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        tracks=f"{RESULTS}/tracks_corrected/{{id}}.parquet",
         checkpoint=DETECT_CHECKPOINT,
     output:
         audit=f"{RESULTS}/audit/{{id}}.json",
-        sheet=f"{RESULTS}/qa/{{id}}.png",
+        sheet=report(
+            f"{RESULTS}/qa/{{id}}.png",
+            caption="../workflow/report/qa.rst",
+            category="QA contact sheets",
+            labels={"video": "{id}"},
+        ),
         delivered=f"{RESULTS}/anonymized/{{id}}.mp4",
     params:
         section=stage_params("audit"),

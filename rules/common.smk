@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from faceoff.config import validate_config
+from faceoff.corrections import corrections_index
 from faceoff.errors import FaceOffError
 from faceoff.samples import pseudonymize_samples, resolve_samples
 
@@ -65,6 +66,22 @@ def get_annotations(wildcards):
 
 def annotation_option(wildcards, input):
     return f"--annotations {shlex.quote(input.annotations[0])}" if input.annotations else ""
+
+
+# A reviewer's corrections (README "Review and correct"), listed once at load: an input of render only for
+# the videos that have one, so adding or changing one reruns that video's render, audit and report only.
+try:
+    CORRECTIONS = corrections_index(CFG.corrections, list(SAMPLES))
+except FaceOffError as err:
+    raise WorkflowError(f"FaceOff configuration: {err}") from None
+
+
+def get_corrections(wildcards):
+    return [CORRECTIONS[wildcards.id]] if wildcards.id in CORRECTIONS else []
+
+
+def corrections_option(wildcards, input):
+    return f"--corrections {shlex.quote(input.corrections[0])}" if input.corrections else ""
 
 
 def per_video(pattern):

@@ -2,13 +2,26 @@ rule report:
     input:
         probe=f"{RESULTS}/probe/{{id}}.json",
         detections=f"{RESULTS}/detections/{{id}}.parquet",
-        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        tracks=f"{RESULTS}/tracks_corrected/{{id}}.parquet",
         render=f"{RESULTS}/render/{{id}}.json",
         audit=f"{RESULTS}/audit/{{id}}.json",
         sheet=f"{RESULTS}/qa/{{id}}.png",
+        delivered=f"{RESULTS}/anonymized/{{id}}.mp4",
         annotations=get_annotations,
     output:
-        f"{RESULTS}/reports/{{id}}.json",
+        report=report(
+            f"{RESULTS}/reports/{{id}}.json",
+            caption="../workflow/report/report.rst",
+            category="Per-video reports",
+            labels={"video": "{id}"},
+        ),
+        # written here, not by a job of its own: no extra job per video in a large archive
+        review=report(
+            f"{RESULTS}/review/{{id}}.html",
+            caption="../workflow/report/review.rst",
+            category="Review pages",
+            labels={"video": "{id}"},
+        ),
     params:
         section=stage_params("report"),
         render=stage_params("render"),
@@ -27,7 +40,8 @@ rule report:
         "faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
         " --tracks {input.tracks:q} --render-stats {input.render:q} {params.annotations}"
         " --audit {input.audit:q} --sheet {input.sheet:q} --render-params {params.render:q}"
-        " --hashes {params.hashes:q} --params {params.section:q} -o {output:q} > {log:q} 2>&1"
+        " --hashes {params.hashes:q} --params {params.section:q} -o {output.report:q}"
+        " --review {output.review:q} --video {input.delivered:q} > {log:q} 2>&1"
 
 
 rule summary:

@@ -163,7 +163,9 @@ def test_report_keys_and_numbers(tmp_path: Path) -> None:
         "interpolated": 1,
         "extended": 0,
         "followed": 0,
+        "manual": 0,
     }
+    assert r["corrections"] is None  # the tracks table records none
     t = r["timing"]
     assert t["probe"] == {"seconds": 0.5, "frames_per_second": 20.0}
     assert t["detect"] == {"seconds": 2.0, "frames_per_second": 5.0}

@@ -11,8 +11,10 @@ from faceoff.anonymize import anonymize_frame
 from faceoff.atomic import write_text
 from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes, read_metadata
 from faceoff.config import RenderConfig
+from faceoff.corrections import write_corrected_tracks
 from faceoff.decode import iter_frames
 from faceoff.encode import VideoWriter
+from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
 from faceoff.provenance import timing
@@ -26,9 +28,20 @@ def run_render(
     out: str | Path,
     stats_out: str | Path,
     log_path: str | None = None,
+    corrections: str | Path | None = None,
+    corrected: str | Path | None = None,
 ) -> dict:
-    """Anonymize every tracked box of ``video``, encode it to ``out``, write render stats to ``stats_out``."""
+    """Anonymize every tracked box of ``video``, encode it to ``out``, write render stats to ``stats_out``.
+
+    With ``corrected`` the boxes hidden are the tracks with a reviewer's ``corrections`` file applied (or
+    the tracks as they are, without one), written to ``corrected`` first (:mod:`faceoff.corrections`).
+    """
     start = time.perf_counter()
+    if corrected is not None:
+        write_corrected_tracks(tracks_path, corrections, info, corrected)
+        tracks_path = corrected
+    elif corrections is not None:
+        raise FaceOffError(f"{corrections}: corrections need a corrected tracks path to write (--corrected)")
     check_made_for(tracks_path, info)
     tracks_meta = read_metadata(tracks_path)
     by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)

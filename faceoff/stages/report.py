@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceoff.config import RenderConfig, ReportConfig
+from faceoff.errors import FaceOffError
+from faceoff.probe import read_probe
 from faceoff.report import write_report
+from faceoff.review import write_review_page
 
 
 def run_report(
@@ -22,9 +25,16 @@ def run_report(
     render: RenderConfig,
     audit_json: str | Path | None = None,
     contact_sheet: str | Path | None = None,
+    review: str | Path | None = None,
+    delivered: str | Path | None = None,
 ) -> Path:
-    """Write the report of ``video_id``; coverage is scored with the ``render`` section that hid the faces."""
-    return write_report(
+    """Write the report of ``video_id``; coverage is scored with the ``render`` section that hid the faces.
+
+    With ``review`` also the review page (:mod:`faceoff.review`), which plays the ``delivered`` video.
+    """
+    if review is not None and (delivered is None or audit_json is None):
+        raise FaceOffError(f"{review}: the review page needs the delivered video and the audit JSON")
+    path = write_report(
         video_id,
         probe_json,
         detections,
@@ -38,3 +48,7 @@ def run_report(
         audit_json=audit_json,
         contact_sheet=contact_sheet,
     )
+    if review is not None:
+        page_info = read_probe(probe_json)
+        write_review_page(review, video_id, page_info, tracks, audit_json, delivered, contact_sheet, path)
+    return path

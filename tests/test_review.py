@@ -1,0 +1,93 @@
+"""The review page: delivered video linked relatively, timeline lanes by source, findings that seek."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+from faceoff.boxes import TRACK_SCHEMA, write_boxes
+from faceoff.review import write_review_page
+from tests.test_cvat import probe_info, track_rows
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _page(tmp_path, report=None, findings=None):
+    tracks = pd.concat(
+        [
+            track_rows(1, range(0, 10), (5, 5, 20, 20)),
+            track_rows(1, range(10, 12), (5, 5, 20, 20), source="interpolated"),
+            track_rows(2, [20], (30, 5, 40, 20), source="manual", score=1.0),
+        ]
+    )
+    (tmp_path / "tracks").mkdir()
+    write_boxes(tracks, tmp_path / "tracks" / "my vid.parquet", {}, TRACK_SCHEMA)
+    audit = {
+        "enabled": True,
+        "n_findings": 1,
+        "frames_with_findings": 1,
+        "threshold": 0.3,
+        "findings": findings or [],
+    }
+    (tmp_path / "audit.json").write_text(json.dumps(audit))
+    sheet = tmp_path / "qa.png"
+    sheet.write_bytes(b"\x89PNG fake sheet bytes")
+    (tmp_path / "report.json").write_text(json.dumps(report or {}))
+    out = tmp_path / "results" / "review" / "my vid.html"
+    write_review_page(
+        out,
+        "my vid",
+        probe_info(n=30),
+        tmp_path / "tracks" / "my vid.parquet",
+        tmp_path / "audit.json",
+        tmp_path / "results" / "anonymized" / "my vid.mp4",
+        sheet,
+        tmp_path / "report.json",
+    )
+    text = out.read_text()
+    parser = _Tags()
+    parser.feed(text)
+    return text, parser.tags, sheet
+
+
+def test_page_plays_the_delivered_video_by_relative_link_and_shows_only_it_and_the_sheet(tmp_path):
+    text, tags, sheet = _page(tmp_path)
+    videos = [a for t, a in tags if t == "video"]
+    assert len(videos) == 1 and videos[0]["src"] == "../anonymized/my%20vid.mp4"
+    images = [a["src"] for t, a in tags if t == "img"]
+    assert images == ["data:image/png;base64," + base64.b64encode(sheet.read_bytes()).decode()]
+    # self-contained: nothing is fetched from elsewhere (no external script, style, link or frame)
+    assert not [
+        a for t, a in tags if t in ("script", "link", "iframe", "source") and ("src" in a or "href" in a)
+    ]
+    assert "http://" not in text and "https://" not in text
+
+
+def test_lanes_by_source_and_seek_times(tmp_path):
+    finding = {"frame_index": 25, "pts_time": 1.0, "x1": 3, "y1": 4, "x2": 13, "y2": 24, "score": 0.5}
+    report = {
+        "coverage": {"tracks": {"uncovered_frames": [7, 8, 9]}},
+        "corrections": {"file": "my vid.xml", "sha256": "ab" * 32, "added_boxes": 1, "removed_boxes": 4},
+    }
+    text, tags, _ = _page(tmp_path, report, [finding])
+    lanes = {a["data-lane"] for t, a in tags if t == "div" and "data-lane" in a}
+    assert {"detected", "interpolated", "manual", "audit findings", "uncovered (annotated)"} <= lanes
+    marks = [a for t, a in tags if t == "rect"]
+    # one mark per run of frames, seeking to the middle of its first frame (25 fps: frame f at f/25 + 0.02)
+    times = sorted(float(a["data-t"]) for a in marks)
+    assert times == pytest.approx(sorted(f / 25 + 0.02 for f in (0, 10, 20, 25, 7)))
+    (button,) = [a for t, a in tags if t == "button"]
+    assert float(button["data-t"]) == 1.02 and button["data-box"] == "3,4,13,24"
+    assert re.search(r"boxes added 1, removed 4", text)
