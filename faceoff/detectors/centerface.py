@@ -10,7 +10,7 @@ CPU runtimes, one frame per run, 2 threads, this project's 2-core AMD EPYC, 1280
 ``benchmarks/detectors.py --runtimes``):
 
     network alone, quiet machine:    onnxruntime 11.8, onnxruntime-int8 22.7, openvino-int8 34.6 frames/s
-    detect(), loaded machine, CPU ms per frame:  225, 92, 83 (openvino fp32: 262)
+    detect(), loaded machine, CPU ms per frame:  191, 89, 78 (openvino fp32: 235)
 
 so ``runtime="auto"`` uses ``openvino-int8`` on CPU (:data:`AUTO_CPU_RUNTIMES`), falling back to
 ``onnxruntime-int8`` where OpenVINO is not installed or fails to load, and torch (fp16, channels_last) on
