@@ -1,9 +1,20 @@
 """Detector recall on held-out clips of the synthetic OR benchmark: CenterFace as shipped, Faster R-CNN
-trained by ``faceoff train``, and CenterFace after ``faceoff adapt``.
+trained by ``faceoff train``, and CenterFace after ``faceoff adapt``; and (``--runtimes``) the speed of
+CenterFace's CPU runtimes and a detect process's start-up.
 
     .venv/bin/python benchmarks/detectors.py            # GPU when available, else the reduced CPU run
     .venv/bin/python benchmarks/detectors.py --cpu      # the reduced CPU run
     .venv/bin/python benchmarks/detectors.py --json out.json --workdir /tmp/faceoff-detectors
+    .venv/bin/python benchmarks/detectors.py --runtimes [--rounds 5 --frames 8 --threads 2]
+
+``--runtimes``: frames/s of ``CenterFace.detect`` (padding, network, decoding; one frame per call as the
+CPU runtimes run them) at 1280x720 (network input 1280x736) and 1920x1080 (1920x1088), for onnxruntime
+fp32 and int8, OpenVINO fp32 and int8 (the same int8 QDQ model) and, when ``nncf`` can be imported,
+OpenVINO on a model quantized by NNCF (same calibration frames, :func:`faceoff.detectors.quantize.
+calibration_frames`). Runtimes take turns in rounds (the median round is reported) so that load from
+other processes on a shared machine spreads over all of them. Then the start-up: wall time of a fresh
+process that imports faceoff, builds ``centerface`` with ``runtime=auto, device=cpu`` in the zoom and
+detects on one 1280x720 frame (median of 3), and whether it imported torch.
 
 Clips (:func:`faceoff.synth.orscene.benchmark_suite`, written once into ``WORKDIR/clips``):
 
@@ -124,8 +135,117 @@ def pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}"
 
 
+STARTUP = """
+import sys, time
+import numpy as np
+from faceoff.config import DetectConfig
+from faceoff.detectors import build_detector
+from faceoff.zoom import ZoomDetector, ZoomParams
+
+cfg = DetectConfig()
+zoom = ZoomParams.from_config(cfg)
+detector = ZoomDetector(build_detector("centerface", runtime=sys.argv[1], device="cpu"), zoom)
+frame = np.load(sys.argv[2])
+detector.detect(frame[None], cfg.threshold)
+print(detector.runtime, "torch" in sys.modules or "torchvision" in sys.modules)
+"""
+
+
+def _nncf_model(detector):
+    """The fp32 model of an ``openvino`` CenterFace quantized by NNCF, or None when nncf is not installed."""
+    try:
+        import nncf
+    except ImportError:
+        return None
+    from faceoff.detectors.quantize import calibration_frames
+
+    return nncf.quantize(detector._backend.model, nncf.Dataset(list(calibration_frames())))
+
+
+def runtimes_table(rounds: int, n_frames: int, threads: int) -> None:
+    """Print frames/s per CPU runtime and frame size, and the start-up time of a detect process."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import cv2
+
+    from faceoff.detectors.centerface import CenterFace
+    from faceoff.synth.demo import demo_frames
+
+    demo, _ = demo_frames()
+    names = ["onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8"]
+    detectors = {name: CenterFace(runtime=name, device="cpu", threads=threads) for name in names}
+    nncf_model = _nncf_model(CenterFace(runtime="openvino", device="cpu", threads=threads))
+    if nncf_model is not None:
+        nncf = CenterFace(runtime="openvino", device="cpu", threads=threads)
+        nncf._backend.model = nncf_model  # the same runtime code on NNCF's int8 model,
+        nncf._backend.cache_key = None  # compiled here, not taken from the cache of the fp32 model
+        nncf._backend.label = "openvino-nncf-int8"
+        detectors["openvino-nncf-int8"] = nncf
+    sizes = [(1280, 720), (1920, 1080)]
+    fps: dict[tuple[str, tuple[int, int]], list[float]] = {}
+    cpu_ms: dict[tuple[str, tuple[int, int]], list[float]] = {}  # CPU time of this process per frame
+    for size in sizes:
+        picks = demo[np.linspace(0, len(demo) - 1, n_frames).astype(int)]
+        frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in picks])
+        for det in detectors.values():
+            det.detect(frames[:1], 0.2)  # compile for this size, warm up
+        for _ in range(rounds):
+            for name, det in detectors.items():
+                t, c = time.perf_counter(), time.process_time()
+                for frame in frames:
+                    det.detect(frame[None], 0.2)
+                fps.setdefault((name, size), []).append(n_frames / (time.perf_counter() - t))
+                cpu_ms.setdefault((name, size), []).append(1000 * (time.process_time() - c) / n_frames)
+    print(
+        f"\n# CenterFace CPU runtimes: frames/s of detect() ({threads} threads, {os.cpu_count()} cores, "
+        f"median (range) of {rounds} rounds of {n_frames} frames; CPU ms per frame: this process's CPU "
+        "time, all threads, median)\n"
+    )
+    print("| runtime | " + " | ".join(f"{w}x{h} (network {w}x{-(-h // 32) * 32})" for w, h in sizes) + " |")
+    print("| --- |" + " --- |" * len(sizes))
+    for name in detectors:
+        cells = [
+            f"{np.median(fps[name, size]):.1f} ({min(fps[name, size]):.1f}-{max(fps[name, size]):.1f}), "
+            f"{np.median(cpu_ms[name, size]):.0f} CPU ms"
+            for size in sizes
+        ]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    if nncf_model is None:
+        print("\n(nncf is not installed: no NNCF row)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frame_file = Path(tmp) / "frame.npy"
+        np.save(frame_file, cv2.resize(demo[len(demo) // 2], sizes[0]))
+        print(
+            "\n| process: build centerface in the zoom, detect one 1280x720 frame | wall s (median of 3) "
+            "| runtime | torch imported |"
+        )
+        print("| --- | --- | --- | --- |")
+        for runtime in ("auto", "onnxruntime-int8"):
+            walls, out = [], ""
+            for _ in range(3):
+                t = time.perf_counter()
+                out = subprocess.run(
+                    [sys.executable, "-c", STARTUP, runtime, str(frame_file)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
+                walls.append(time.perf_counter() - t)
+            print(
+                f"| runtime={runtime} | {np.median(walls):.2f} ({min(walls):.2f}-{max(walls):.2f}) | "
+                f"{out[0]} | {out[1]} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtimes", action="store_true", help="only the CPU runtime speed table")
+    parser.add_argument("--rounds", type=int, default=5, help="--runtimes: rounds of turns")
+    parser.add_argument("--frames", type=int, default=8, help="--runtimes: frames per runtime and round")
+    parser.add_argument("--threads", type=int, default=2, help="--runtimes: detector threads")
     parser.add_argument("--cpu", action="store_true", help="the reduced CPU run even when CUDA is present")
     parser.add_argument("--workdir", default="/tmp/faceoff-detectors")
     parser.add_argument("--heldout-offset", type=int, default=50000, help="seed offset of the held-out clips")
@@ -135,6 +255,9 @@ def main() -> None:
     )
     parser.add_argument("--json", help="write all numbers to this JSON file")
     args = parser.parse_args()
+    if args.runtimes:
+        runtimes_table(args.rounds, args.frames, args.threads)
+        return
     mode = "gpu" if torch.cuda.is_available() and not args.cpu else "cpu"
     plan = PLANS[mode]
     work = Path(args.workdir) / mode

@@ -263,7 +263,7 @@ def adapt(
     """
     from faceoff.decode import detection_size
     from faceoff.detectors.centerface import CenterFace
-    from faceoff.detectors.fasterrcnn import detector_from_checkpoint
+    from faceoff.detectors.checkpoint import detector_from_checkpoint
     from faceoff.probe import probe_video, read_probe
     from faceoff.training.augment import Augmenter
     from faceoff.training.card import environment, save_checkpoint, utc_now, write_centerface_onnx

@@ -52,10 +52,11 @@ class DetectConfig(Section):
     """Face detection (the ``detect`` stage)."""
 
     detector: str = Field("centerface", description="Registered detector name.")
-    runtime: Literal["auto", "onnxruntime", "onnxruntime-int8", "torch"] = Field(
+    runtime: Literal["auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch"] = Field(
         "auto",
-        description="auto: torch (fp16) on CUDA, otherwise onnxruntime-int8 (CenterFace quantized here, "
-        "about 1.7x faster than fp32 onnxruntime on CPU).",
+        description="auto: torch (fp16) on CUDA; on CPU openvino-int8 (CenterFace quantized here, the "
+        "fastest CPU runtime measured, docs/performance.md), else onnxruntime-int8 where OpenVINO is not "
+        "installed or does not load. The CPU runtimes do not import torch.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
     width: int = Field(

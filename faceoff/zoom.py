@@ -23,11 +23,10 @@ from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
-import torch
-import torchvision
 
 from faceoff.config import DetectConfig, params_from
 from faceoff.detectors.base import Detector, empty_boxes
+from faceoff.detectors.nms import nms
 
 __all__ = ["ZoomDetector", "ZoomParams"]
 
@@ -84,9 +83,7 @@ def _merge(boxes: np.ndarray) -> np.ndarray:
     """Non-maximum suppression of (N,5) boxes; survivors sorted by decreasing score."""
     if len(boxes) < 2:
         return boxes
-    t = torch.from_numpy(np.ascontiguousarray(boxes, dtype=np.float32))
-    keep = torchvision.ops.nms(t[:, :4], t[:, 4], MERGE_IOU).numpy()
-    return boxes[keep]
+    return boxes[nms(boxes[:, :4], boxes[:, 4], MERGE_IOU)]
 
 
 class ZoomDetector:

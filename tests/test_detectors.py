@@ -1,4 +1,4 @@
-"""Tests for the face detector package: CenterFaceNet vs onnxruntime, decoding, both runtimes, registry."""
+"""Tests for the face detector package: CenterFaceNet vs onnxruntime, decoding, every runtime, registry."""
 
 from __future__ import annotations
 
@@ -19,15 +19,16 @@ from faceoff.detectors import (
     Detector,
     available_detectors,
     build_detector,
-    centerface_net,
     load_onnx_weights,
     register_detector,
 )
 from faceoff.detectors import base as detectors_base
-from faceoff.detectors.centerface import decode
-from faceoff.detectors.centerface_net import OnnxWeightsError, default_onnx_path
+from faceoff.detectors.centerface import AUTO_CPU_RUNTIMES, decode
+from faceoff.detectors.centerface_net import OnnxWeightsError, centerface_net
+from faceoff.detectors.centerface_onnx import default_onnx_path
+from faceoff.detectors.device import resolve_device
 
-RUNTIMES = ["onnxruntime", "onnxruntime-int8", "torch"]
+RUNTIMES = ["onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch"]
 # Astronaut's face, forehead to chin, checked by eye on a drawn overlay of the detection.
 ASTRONAUT_FACE = np.array([180.0, 58.0, 270.0, 178.0])
 
@@ -294,7 +295,7 @@ def test_build_detector_centerface():
     assert det.name == "centerface" and det.runtime == "onnxruntime"
     assert det.weights_sha256 == hashlib.sha256(default_onnx_path().read_bytes()).hexdigest()
     if not torch.cuda.is_available():
-        assert build_detector("centerface").runtime == "onnxruntime-int8"  # auto on CPU
+        assert build_detector("centerface").runtime == AUTO_CPU_RUNTIMES[0] == "openvino-int8"  # auto, CPU
     with pytest.raises(ValueError, match="runtime"):
         build_detector("centerface", runtime="tensorrt")
 
@@ -310,6 +311,38 @@ def test_register_detector(monkeypatch):
 
     assert "dummy" in available_detectors()
     assert build_detector("dummy", runtime="torch", threads=3) == "dummy-detector"
-    assert seen == {"runtime": "torch", "device": "auto", "threads": 3}
+    assert seen == {"runtime": "torch", "device": "auto", "threads": 3, "checkpoint": None}
+    build_detector("dummy", checkpoint="model.pt")  # the registered builder gets the checkpoint
+    assert seen["checkpoint"] == "model.pt"
     with pytest.raises(ValueError, match="already registered"):
         register_detector("centerface")(make_dummy)
+
+
+# --------------------------------------------------------------------------------------------------
+# Device
+# --------------------------------------------------------------------------------------------------
+
+
+def test_resolve_device(monkeypatch):
+    from faceoff.detectors import device
+
+    assert resolve_device("cpu") == "cpu"
+    for bad in ("gpu", "cuda:x", "mps", ""):
+        with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda"):
+            resolve_device(bad)
+    monkeypatch.setattr(device, "_driver_present", lambda: False)  # a machine without an NVIDIA driver
+    assert resolve_device("auto") == "cpu"
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device(name)
+    monkeypatch.setattr(device, "_driver_present", lambda: True)  # with one, torch decides
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cuda:1") == "cuda:1"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+
+
+def test_training_uses_the_same_resolver():
+    from faceoff.training import models
+
+    assert models.resolve_device is resolve_device

@@ -9,15 +9,10 @@ import torch
 
 from faceoff.detectors import available_detectors, build_detector, detector_from_checkpoint, load_onnx_weights
 from faceoff.detectors.base import _REGISTRY
-from faceoff.detectors.centerface_net import file_sha256
-from faceoff.detectors.fasterrcnn import (
-    ARCHITECTURES,
-    CheckpointError,
-    FasterRCNNDetector,
-    build_fasterrcnn,
-    centerface_fpn_backbone,
-    fasterrcnn_model,
-)
+from faceoff.detectors.centerface_onnx import file_sha256
+from faceoff.detectors.checkpoint import CheckpointError
+from faceoff.detectors.fasterrcnn import FasterRCNNDetector, build_fasterrcnn
+from faceoff.detectors.fasterrcnn_net import ARCHITECTURES, centerface_fpn_backbone, fasterrcnn_model
 from faceoff.training.card import read_card, save_checkpoint
 
 
@@ -98,6 +93,9 @@ def test_checkpoint_detects_through_the_registry(tiny_checkpoint):
     assert det.detect(frames[:0], 0.2) == []
     same = detector_from_checkpoint(tiny_checkpoint, detector="fasterrcnn", device="cpu")
     assert same.weights_sha256 == det.weights_sha256
+    named = build_detector("fasterrcnn", device="cpu", checkpoint=str(tiny_checkpoint))
+    np.testing.assert_array_equal(named.detect(frames, 0.01)[0], out[0])
+    assert isinstance(detector_from_checkpoint(tiny_checkpoint, device="cpu"), FasterRCNNDetector)  # by kind
 
 
 def test_fasterrcnn_needs_a_checkpoint():
@@ -114,5 +112,7 @@ def test_bad_checkpoints_are_named(tmp_path, tiny_checkpoint):
         FasterRCNNDetector(tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match="not of 'centerface'"):
         detector_from_checkpoint(tiny_checkpoint, detector="centerface")
+    with pytest.raises(CheckpointError, match="not of 'centerface'"):  # centerface's builder checks it too
+        build_detector("centerface", checkpoint=str(tiny_checkpoint))
     with pytest.raises(ValueError, match="torch only"):
         FasterRCNNDetector(tiny_checkpoint, runtime="onnxruntime")

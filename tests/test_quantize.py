@@ -10,14 +10,14 @@ import pytest
 import skimage.data
 
 from faceoff.detectors import quantize
-from faceoff.detectors.centerface import CenterFace, _dynamic_model_bytes
-from faceoff.detectors.centerface_net import ONNX_INPUT, CenterFaceWeights
+from faceoff.detectors.centerface import CenterFace
+from faceoff.detectors.centerface_onnx import ONNX_INPUT, CenterFaceWeights, dynamic_model_bytes
 
 
 @pytest.fixture(scope="module")
 def fp32() -> tuple[Callable[[], bytes], str]:
     weights = CenterFaceWeights.from_path(None)
-    model = _dynamic_model_bytes(weights.path)
+    model = dynamic_model_bytes(weights.path)
     return lambda: model, weights.sha256
 
 

@@ -36,10 +36,10 @@ class SquareDetector:
         return out
 
 
-
 def _zoom(**changes) -> ZoomParams:
     """The zoom as users get it (the detect section's defaults), with ``changes``."""
     return ZoomParams.from_config(DetectConfig(**changes))
+
 
 def frame_with(*squares: tuple[int, int, int], size: tuple[int, int] = (200, 120)) -> np.ndarray:
     """A black frame with white squares given as (x, y, side)."""

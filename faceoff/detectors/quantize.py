@@ -1,7 +1,8 @@
-"""CenterFace in int8 for onnxruntime on CPU: static quantisation, made here from the fp32 ONNX.
+"""CenterFace in int8 for the CPU runtimes (onnxruntime, OpenVINO): static quantisation, made here from
+the fp32 ONNX.
 
-The fp32 model (:func:`faceoff.detectors.centerface.dynamic_model_bytes`) is raised to opset 13 (per-channel
-``DequantizeLinear`` needs it), BatchNorm is folded into the decoder's transposed convolutions
+The fp32 model (:func:`faceoff.detectors.centerface_onnx.dynamic_model_bytes`) is raised to opset 13
+(per-channel ``DequantizeLinear`` needs it), BatchNorm is folded into the decoder's transposed convolutions
 (``quant_pre_process``), and ``quantize_static`` writes a QDQ model: weights int8 per channel, activations
 uint8 per tensor with MinMax ranges from :func:`calibration_frames` (the built-in demo clip and
 scikit-image's public-domain photos at two sizes). Nothing is downloaded; the result is deterministic for
@@ -11,35 +12,25 @@ Measured on this project's 2-core AMD EPYC (AVX-512 VNNI), 2 threads, one frame 
 1280x736 18.6 -> 31.5 frames/s, 960x544 33.3 -> 53.3, 640x384 70.8 -> 120. On the synthetic OR benchmark
 recall and coverage were not lower than fp32's (docs/recall.md); ``detect.runtime: onnxruntime`` keeps fp32.
 
-The model is built once per (weights, onnxruntime, :data:`QUANT_VERSION`) and kept in :func:`cache_dir`
-(written to a temporary name and renamed, so concurrent jobs never read a partial file); when the cache is
-not writable it is built in memory for this process only.
+The model is built once per (weights, onnxruntime, :data:`QUANT_VERSION`) and kept in the detectors' cache
+(:mod:`.cache`: written to a temporary name and renamed, so concurrent jobs never read a partial file);
+when the cache is not writable it is built in memory for this process only.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from faceoff.atomic import write_bytes
+from faceoff.detectors.cache import cached
 
 QUANT_VERSION = 1
 CALIBRATION_SIZES = ((640, 384), (1280, 736))  # (width, height), multiples of 32
 CALIBRATION_DEMO_FRAMES = 12
-
-
-def cache_dir() -> Path:
-    """``$FACEOFF_CACHE``, else ``$XDG_CACHE_HOME/faceoff``, else ``~/.cache/faceoff``."""
-    if os.environ.get("FACEOFF_CACHE"):
-        return Path(os.environ["FACEOFF_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "faceoff"
 
 
 def calibration_frames() -> Iterator[np.ndarray]:
@@ -108,13 +99,9 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
 def int8_model_bytes(fp32_model: Callable[[], bytes], weights_sha256: str, input_name: str) -> bytes:
     """The int8 model for these weights: from the cache, else built from ``fp32_model()`` (and cached when
     possible). The fp32 model is only made when there is something to build."""
-    target = cache_dir() / f"centerface-int8-{_cache_key(weights_sha256)}.onnx"
-    try:
-        return target.read_bytes()
-    except OSError:
-        pass
-    with tempfile.TemporaryDirectory(prefix="faceoff-int8-") as tmp:
-        model = build_int8(fp32_model(), input_name, Path(tmp)).read_bytes()
-    with contextlib.suppress(OSError):  # a read-only cache: this process keeps its in-memory copy
-        write_bytes(target, model)
-    return model
+
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="faceoff-int8-") as tmp:
+            return build_int8(fp32_model(), input_name, Path(tmp)).read_bytes()
+
+    return cached(f"centerface-int8-{_cache_key(weights_sha256)}.onnx", build)

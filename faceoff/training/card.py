@@ -27,15 +27,15 @@ import torch
 from faceoff import __version__
 from faceoff.atomic import atomic_output, write_text
 from faceoff.detectors.centerface_net import (
-    _PARAM_FREE_OPS,
-    _PARAM_OPS,
+    PARAM_FREE_OPS,
+    PARAM_OPS,
     CenterFaceNet,
     CenterFaceWeights,
-    _execution_order,
+    execution_order,
     file_sha256,
     load_onnx_weights,
 )
-from faceoff.detectors.fasterrcnn import CHECKPOINT_FORMAT, checkpoint_card_path
+from faceoff.detectors.checkpoint import CHECKPOINT_FORMAT, checkpoint_card_path
 
 __all__ = [
     "environment",
@@ -101,12 +101,12 @@ def write_centerface_onnx(
     base = CenterFaceWeights.from_path(base_onnx).path
     model = onnx.load(str(base))
     inits = {t.name: t for t in model.graph.initializer}
-    modules = _execution_order(CenterFaceNet())
+    modules = execution_order(CenterFaceNet())
     step = 0
     for node in model.graph.node:
-        if node.op_type in _PARAM_FREE_OPS:
+        if node.op_type in PARAM_FREE_OPS:
             continue
-        if node.op_type not in _PARAM_OPS or step >= len(modules):
+        if node.op_type not in PARAM_OPS or step >= len(modules):
             raise ValueError(f"{base}: unexpected node {node.op_type} {node.name}")
         name, module = modules[step]
         step += 1

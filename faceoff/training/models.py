@@ -26,20 +26,13 @@ from faceoff.detectors.centerface_net import (
     file_sha256,
     load_onnx_weights,
 )
-from faceoff.detectors.fasterrcnn import fasterrcnn_model, predict_boxes, read_checkpoint
+from faceoff.detectors.checkpoint import read_checkpoint
+from faceoff.detectors.device import resolve_device
+from faceoff.detectors.fasterrcnn_net import fasterrcnn_model, predict_boxes
 from faceoff.training.augment import Crop
 from faceoff.training.targets import centernet_loss, centernet_targets
 
 __all__ = ["CenterFaceModel", "FasterRCNNModel", "build_model", "resolve_device"]
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device(device)
 
 
 def _autocast(device: torch.device):
@@ -151,7 +144,7 @@ class CenterFaceModel:
 
 
 class FasterRCNNModel:
-    """Trainable Faster R-CNN (:data:`~faceoff.detectors.fasterrcnn.ARCHITECTURES`)."""
+    """Trainable Faster R-CNN (:data:`~faceoff.detectors.fasterrcnn_net.ARCHITECTURES`)."""
 
     detector = "fasterrcnn"
 
