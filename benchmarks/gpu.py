@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"# {time.strftime('%Y-%m-%d')} · {name} · torch {torch.__version__}\n")
+    print(f"# {time.strftime('%Y-%m-%d')} · {name} · torch {torch.__version__}")
     if not args.end_to_end_only:
         detection_table(device, args.quick)
     missing = [m for m in END_TO_END_MODULES if importlib.util.find_spec(m) is None]
@@ -123,7 +123,7 @@ def main() -> None:
 
 
 def detection_table(device: torch.device, quick: bool) -> None:
-    print("| width | batch | fp16 frames/s | fp32 frames/s |\n| --- | --- | --- | --- |")
+    print("\n| width | batch | fp16 frames/s | fp32 frames/s |\n| --- | --- | --- | --- |")
     widths, batches = ((160,), (1, 4)) if quick else ((640, 1280), (1, 16, 64))
     for width in widths:
         for batch in batches:

@@ -17,17 +17,19 @@ if [ -d .whl ]; then
     if [ ! -x "$venv/bin/python" ]; then
         python=${PYTHON:-python3}
         "$python" -m venv --without-pip "$venv"
-        "$python" -c 'import sys; print("\n".join(p for p in sys.path if p.endswith(("site-packages", "dist-packages"))))' \
-            >"$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/machine.pth"
+        site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+        "$python" -c 'import sys; print(*(p for p in sys.path if p.endswith("-packages")), sep="\n")' \
+            >"$site/machine.pth"
     fi
     pip=("$venv/bin/python" -m pip --disable-pip-version-check)
     mapfile -t wheels < <(find .whl -type f -name '*.whl' | sort)
     [ "${#wheels[@]}" -gt 0 ] || { echo "no wheels under .whl/: run scripts/gpu_wheels.sh" >&2; exit 1; }
     "${pip[@]}" install --quiet --no-index --no-deps "${wheels[@]}"
-    "${pip[@]}" install --quiet --no-index --no-build-isolation --no-deps -e . 2>/dev/null
+    "${pip[@]}" install --quiet --no-index --no-build-isolation --no-deps -e . >"$venv/faceoff.log" 2>&1 ||
+        { cat "$venv/faceoff.log" >&2; exit 1; }
     for packed in .whl/*/ffmpeg-*.xz; do
         if [ -e "$packed" ] && [ ! -x "$venv/bin/ffmpeg" ]; then
-            "$venv/bin/python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' \
+            "$venv/bin/python" -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' \
                 "$packed" >"$venv/bin/ffmpeg.partial"
             chmod +x "$venv/bin/ffmpeg.partial"
             mv "$venv/bin/ffmpeg.partial" "$venv/bin/ffmpeg"
