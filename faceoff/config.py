@@ -467,6 +467,12 @@ class Config(BaseModel):
         description="Optional folder of `{id}.parquet` ground-truth boxes; videos without one get no recall "
         "(a missing folder is warned about, not an error, so the demo default does not break your config).",
     )
+    layout: Literal["flat", "sharded", "auto"] = Field(
+        "flat",
+        description="Results layout: flat (`detections/{id}.parquet`), sharded "
+        "(`detections/ab/{id}.parquet`, ab = two hex digits of the id's SHA-256: at most about 4,096 entries "
+        "per folder), or auto (sharded above 2,000 videos). See faceoff/layout.py and docs/hpc.md.",
+    )
     detect: DetectConfig = Field(default_factory=DetectConfig)
     regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
