@@ -1,22 +1,22 @@
 rule audit:
     input:
-        video=f"{RESULTS}/render/{{id}}.mp4",
-        probe=f"{RESULTS}/probe/{{id}}.json",
-        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        video=path_of("render", ".mp4"),
+        probe=path_of("probe", ".json"),
+        tracks=path_of("tracks", ".parquet"),
         checkpoint=DETECT_CHECKPOINT,
     output:
-        audit=f"{RESULTS}/audit/{{id}}.json",
-        sheet=f"{RESULTS}/qa/{{id}}.png",
-        delivered=f"{RESULTS}/anonymized/{{id}}.mp4",
+        audit=path_of("audit", ".json"),
+        sheet=path_of("qa", ".png"),
+        delivered=path_of("anonymized", ".mp4"),
     params:
         section=stage_params("audit"),
         render=stage_params("render"),
         detect=stage_params("detect"),
         hash=HASHES["audit"],
     log:
-        f"{RESULTS}/logs/audit/{{id}}.log",
+        path_of("logs/audit", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/audit/{{id}}.tsv"
+        path_of("benchmarks/audit", ".tsv")
     threads: workflow.cores
     resources:
         mem_mb=mem_mb_of("audit"),

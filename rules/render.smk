@@ -1,20 +1,20 @@
 rule render:
     input:
         video=get_video,
-        probe=f"{RESULTS}/probe/{{id}}.json",
-        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        probe=path_of("probe", ".json"),
+        tracks=path_of("tracks", ".parquet"),
     output:
         # temp: the audit delivers a copy to anonymized/ and Snakemake then removes this one
-        video=temp(f"{RESULTS}/render/{{id}}.mp4"),
-        stats=f"{RESULTS}/render/{{id}}.json",
+        video=temp(path_of("render", ".mp4")),
+        stats=path_of("render", ".json"),
     params:
         section=stage_params("render"),
         hash=HASHES["render"],
     log:
-        main=f"{RESULTS}/logs/render/{{id}}.log",
-        ffmpeg=f"{RESULTS}/logs/render/{{id}}.ffmpeg.log",
+        main=path_of("logs/render", ".log"),
+        ffmpeg=path_of("logs/render", ".ffmpeg.log"),
     benchmark:
-        f"{RESULTS}/benchmarks/render/{{id}}.tsv"
+        path_of("benchmarks/render", ".tsv")
     threads: workflow.cores
     resources:
         mem_mb=mem_mb_of("render"),

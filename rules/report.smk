@@ -1,23 +1,26 @@
 rule report:
     input:
-        probe=f"{RESULTS}/probe/{{id}}.json",
-        detections=f"{RESULTS}/detections/{{id}}.parquet",
-        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
-        render=f"{RESULTS}/render/{{id}}.json",
-        audit=f"{RESULTS}/audit/{{id}}.json",
-        sheet=f"{RESULTS}/qa/{{id}}.png",
+        probe=path_of("probe", ".json"),
+        detections=path_of("detections", ".parquet"),
+        tracks=path_of("tracks", ".parquet"),
+        render=path_of("render", ".json"),
+        audit=path_of("audit", ".json"),
+        sheet=path_of("qa", ".png"),
+        delivered=path_of("anonymized", ".mp4"),
         annotations=get_annotations,
     output:
-        f"{RESULTS}/reports/{{id}}.json",
+        report=path_of("reports", ".json"),
+        page=path_of("reports", ".html"),
     params:
         section=stage_params("report"),
         render=stage_params("render"),
         hashes=json.dumps(HASHES, sort_keys=True),
         annotations=annotation_option,
+        index=f"{RESULTS}/summary.html",
     log:
-        f"{RESULTS}/logs/report/{{id}}.log",
+        path_of("logs/report", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/report/{{id}}.tsv"
+        path_of("benchmarks/report", ".tsv")
     resources:
         mem_mb=mem_mb_of("report"),
         runtime=runtime_of("report"),
@@ -26,15 +29,15 @@ rule report:
     shell:
         "faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
         " --tracks {input.tracks:q} --render-stats {input.render:q} {params.annotations}"
-        " --audit {input.audit:q} --sheet {input.sheet:q} --render-params {params.render:q}"
-        " --hashes {params.hashes:q} --params {params.section:q} -o {output:q} > {log:q} 2>&1"
+        " --audit {input.audit:q} --sheet {input.sheet:q} --delivered {input.delivered:q}"
+        " --render-params {params.render:q} --hashes {params.hashes:q} --params {params.section:q}"
+        " -o {output.report:q} --page {output.page:q} --index {params.index:q} > {log:q} 2>&1"
 
 
 rule summary:
     input:
-        reports=per_video(f"{RESULTS}/reports/{{id}}.json"),
-        detections=per_video(f"{RESULTS}/detections/{{id}}.parquet"),
-        tracks=per_video(f"{RESULTS}/tracks/{{id}}.parquet"),
+        # the summary reads every report under results/reports (a list of 10^5 paths does not fit a command line)
+        reports=per_video("reports", ".json"),
     output:
         html=report(
             f"{RESULTS}/summary.html",
@@ -42,6 +45,8 @@ rule summary:
             category="Summary",
         ),
         csv=f"{RESULTS}/summary.csv",
+    params:
+        results=summary_folder,
     log:
         f"{RESULTS}/logs/summary.log",
     benchmark:
@@ -52,5 +57,4 @@ rule summary:
     conda:
         "../environment.yml"
     shell:
-        "faceoff summary --reports {input.reports:q} --detections {input.detections:q}"
-        " --tracks {input.tracks:q} --html {output.html:q} --csv {output.csv:q} > {log:q} 2>&1"
+        "faceoff summary {params.results:q} --html {output.html:q} --csv {output.csv:q} > {log:q} 2>&1"

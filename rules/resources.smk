@@ -10,7 +10,7 @@ GPU_JOBS = 0 if CFG.detect.device == "cpu" else 1
 
 
 def _probe_json(wildcards):
-    return f"{RESULTS}/probe/{wildcards.id}.json"
+    return path_of("probe", ".json").format(shard=shard(wildcards.id), id=wildcards.id)
 
 
 def _request(stage, wildcards, threads, attempt):
@@ -20,7 +20,7 @@ def _request(stage, wildcards, threads, attempt):
             None,
             attempt=attempt,
             n_videos=len(SAMPLES),
-            total_frames=faceoff_resources.total_frames([f"{RESULTS}/probe/{i}.json" for i in SAMPLES]),
+            total_frames=faceoff_resources.total_frames(per_video("probe", ".json")),
         )
     probe = None if stage == "probe" else _probe_json(wildcards)
     facts = faceoff_resources.video_facts(probe, SAMPLES.get(wildcards.id))
@@ -39,6 +39,7 @@ def _request(stage, wildcards, threads, attempt):
 
 
 def mem_mb_of(stage):
+    @rule_function
     def mem_mb(wildcards, threads, attempt):
         return _request(stage, wildcards, threads, attempt).mem_mb
 
@@ -46,12 +47,14 @@ def mem_mb_of(stage):
 
 
 def runtime_of(stage):
+    @rule_function
     def runtime(wildcards, threads, attempt):
         return _request(stage, wildcards, threads, attempt).runtime
 
     return runtime
 
 
+@rule_function
 def gpu_slot_shell(wildcards):
     """On a local run given `--resources gpu=N`, GPU jobs run through scripts/gpu-slot-shell.
 
