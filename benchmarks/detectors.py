@@ -43,14 +43,13 @@ import torch
 from faceoff.adapt import adapt
 from faceoff.boxes import read_boxes, read_metadata
 from faceoff.config import AdaptConfig, DetectConfig, RegularizeConfig, RenderConfig, TrainConfig
-from faceoff.decode import iter_frames
+from faceoff.decode import detection_size, iter_frames
 from faceoff.detectors import build_detector, detector_from_checkpoint
 from faceoff.evaluate import evaluate_video
 from faceoff.metrics import match_boxes
 from faceoff.probe import probe_video
-from faceoff.stages import detection_size
 from faceoff.synth.orscene import SceneConfig, benchmark_suite, write_scene
-from faceoff.tracking import track_regularize
+from faceoff.tracking import TrackParams, track_regularize
 from faceoff.training import AnnotatedVideo, train_detector
 
 # Reduced CPU run (2 cores, minutes) and the GPU run. Everything else: config defaults.
@@ -207,7 +206,7 @@ def main() -> None:
             dets = detect_video(det, video, info, det_cfg)
             seconds = time.perf_counter() - t
             tracks = track_regularize(
-                dets, np.asarray(info.pts_time), regularize.track_params(), info.width, info.height
+                dets, np.asarray(info.pts_time), TrackParams.from_config(regularize), info.width, info.height
             )
             ev = evaluate_video(dets, tracks, gt, render, info.width, info.height, info.frame_count)
             d_hit, t_hit = hit_mask(dets, gt_valid), hit_mask(tracks, gt_valid)

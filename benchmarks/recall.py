@@ -42,7 +42,8 @@ from faceoff.boxes import read_boxes, read_metadata
 from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig
 from faceoff.decode import iter_frames
 from faceoff.probe import probe_video
-from faceoff.stages import run_detect, run_regularize
+from faceoff.stages.detect import run_detect
+from faceoff.stages.regularize import run_regularize
 from faceoff.synth.orscene import SceneConfig, benchmark_suite, write_scene
 
 DEFACE_THRESHOLD = 0.2

@@ -18,9 +18,11 @@ import cv2
 import numpy as np
 
 from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig, RenderConfig
-from faceoff.delivery import run_audit_stage
 from faceoff.probe import probe_video, write_probe
-from faceoff.stages import run_detect, run_regularize, run_render
+from faceoff.stages.audit import run_audit
+from faceoff.stages.detect import run_detect
+from faceoff.stages.regularize import run_regularize
+from faceoff.stages.render import run_render
 from faceoff.synth.clips import write_clip
 from faceoff.synth.demo import FPS, demo_frames, write_demo
 
@@ -56,7 +58,7 @@ def bench(video: Path, work: Path, detect_cfg: DetectConfig) -> dict[str, float]
     )
     out["render"] = info.frame_count / (time.perf_counter() - t)
     t = time.perf_counter()
-    run_audit_stage(
+    run_audit(
         work / "out.mp4",
         info,
         work / "tracks.parquet",

@@ -261,10 +261,10 @@ def adapt(
     ``probes``: probe JSONs of the videos (same order), else they are probed here. ``redact_paths``: the
     card names the videos by id and sha256 only (for archives whose file names carry patient data).
     """
+    from faceoff.decode import detection_size
     from faceoff.detectors.centerface import CenterFace
     from faceoff.detectors.fasterrcnn import detector_from_checkpoint
     from faceoff.probe import probe_video, read_probe
-    from faceoff.stages import detection_size
     from faceoff.training.augment import Augmenter
     from faceoff.training.card import environment, save_checkpoint, utc_now, write_centerface_onnx
     from faceoff.training.models import CenterFaceModel, resolve_device
@@ -276,7 +276,7 @@ def adapt(
         raise FaceOffError("adapt: no videos")
     if detect.detector != "centerface":
         raise FaceOffError(f"adapt fine-tunes CenterFace; detect.detector is {detect.detector!r}")
-    params = regularize.track_params()
+    params = TrackParams.from_config(regularize)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     device = resolve_device(cfg.device)

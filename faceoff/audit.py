@@ -1,7 +1,7 @@
 """Audit an anonymized video: run the detector again, hard, and report every face left visible.
 
-The detector re-runs on every frame of the *output* at a threshold far below the detect stage's
-(:attr:`AuditParams.threshold`, 0.1). Each box it finds is compared with the region the render stage
+The detector re-runs on every frame of the *output* at the audit's threshold
+(:attr:`faceoff.config.AuditConfig.threshold`). Each box it finds is compared with the region the render stage
 replaced on that frame (:func:`faceoff.anonymize.covered_mask` of the frame's track boxes):
 
 * a box lying mostly outside the hidden region (less than ``1 - outside_fraction`` of its area inside)
@@ -10,7 +10,7 @@ replaced on that frame (:func:`faceoff.anonymize.covered_mask` of the frame's tr
   are counted separately (``hits_inside_hidden``, ``max_score_inside_hidden``): they measure whether the
   blur defeats the detector, not whether something leaked.
 
-``passed`` is ``n_findings == 0``. :func:`run_audit` never raises on findings; the caller decides
+``passed`` is ``n_findings == 0``. :func:`audit_video` never raises on findings; the caller decides
 (:class:`AuditFailed` is the error the CLI raises when the config says findings fail the video).
 
 False alarms on blurred faces (measured here, CenterFace via onnxruntime on CPU)
@@ -57,33 +57,33 @@ import numpy as np
 
 from faceoff import __version__
 from faceoff.anonymize import covered_mask
-from faceoff.boxes import boxes_by_frame, read_boxes, read_metadata
-from faceoff.config import RenderConfig
-from faceoff.decode import iter_frames
+from faceoff.atomic import write_text
+from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes
+from faceoff.config import AuditConfig, RenderConfig, params_from
+from faceoff.decode import detection_size, iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
-from faceoff.report import atomic_write_text
-from faceoff.stages import build_detector, detection_size
 
 if TYPE_CHECKING:
     from faceoff.detectors import Detector
 
-__all__ = ["AUDIT_FORMAT", "AuditFailed", "AuditParams", "inside_fraction", "run_audit"]
+__all__ = ["AUDIT_FORMAT", "AuditFailed", "AuditParams", "audit_video", "inside_fraction"]
 
 AUDIT_FORMAT = "faceoff.audit/1"
 
 
 @dataclass(frozen=True)
 class AuditParams:
-    """How hard the audit looks."""
+    """How hard the audit looks: the ``audit`` config keys of the same names (defaults and meaning there,
+    :class:`faceoff.config.AuditConfig`) and the detect section's detector name."""
 
-    threshold: float = 0.3  # see AuditConfig.threshold: blurred heads still draw up to ~0.28 beside the blur
-    width: int = 960  # detection width as in detect (0 = source)
-    outside_fraction: float = 0.5  # finding: box lies less than (1 - this) inside the rendered region
-    batch_size: int = 8
-    detector: str = "centerface"  # registered detector name (when no detector object is passed)
-    max_stored_findings: int = 1000  # findings kept in the JSON (the count is always complete)
+    threshold: float
+    width: int  # detection width (0 = source)
+    outside_fraction: float  # finding: box lies less than (1 - this) inside the rendered region
+    batch_size: int
+    detector: str  # registered detector name (recorded)
+    max_stored_findings: int  # findings kept in the JSON (the count is always complete)
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
@@ -92,6 +92,11 @@ class AuditParams:
             raise ValueError(f"outside_fraction must be in [0, 1), got {self.outside_fraction}")
         if self.width < 0 or self.batch_size < 1 or self.max_stored_findings < 0:
             raise ValueError("width and max_stored_findings must be >= 0, batch_size >= 1")
+
+    @classmethod
+    def from_config(cls, cfg: AuditConfig, detector: str) -> AuditParams:
+        """The audit's parameters from the ``audit`` section and the detect section's ``detector``."""
+        return params_from(cls, cfg, detector=detector)
 
 
 class AuditFailed(FaceOffError):
@@ -120,23 +125,14 @@ def inside_fraction(box: np.ndarray, mask: np.ndarray) -> float:
     return float(mask[y1:y2, x1:x2].mean())
 
 
-def _check_tracks(tracks_path: str | Path, info: ProbeInfo) -> None:
-    meta = read_metadata(tracks_path)
-    for key, have in (("frame_count", info.frame_count), ("width", info.width), ("height", info.height)):
-        if meta.get(key) not in (None, have):
-            raise FaceOffError(f"{tracks_path}: made for {key} {meta[key]}, the video has {have}")
-
-
-def run_audit(
+def audit_video(
     anonymized_video: str | Path,
     info: ProbeInfo,
     tracks_path: str | Path,
     render: RenderConfig,
     params: AuditParams,
     out_json: str | Path,
-    *,
-    detector: Detector | None = None,
-    threads: int | None = None,
+    detector: Detector,
 ) -> dict:
     """Re-detect faces on every frame of ``anonymized_video`` and write the audit JSON to ``out_json``.
 
@@ -145,10 +141,8 @@ def run_audit(
     VideoError) when the video, probe and tracks do not agree on the frames; never on findings.
     """
     start = time.perf_counter()
-    _check_tracks(tracks_path, info)
+    check_made_for(tracks_path, info)
     by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)
-    if detector is None:
-        detector = build_detector(params.detector, threads=threads)
     size = detection_size(info, params.width)
     scale = np.array([info.width / size[0], info.height / size[1]] * 2) if size else np.ones(4)
     pts_time = np.asarray(info.pts_time, dtype=np.float64)
@@ -228,5 +222,5 @@ def run_audit(
         },
         "passed": n_findings == 0,
     }
-    atomic_write_text(out_json, json.dumps(result, indent=2) + "\n")
+    write_text(out_json, json.dumps(result, indent=2) + "\n")
     return result

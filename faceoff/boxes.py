@@ -11,14 +11,19 @@ so ``x1 y1 x2 y2`` stay the estimate of the face itself. Annotations may add boo
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from faceoff.atomic import atomic_output
+from faceoff.errors import FaceOffError
+
+if TYPE_CHECKING:
+    from faceoff.probe import ProbeInfo
 
 BASE_FIELDS = [
     pa.field("frame_index", pa.int64()),
@@ -62,15 +67,9 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, metadata: dict[str, Any]) -> p
 def write_boxes(
     df: pd.DataFrame, path: str | Path, metadata: dict[str, Any], schema: pa.Schema = DETECTION_SCHEMA
 ) -> None:
-    """Write a box table atomically: a temporary file is renamed into place when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Write a box table atomically (:mod:`faceoff.atomic`)."""
+    with atomic_output(path) as tmp:
         pq.write_table(to_table(df, schema, metadata), tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_boxes(path: str | Path) -> pd.DataFrame:
@@ -89,6 +88,15 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     meta = pq.read_schema(path).metadata or {}
     raw = meta.get(META_KEY)
     return json.loads(raw) if raw else {}
+
+
+def check_made_for(path: str | Path, info: ProbeInfo) -> None:
+    """Raise FaceOffError unless the box table at ``path`` was made for ``info``'s frame count and size
+    (where its metadata records them): boxes must never be applied to another video's frames."""
+    meta = read_metadata(path)
+    for key, have in (("frame_count", info.frame_count), ("width", info.width), ("height", info.height)):
+        if meta.get(key) not in (None, have):
+            raise FaceOffError(f"{path}: made for {key} {meta[key]}, the video has {have}")
 
 
 def boxes_array(df: pd.DataFrame) -> np.ndarray:

@@ -30,9 +30,12 @@ from faceoff.errors import FaceOffError
 from faceoff.memory import limit_heap_growth
 
 
-def _section(args: argparse.Namespace, kind: type[Section], name: str) -> Section:
-    if args.params is not None:
-        return parse_section(kind, args.params)
+def _section(args: argparse.Namespace, kind: type[Section], name: str, params: str | None = None) -> Section:
+    """Section ``name`` of the run: from ``params`` (JSON, as the rules pass it) when given, else from the
+    ``--config`` file, else the defaults. The command's own section takes ``--params``."""
+    raw = args.params if params is None and name == args.command else params
+    if raw is not None:
+        return parse_section(kind, raw)
     if args.config is not None:
         return getattr(load_config(args.config), name)
     return kind()
@@ -45,12 +48,9 @@ def _probe_info(args: argparse.Namespace):
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
-    from faceoff.probe import probe_video, write_probe
+    from faceoff.stages.probe import run_probe
 
-    info = probe_video(args.video)
-    if args.redact_path:
-        info.path = "(redacted)"
-    write_probe(info, args.output)
+    info = run_probe(args.video, args.output, redact_path=args.redact_path)
     print(
         f"{args.output}: {info.frame_count} frames, {info.width}x{info.height},"
         f" vfr={info.variable_frame_rate}"
@@ -58,7 +58,7 @@ def cmd_probe(args: argparse.Namespace) -> None:
 
 
 def cmd_detect(args: argparse.Namespace) -> None:
-    from faceoff.stages import run_detect
+    from faceoff.stages.detect import run_detect
 
     cfg = _section(args, DetectConfig, "detect")
     df = run_detect(args.video, _probe_info(args), cfg, args.output, threads=args.threads)
@@ -67,7 +67,7 @@ def cmd_detect(args: argparse.Namespace) -> None:
 
 def cmd_regularize(args: argparse.Namespace) -> None:
     from faceoff.probe import read_probe
-    from faceoff.stages import run_regularize
+    from faceoff.stages.regularize import run_regularize
 
     cfg = _section(args, RegularizeConfig, "regularize")
     tracks = run_regularize(args.detections, read_probe(args.probe), cfg, args.output, video=args.video)
@@ -75,7 +75,7 @@ def cmd_regularize(args: argparse.Namespace) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    from faceoff.stages import run_render
+    from faceoff.stages.render import run_render
 
     cfg = _section(args, RenderConfig, "render")
     stats_out = args.stats or str(Path(args.output).with_suffix(".json"))
@@ -87,19 +87,16 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from faceoff.delivery import run_audit_stage
     from faceoff.probe import read_probe
+    from faceoff.stages.audit import run_audit
 
-    render = parse_section(RenderConfig, args.render_params) if args.render_params else RenderConfig()
-    detect = parse_section(DetectConfig, args.detect_params) if args.detect_params else DetectConfig()
-    audit = _section(args, AuditConfig, "audit")
-    result = run_audit_stage(
+    result = run_audit(
         args.video,
         read_probe(args.probe),
         args.tracks,
-        render,
-        audit,
-        detect,
+        _section(args, RenderConfig, "render", args.render_params),
+        _section(args, AuditConfig, "audit"),
+        _section(args, DetectConfig, "detect", args.detect_params),
         args.output,
         args.sheet,
         args.deliver,
@@ -109,12 +106,10 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from faceoff.report import write_report
+    from faceoff.stages.report import run_report
 
     hashes = json.loads(args.hashes) if args.hashes else {}
-    cfg = _section(args, ReportConfig, "report")
-    render = parse_section(RenderConfig, args.render_params) if args.render_params else RenderConfig()
-    write_report(
+    run_report(
         args.id,
         args.probe,
         args.detections,
@@ -123,8 +118,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         args.annotations,
         hashes,
         args.output,
-        iou=cfg.iou,
-        render=render,
+        _section(args, ReportConfig, "report"),
+        _section(args, RenderConfig, "render", args.render_params),
         audit_json=args.audit,
         contact_sheet=args.sheet,
         delivered=args.delivered,
@@ -135,18 +130,10 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
-    from faceoff.status import collect
-    from faceoff.summary import find_reports, write_summary
+    from faceoff.stages.summary import run_summary
 
-    failures = None
-    if args.results:
-        reports = find_reports(args.results)
-        status = collect(args.results, workdir=args.workdir)
-        failures = {f["id"]: (f["stage"], f["cause"], f["log"]) for f in status.failed}
-    else:
-        reports = args.reports
-    write_summary(reports, args.html, args.csv, failures=failures)
-    print(f"summary of {len(reports)} videos -> {args.html}, {args.csv}")
+    n = run_summary(args.html, args.csv, results=args.results, reports=args.reports, workdir=args.workdir)
+    print(f"summary of {n} videos -> {args.html}, {args.csv}")
 
 
 def cmd_status(args: argparse.Namespace) -> None:
@@ -209,15 +196,8 @@ def cmd_adapt(args: argparse.Namespace) -> None:
     from faceoff.adapt import adapt
 
     cfg = _section(args, AdaptConfig, "adapt")
-    full = load_config(args.config) if args.config else None
-    if args.detect_params is not None:
-        detect = parse_section(DetectConfig, args.detect_params)
-    else:
-        detect = full.detect if full else DetectConfig()
-    if args.regularize_params is not None:
-        regularize = parse_section(RegularizeConfig, args.regularize_params)
-    else:
-        regularize = full.regularize if full else RegularizeConfig()
+    detect = _section(args, DetectConfig, "detect", args.detect_params)
+    regularize = _section(args, RegularizeConfig, "regularize", args.regularize_params)
     if args.videos:
         ids = args.ids or [Path(v).stem for v in args.videos]
         if len(ids) != len(args.videos) or len(set(ids)) != len(ids):

@@ -6,16 +6,19 @@ An error names the key and the problem (a typo'd key, a negative threshold, a mi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from faceoff import __version__
 from faceoff.errors import ConfigError
+
+T = TypeVar("T")
 
 VIDEO_EXTENSIONS = (
     "mp4",
@@ -94,19 +97,6 @@ class DetectConfig(Section):
         description="A checkpoint written by `faceoff train` or `faceoff adapt` (`.pt`, its model card "
         "beside it): the detector's weights. Required for fasterrcnn; centerface without: shipped weights.",
     )
-
-    def zoom_params(self):
-        """The zoom's parameters from this section, or None when it is off."""
-        from faceoff.zoom import ZoomParams
-
-        if self.zoom_scale <= 1:
-            return None
-        return ZoomParams(
-            scale=self.zoom_scale,
-            window=self.zoom_window,
-            max_face=self.zoom_max_face,
-            min_score=self.zoom_min_score,
-        )
 
 
 class RegularizeConfig(Section):
@@ -212,37 +202,6 @@ class RegularizeConfig(Section):
         "followed, fewer faces recovered).",
     )
 
-    def follow_params(self):
-        """The appearance follower's parameters from this section."""
-        from faceoff.follow import FollowParams
-
-        return FollowParams(
-            frames=self.follow_frames,
-            min_score=self.follow_min_score,
-            search=self.follow_search,
-            context=self.follow_context,
-            min_track_score=self.follow_min_track_score,
-        )
-
-    def track_params(self):
-        """The tracker's parameters from this section."""
-        from faceoff.tracking import TrackParams
-
-        return TrackParams(
-            confident_score=self.confident_score,
-            min_detections=self.min_detections,
-            persistent_detections=self.persistent_detections,
-            link_iou=self.link_iou,
-            link_distance=self.link_distance,
-            link_new_distance=self.link_new_distance,
-            max_gap=self.max_gap,
-            extend=self.extend,
-            smooth_window=self.smooth_window,
-            motion_margin=self.motion_margin,
-            uncertain_pad=self.uncertain_pad,
-            sure_score=self.sure_score,
-        )
-
 
 class RenderConfig(Section):
     """Anonymisation and encoding (the ``render`` stage)."""
@@ -305,19 +264,6 @@ class AuditConfig(Section):
     )
     contact_sheet_frames: int = Field(12, ge=1, le=200, description="Thumbnails on the QA contact sheet.")
     contact_sheet_width: int = Field(320, ge=32, le=1920, description="Thumbnail width in pixels.")
-
-    def audit_params(self, detector: str):
-        """The audit's parameters from this section (``detector`` comes from the detect section)."""
-        from faceoff.audit import AuditParams
-
-        return AuditParams(
-            threshold=self.threshold,
-            width=self.width,
-            outside_fraction=self.outside_fraction,
-            batch_size=self.batch_size,
-            detector=detector,
-            max_stored_findings=self.max_stored_findings,
-        )
 
 
 class ReportConfig(Section):
@@ -514,6 +460,15 @@ class Config(BaseModel):
             name: getattr(self, name).params_hash()
             for name in ("detect", "regularize", "render", "audit", "report")
         }
+
+
+def params_from(kind: type[T], section: Section, prefix: str = "", **extra: Any) -> T:
+    """A stage helper's parameter dataclass ``kind`` built from its config ``section``: each field ``name``
+    takes the section's key ``{prefix}{name}`` (``extra`` gives fields the section does not hold). The
+    dataclasses carry no defaults: the section is the one source of every default."""
+    names = [f.name for f in dataclasses.fields(kind) if f.name not in extra]
+    values = {name: getattr(section, prefix + name) for name in names}
+    return kind(**values, **extra)
 
 
 def _format_error(err: ValidationError) -> str:

@@ -13,7 +13,6 @@ detected face, else the slice's middle frame).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,7 +20,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from faceoff.boxes import read_boxes, read_metadata
+from faceoff.atomic import write_bytes
+from faceoff.boxes import check_made_for, read_boxes
 from faceoff.decode import iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo
@@ -145,10 +145,7 @@ def write_contact_sheet(
     are the audit's (``frame_index``, ``x1 y1 x2 y2`` at source resolution). Frames are decoded in order at
     thumbnail size and only the chosen ones kept. The PNG is written atomically.
     """
-    meta = read_metadata(tracks_path)
-    for key, have in (("frame_count", info.frame_count), ("width", info.width), ("height", info.height)):
-        if meta.get(key) not in (None, have):
-            raise FaceOffError(f"{tracks_path}: made for {key} {meta[key]}, the video has {have}")
+    check_made_for(tracks_path, info)
     tracks = read_boxes(tracks_path)
     chosen = pick_frames(tracks, findings, info.frame_count, k)
     if not chosen:
@@ -184,14 +181,8 @@ def write_contact_sheet(
     sheet[lay["rows"] * th :] = _legend(lay["width"])
 
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise FaceOffError(f"{out}: PNG encoding failed")
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes(out, buf.tobytes())
     return chosen

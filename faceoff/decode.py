@@ -53,6 +53,15 @@ def choose_backend(
     return backend
 
 
+def detection_size(info: ProbeInfo, width: int) -> tuple[int, int] | None:
+    """Decode size for a detector: ``width`` wide with the source aspect (even height), or None for the
+    source size (``width`` 0 or not smaller than the source: never upscales)."""
+    if width <= 0 or width >= info.width:
+        return None
+    height = max(2, round(info.height * width / info.width / 2) * 2)
+    return (width, height)
+
+
 def iter_frames(
     path: str | Path,
     info: ProbeInfo,

@@ -29,19 +29,18 @@ Verification rejects the output if any other tag, stream or a chapter is present
 
 Fail closed
 -----------
-ffmpeg writes ``.{stem}.partial-{pid}.mp4`` next to ``out_path``. Only after ffmpeg exits 0 and the file
-verifies (one video stream, packet count == frame_count, size, pts, no rotation, allowed tags/streams) is it
-renamed atomically to ``out_path``. Any error, an exception inside the ``with`` block, or fewer/more
-frames than ``frame_count`` kills ffmpeg and deletes the temp file; ``out_path`` is then never created or
-replaced (a file already there from an earlier run is left as it was). A temp file left by a killed
-process is removed by the next writer of the same output (:func:`remove_stale_partials`).
+ffmpeg writes ``.{name}.partial-{pid}.mp4`` next to ``out_path`` (:mod:`faceoff.atomic`). Only after
+ffmpeg exits 0 and the file verifies (one video stream, packet count == frame_count, size, pts, no
+rotation, allowed tags/streams) is it renamed atomically to ``out_path``. Any error, an exception inside
+the ``with`` block, or fewer/more frames than ``frame_count`` kills ffmpeg and deletes the temp file;
+``out_path`` is then never created or replaced (a file already there from an earlier run is left as it
+was). A temp file left by a killed process is removed by the next writer of the same output
+(:func:`faceoff.atomic.remove_stale_partials`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
-import os
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -52,6 +51,7 @@ import av
 import ffmpeg as ffmpeg_python
 import numpy as np
 
+from faceoff.atomic import commit, partial_path, remove_stale_partials
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import ffmpeg_exe, tail
 from faceoff.probe import ProbeInfo
@@ -64,33 +64,6 @@ ALLOWED_HANDLERS = frozenset({"VideoHandler", "SoundHandler"})
 def output_pix_fmt(width: int, height: int) -> str:
     """yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 cannot represent odd sizes)."""
     return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-
-
-def remove_stale_partials(out_path: Path) -> list[Path]:
-    """Delete ``.{stem}.partial-{pid}.mp4`` files next to ``out_path`` whose process no longer runs.
-
-    A SIGKILLed encoder cannot remove its temporary file; the next writer of the same output does. A file
-    of a live process on this machine is left alone. Returns the files removed.
-    """
-    removed = []
-    for tmp in out_path.parent.glob(f".{glob.escape(out_path.stem)}.partial-*.mp4"):
-        pid = tmp.name[len(f".{out_path.stem}.partial-") : -len(".mp4")]
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-            removed.append(tmp)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
 
 
 class VideoWriter:
@@ -119,7 +92,7 @@ class VideoWriter:
             raise ValueError("keep_audio=True needs source_path")
         if not 0 <= self.crf <= 51:
             raise ValueError(f"crf {crf} outside 0..51")
-        self.tmp_path = self.out_path.with_name(f".{self.out_path.stem}.partial-{os.getpid()}.mp4")
+        self.tmp_path = partial_path(self.out_path, suffix=".mp4")
         self.pix_fmt = output_pix_fmt(info.width, info.height)
         num, den = info.time_base
         self._tick = num  # source tick expressed in output units of 1/den s
@@ -254,9 +227,7 @@ class VideoWriter:
             self._fail(f"ffmpeg exited with status {rc}")
         try:
             self._verify()
-            with open(self.tmp_path, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(self.tmp_path, self.out_path)
+            commit(self.tmp_path, self.out_path)
         except VideoError:
             self._cleanup()
             self._close_log()

@@ -32,6 +32,7 @@ import pandas as pd
 
 from faceoff.anonymize import scale_boxes
 from faceoff.boxes import boxes_by_frame, clip_to_frame, pads
+from faceoff.config import RegularizeConfig, params_from
 from faceoff.decode import iter_frames
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
@@ -44,13 +45,19 @@ STOP_IOU = 0.3  # a followed box overlapping a track box this much has reached c
 
 @dataclass(frozen=True)
 class FollowParams:
-    """Knobs of :func:`follow_tracks` (the ``regularize.follow_*`` config keys)."""
+    """Knobs of :func:`follow_tracks`: the ``regularize.follow_*`` config keys (defaults and meaning there,
+    :class:`faceoff.config.RegularizeConfig`)."""
 
-    frames: int = 30  # at most this many frames past each end of a track; 0 = off
-    min_score: float = 0.85  # normalised cross-correlation the best match must reach
-    min_track_score: float = 0.0  # follow only tracks with a detection this confident
-    search: float = 0.5  # search this share of the box size around the last position
-    context: float = 1.3  # template: the box enlarged by this about its centre
+    frames: int  # at most this many frames past each end of a track; 0 = off
+    min_score: float  # normalised cross-correlation the best match must reach
+    min_track_score: float  # follow only tracks with a detection this confident
+    search: float  # search this share of the box size around the last position
+    context: float  # template: the box enlarged by this about its centre
+
+    @classmethod
+    def from_config(cls, cfg: RegularizeConfig) -> FollowParams:
+        """The follower's parameters from the ``regularize`` section."""
+        return params_from(cls, cfg, prefix="follow_")
 
 
 @dataclass(frozen=True)

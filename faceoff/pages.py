@@ -20,6 +20,8 @@ th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f0f0f0}td.l,th.l{text-align:left}
 img{max-width:100%}.muted{color:#777}.bad{color:#b00020;font-weight:600}
 """
+# The stages whose timing a report records (reports/{id}.json "timing").
+STAGES = ("probe", "detect", "regularize", "render")
 
 
 def get(d: Any, *keys: str) -> Any:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import struct
 import time
@@ -33,6 +32,7 @@ from typing import Any
 import av
 import numpy as np
 
+from faceoff.atomic import write_text
 from faceoff.errors import VideoError
 
 STREAM_KINDS = ("video", "audio", "subtitle", "data", "attachment")
@@ -359,17 +359,8 @@ def probe_video(path: str | Path) -> ProbeInfo:
 
 
 def write_probe(info: ProbeInfo, out_path: str | Path) -> None:
-    """Write ``info`` as JSON atomically (temp file in the same folder + os.replace)."""
-    out = Path(out_path)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(info.to_json(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``info`` as JSON atomically (:mod:`faceoff.atomic`)."""
+    write_text(out_path, json.dumps(info.to_json()))
 
 
 def read_probe(path: str | Path) -> ProbeInfo:

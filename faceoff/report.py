@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -14,13 +13,13 @@ import numpy as np
 import pandas as pd
 
 from faceoff.annotations import detect_format, load_annotations
+from faceoff.atomic import write_text
 from faceoff.boxes import SOURCES, read_boxes, read_metadata
 from faceoff.config import RenderConfig
 from faceoff.evaluate import evaluate_video
 from faceoff.pages import detail_page
 from faceoff.timeline import faces_per_frame, timeline_png
 
-STAGES = ("probe", "detect", "regularize", "render")
 # Distribution names tried in order for each reported package (first installed one wins).
 PACKAGES: dict[str, tuple[str, ...]] = {
     "faceoff": ("faceoff",),
@@ -65,19 +64,6 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write UTF-8 ``text`` to a temporary file next to ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def _load_json(path: str | Path) -> dict[str, Any]:
@@ -344,9 +330,9 @@ def write_report(
         html = detail_page(
             report, _timeline(report, detections_parquet, tracks_parquet), Path(page).parent, links
         )
-        atomic_write_text(page, html)
+        write_text(page, html)
     text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
-    return atomic_write_text(path, text + "\n")
+    return write_text(path, text + "\n")
 
 
 def _timeline(report: dict[str, Any], detections: str | Path, tracks: str | Path) -> bytes:

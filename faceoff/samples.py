@@ -10,10 +10,10 @@ import csv
 import glob
 import hashlib
 import hmac
-import os
 import re
 from pathlib import Path
 
+from faceoff.atomic import atomic_output
 from faceoff.config import Config
 from faceoff.errors import ConfigError
 
@@ -107,13 +107,9 @@ def pseudonymize_samples(samples: dict[str, str], key_file: str, mapping: str) -
     renamed = {pseudonym(video_id, key): (video_id, path) for video_id, path in samples.items()}
     if len(renamed) != len(samples):
         raise ConfigError("pseudonymize: two ids map to the same pseudonym; use a different key")
-    out = Path(mapping)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with atomic_output(mapping) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "pseudonym", "path"])
         for pseudo, (video_id, path) in sorted(renamed.items(), key=lambda kv: kv[1][0]):
             writer.writerow([video_id, pseudo, path])
-    os.replace(tmp, out)
     return {pseudo: path for pseudo, (_, path) in sorted(renamed.items())}

@@ -8,11 +8,12 @@ folder is removed once the final table is written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+from faceoff.atomic import atomic_output
 
 
 class ShardStore:
@@ -27,10 +28,8 @@ class ShardStore:
         """Store the (N,6) rows of frames ``[start, end)`` atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{start:010d}-{end:010d}.npz"
-        tmp = self.folder / f".{path.name}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
+        with atomic_output(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, rows=rows, key=np.array(self.key), start=start, end=end)
-        os.replace(tmp, path)
 
     def resume(self) -> tuple[int, list[np.ndarray]]:
         """The first frame not yet covered by contiguous valid shards from frame 0, and their rows."""

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faceoff.atomic import write_text
 from faceoff.layout import scan
+from faceoff.pages import STAGES, page, pct, relative
 from faceoff.pages import esc as _e
 from faceoff.pages import fmt as _fmt
 from faceoff.pages import get as _get
-from faceoff.pages import page, pct, relative
 from faceoff.pages import run as _run
-from faceoff.report import STAGES, atomic_write_text
 
 CSV_COLUMNS = [
     "id",
@@ -297,7 +297,7 @@ def write_summary(
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(csv_row(r) for r in reports)
-    atomic_write_text(out_csv, buf.getvalue())
+    write_text(out_csv, buf.getvalue())
 
     here = Path(out_html).parent
     rows = [index_row(r, p, here) for r, p in zip(reports, paths, strict=True)]
@@ -329,4 +329,4 @@ def write_summary(
         "<table><thead><tr id=head></tr></thead><tbody id=body></tbody></table>\n"
         f'<script id=rows type="application/json">{_json_for_script(rows)}</script>'
     )
-    atomic_write_text(out_html, page("FaceOff summary", body, SCRIPT))
+    write_text(out_html, page("FaceOff summary", body, SCRIPT))

@@ -28,25 +28,32 @@ from scipy.ndimage import uniform_filter1d
 from scipy.optimize import linear_sum_assignment
 
 from faceoff.boxes import TRACK_SCHEMA, clip_to_frame, empty_frame
+from faceoff.config import RegularizeConfig, params_from
 from faceoff.metrics import iou_matrix
 
 
 @dataclass(frozen=True)
 class TrackParams:
-    """Knobs of :func:`track_regularize` (mirrors the ``regularize`` config section)."""
+    """Knobs of :func:`track_regularize`: the ``regularize`` config section's keys of the same names (their
+    defaults and meaning live there, :class:`faceoff.config.RegularizeConfig`)."""
 
-    confident_score: float = 0.5
-    min_detections: int = 2
-    persistent_detections: int = 0  # 0 = off; else a track this long is kept without a confident detection
-    link_iou: float = 0.1
-    link_distance: float = 1.0
-    link_new_distance: float = 1.3  # the same for a track of one detection: no velocity to predict with yet
-    max_gap: int = 15
-    extend: int = 5
-    smooth_window: int = 5
-    motion_margin: float = 1.0
-    uncertain_pad: float = 0.0
-    sure_score: float = 0.6
+    confident_score: float
+    min_detections: int
+    persistent_detections: int
+    link_iou: float
+    link_distance: float
+    link_new_distance: float
+    max_gap: int
+    extend: int
+    smooth_window: int
+    motion_margin: float
+    uncertain_pad: float
+    sure_score: float
+
+    @classmethod
+    def from_config(cls, cfg: RegularizeConfig) -> TrackParams:
+        """The tracker's parameters from the ``regularize`` section."""
+        return params_from(cls, cfg)
 
     def confirmed(self, scores: list[float]) -> bool:
         """Hysteresis: is a track with these detection scores a face?"""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torchvision
 
+from faceoff.config import DetectConfig, params_from
 from faceoff.detectors.base import Detector, empty_boxes
 
 __all__ = ["ZoomDetector", "ZoomParams"]
@@ -36,12 +37,18 @@ EDGE = 1.0  # pixels (of the frame): a box this near a crop's edge is cut by it
 
 @dataclass(frozen=True)
 class ZoomParams:
-    """Knobs of :class:`ZoomDetector` (the ``detect.zoom_*`` config keys)."""
+    """Knobs of :class:`ZoomDetector`: the ``detect.zoom_*`` config keys (defaults and meaning there,
+    :class:`faceoff.config.DetectConfig`)."""
 
-    scale: float = 2.0  # crops are enlarged this many times; 1 = off
-    window: int = 64  # side of the square crop, in pixels of the frame given to the detector
-    max_face: float = 40.0  # only boxes narrower than this (pixels) are looked at, and kept from a crop
-    min_score: float = 0.05  # a box this weak is still worth a second look
+    scale: float  # crops are enlarged this many times; 1 = off
+    window: int  # side of the square crop, in pixels of the frame given to the detector
+    max_face: float  # only boxes narrower than this (pixels) are looked at, and kept from a crop
+    min_score: float  # a box this weak is still worth a second look
+
+    @classmethod
+    def from_config(cls, cfg: DetectConfig) -> ZoomParams:
+        """The zoom's parameters from the ``detect`` section (``cfg.zoom_scale`` 1 means the zoom is off)."""
+        return params_from(cls, cfg, prefix="zoom_")
 
 
 def _windows(candidates: np.ndarray, window: int, width: int, height: int) -> list[tuple[int, int]]:

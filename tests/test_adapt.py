@@ -17,6 +17,7 @@ from faceoff.detectors import detector_from_checkpoint, load_onnx_weights
 from faceoff.detectors.centerface_net import file_sha256
 from faceoff.synth import write_clip
 from faceoff.synth.orscene import SceneConfig, generate_scene
+from faceoff.tracking import TrackParams
 from faceoff.training import read_card
 
 ERASED = (30, 31, 32)  # frames whose face is painted over: the detector misses it there
@@ -76,7 +77,7 @@ def test_pseudo_labels_from_confident_gaps_only():
     rows += [(f, 300.0, 10.0, 320.0, 40.0, 0.9) for f in (0, 12)]  # gap longer than pseudo_max_gap
     rows += [(3, 150.0, 100.0, 170.0, 130.0, 0.9)]  # elsewhere on frame 3
     frames = np.arange(20)
-    params = RegularizeConfig().track_params()
+    params = TrackParams.from_config(RegularizeConfig())
     labels = pseudo_labels(_dets(rows), frames, params, AdaptConfig(pseudo_max_gap=8))
     assert labels.bridged["frame_index"].tolist() == [3, 4]
     np.testing.assert_allclose(labels.bridged[["x1", "x2"]].to_numpy(), [[13, 33], [14, 34]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -13,13 +14,13 @@ import pytest
 import skimage.data
 
 from faceoff.anonymize import anonymize_frame, covered_mask
-from faceoff.audit import AuditFailed, AuditParams, inside_fraction, run_audit
+from faceoff.audit import AuditFailed, AuditParams, audit_video, inside_fraction
 from faceoff.boxes import TRACK_SCHEMA, write_boxes
-from faceoff.config import RenderConfig
+from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.detectors import build_detector
 from faceoff.errors import FaceOffError
 from faceoff.probe import probe_video
-from faceoff.stages import run_render
+from faceoff.stages.render import run_render
 from faceoff.synth.clips import write_clip
 from faceoff.zoom import ZoomDetector, ZoomParams
 
@@ -33,6 +34,11 @@ N_FRAMES, WIDTH, HEIGHT = 12, 224, 160
 def detector():
     return build_detector("centerface", device="cpu", threads=2)  # as the audit stage builds it
 
+
+
+def _audit(**changes) -> AuditParams:
+    """The audit as users get it (the audit section's defaults), with ``changes``."""
+    return AuditParams.from_config(AuditConfig(**changes), "centerface")
 
 def _iou(a, b) -> float:
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
@@ -96,12 +102,12 @@ def test_face_hidden_everywhere_passes(clip, detector, tmp_path):
     root, _, info, _ = clip
     video, tracks = render_without(clip, set(), "all")
     out = tmp_path / "audit" / "all.json"
-    result = run_audit(
-        video, probe_video(video), tracks, RenderConfig(), AuditParams(), out, detector=detector
+    result = audit_video(
+        video, probe_video(video), tracks, RenderConfig(), _audit(), out, detector
     )
     assert result["passed"] and result["n_findings"] == 0 and result["findings"] == []
     assert result["frames_audited"] == info.frame_count == N_FRAMES
-    assert result["threshold"] == AuditParams().threshold == 0.3 and result["timing"]["seconds"] > 0
+    assert result["threshold"] == _audit().threshold == 0.3 and result["timing"]["seconds"] > 0
     assert result["max_score_inside_hidden"] < 0.1  # default blur, face ~62 px wide: nothing fires
     assert json.loads(out.read_text()) == result
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
@@ -111,8 +117,8 @@ def test_findings_exactly_on_unhidden_frames(clip, detector, tmp_path):
     _, _, info, boxes = clip
     missing = {2, 7, 8}
     video, tracks = render_without(clip, missing, "gaps")
-    result = run_audit(
-        video, info, tracks, RenderConfig(), AuditParams(), tmp_path / "a.json", detector=detector
+    result = audit_video(
+        video, info, tracks, RenderConfig(), _audit(), tmp_path / "a.json", detector
     )
     assert not result["passed"]
     assert {f["frame_index"] for f in result["findings"]} == missing
@@ -139,7 +145,7 @@ def test_render_and_audit_hide_the_pad_around_each_box(clip, detector, tmp_path)
         out = tmp_path / f"pad{pad:.0f}.mp4"
         run_render(str(src), info, tracks, RenderConfig(), out, tmp_path / f"pad{pad:.0f}.json")
         audit = tmp_path / "a.json"
-        results[pad] = run_audit(out, info, tracks, RenderConfig(), AuditParams(), audit, detector=detector)
+        results[pad] = audit_video(out, info, tracks, RenderConfig(), _audit(), audit, detector)
     assert results[30.0]["passed"] and results[30.0]["max_score_inside_hidden"] < 0.1
     assert results[0.0]["n_findings"] > 0
 
@@ -150,12 +156,13 @@ def test_the_audit_looks_at_small_faces_through_the_zoom(detector, small_face_fr
     info = probe_video(src)
     tracks = tmp_path / "none.parquet"
     write_boxes(tracks_table(np.zeros((6, 4)), []), tracks, {"frame_count": 6}, TRACK_SCHEMA)
-    params = AuditParams(width=0)
-    plain = run_audit(src, info, tracks, RenderConfig(), params, tmp_path / "p.json", detector=detector)
-    zoomed = ZoomDetector(detector, ZoomParams())
-    zoom = run_audit(src, info, tracks, RenderConfig(), params, tmp_path / "z.json", detector=zoomed)
+    params = _audit(width=0)
+    plain = audit_video(src, info, tracks, RenderConfig(), params, tmp_path / "p.json", detector)
+    zoom_params = ZoomParams.from_config(DetectConfig())
+    zoomed = ZoomDetector(detector, zoom_params)
+    zoom = audit_video(src, info, tracks, RenderConfig(), params, tmp_path / "z.json", zoomed)
     assert plain["n_findings"] == 0 and plain["zoom"] is None
-    assert zoom["frames_with_findings"] == 6 and zoom["zoom"] == asdict(ZoomParams())
+    assert zoom["frames_with_findings"] == 6 and zoom["zoom"] == asdict(zoom_params)
 
 
 class FixedDetector:
@@ -182,8 +189,8 @@ def test_boxes_scaled_from_detection_width_and_classified(clip, tmp_path):
         [[fx1 / 2, fy1 / 2, fx2 / 2, fy2 / 2, 0.5], [0, 0, 10, 10, 0.3], [60, 40, 80, 60, 0.05]],
         (HEIGHT // 2, WIDTH // 2, 3),
     )
-    params = AuditParams(width=WIDTH // 2, batch_size=5, max_stored_findings=4)
-    result = run_audit(video, info, tracks, RenderConfig(), params, tmp_path / "a.json", detector=det)
+    params = _audit(width=WIDTH // 2, batch_size=5, max_stored_findings=4)
+    result = audit_video(video, info, tracks, RenderConfig(), params, tmp_path / "a.json", det)
     assert det.calls == N_FRAMES
     # the corner box on every frame, and the face box on frame 5
     assert result["n_findings"] == N_FRAMES + 1 and result["frames_with_findings"] == N_FRAMES
@@ -217,19 +224,19 @@ def test_frame_count_mismatch_is_an_error(clip, tmp_path):
     out = tmp_path / "a.json"
     det = FixedDetector(np.zeros((0, 5)), (HEIGHT, WIDTH, 3))
     with pytest.raises(FaceOffError, match="10|frames"):  # the probe says 12 frames, the video has 10
-        run_audit(short, info, tracks, RenderConfig(), AuditParams(), out, detector=det)
+        audit_video(short, info, tracks, RenderConfig(), _audit(), out, det)
     other = tmp_path / "other.parquet"
     write_boxes(tracks_table(boxes, [0]), other, {"frame_count": 99}, TRACK_SCHEMA)
     with pytest.raises(FaceOffError, match="99"):
-        run_audit(src, info, other, RenderConfig(), AuditParams(), out, detector=det)
+        audit_video(src, info, other, RenderConfig(), _audit(), out, det)
     assert not out.exists()
 
 
 def test_params_validated():
     with pytest.raises(ValueError):
-        AuditParams(threshold=0)
+        dataclasses.replace(_audit(), threshold=0)
     with pytest.raises(ValueError):
-        AuditParams(outside_fraction=1.0)
+        dataclasses.replace(_audit(), outside_fraction=1.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -270,7 +277,7 @@ BLUR_SIZES = {"head": (32, 40, 60, 80, 160), "photo": (32, 40, 60, 80, None, 160
 def _blur_cases():
     for scene, widths in BLUR_SIZES.items():
         for width in widths:
-            for thr in (0.2, AuditParams().threshold):
+            for thr in (0.2, _audit().threshold):
                 known = KNOWN_FAILURES.get((scene, width, thr))
                 marks = ()
                 if known is not None:

@@ -78,3 +78,33 @@ def test_pseudonymize_needs_key_and_mapping_outside_results(tmp_path):
         validate_config({**base, "pseudonymize": inside})
     ok = {"enabled": True, "key_file": str(key), "mapping": str(tmp_path / "m.tsv")}
     assert validate_config({**base, "pseudonymize": ok}).pseudonymize.enabled
+
+
+def test_stage_parameters_come_from_their_config_section_alone():
+    """One source for every default: the helpers' parameter dataclasses carry none and are built from
+    their config section, so the code runs exactly as a user's config says."""
+    import dataclasses
+
+    from faceoff.audit import AuditParams
+    from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig
+    from faceoff.follow import FollowParams
+    from faceoff.tracking import TrackParams
+    from faceoff.zoom import ZoomParams
+
+    regularize = RegularizeConfig(confident_score=0.55, extend=3, follow_frames=7, follow_search=0.7)
+    detect = DetectConfig(zoom_scale=3.0, zoom_window=96)
+    audit = AuditConfig(width=640)
+    built = {
+        TrackParams: (TrackParams.from_config(regularize), regularize, ""),
+        FollowParams: (FollowParams.from_config(regularize), regularize, "follow_"),
+        ZoomParams: (ZoomParams.from_config(detect), detect, "zoom_"),
+        AuditParams: (AuditParams.from_config(audit, "centerface"), audit, ""),
+    }
+    for kind, (params, section, prefix) in built.items():
+        for f in dataclasses.fields(kind):
+            no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            assert no_default, (kind, f.name)
+            if f.name != "detector":
+                assert getattr(params, f.name) == getattr(section, prefix + f.name), (kind, f.name)
+    assert built[TrackParams][0].confident_score == 0.55 and built[FollowParams][0].frames == 7
+    assert built[ZoomParams][0].window == 96 and built[AuditParams][0].detector == "centerface"

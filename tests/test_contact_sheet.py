@@ -20,7 +20,7 @@ from faceoff.contact_sheet import (
 from faceoff.decode import iter_frames
 from faceoff.errors import FaceOffError
 from faceoff.probe import probe_video
-from faceoff.stages import run_render
+from faceoff.stages.render import run_render
 from faceoff.synth.clips import write_clip
 
 N, W, H = 10, 192, 128

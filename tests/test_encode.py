@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from faceoff.decode import iter_frames
-from faceoff.encode import ALLOWED_CONTAINER_TAGS, ALLOWED_STREAM_TAGS, VideoWriter, remove_stale_partials
+from faceoff.encode import ALLOWED_CONTAINER_TAGS, ALLOWED_STREAM_TAGS, VideoWriter
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import run_ffmpeg
 from faceoff.probe import probe_video
@@ -225,12 +225,11 @@ def test_stale_partial_of_a_killed_writer_is_removed(make_clip, tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()  # its pid no longer runs
     out = tmp_path / "out.mp4"
-    stale = tmp_path / f".out.partial-{dead.pid}.mp4"
-    live = tmp_path / f".out.partial-{os.getppid()}.mp4"  # a running process's file
-    other = tmp_path / f".other.partial-{dead.pid}.mp4"  # another output's file
+    stale = tmp_path / f".out.mp4.partial-{dead.pid}.mp4"
+    live = tmp_path / f".out.mp4.partial-{os.getppid()}.mp4"  # a running process's file
+    other = tmp_path / f".other.mp4.partial-{dead.pid}.mp4"  # another output's file
     for f in (stale, live, other):
         f.write_bytes(b"half a video")
     transcode(make_clip(n=5), out)
     assert out.is_file() and not stale.exists()
     assert live.exists() and other.exists()
-    assert remove_stale_partials(tmp_path / "other.mp4") == [other]

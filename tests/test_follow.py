@@ -11,13 +11,18 @@ from faceoff.config import RegularizeConfig
 from faceoff.errors import FaceOffError
 from faceoff.follow import FollowParams, follow_tracks
 from faceoff.probe import probe_video
-from faceoff.stages import run_regularize
+from faceoff.stages.regularize import run_regularize
 from faceoff.synth.clips import write_clip
 
 W, H, N = 192, 128, 40
 SIZE, Y0, X0, VX = 24, 50, 20, 3  # a textured "head" moving right 3 px per frame
 FLAT = (150, 60)  # top left of a flat grey square that never moves
 
+
+
+def _follow(**changes) -> FollowParams:
+    """Following as users get it (the regularize section's defaults), with ``changes``."""
+    return FollowParams.from_config(RegularizeConfig(**changes))
 
 def _truth(frame: int) -> np.ndarray:
     x = X0 + VX * frame
@@ -51,26 +56,26 @@ def _track(frames, track_id=0, box_of=_truth, score=0.9) -> pd.DataFrame:
 
 def test_follows_a_head_forwards_and_backwards(clip: Path) -> None:
     info = probe_video(clip)
-    rows = follow_tracks(clip, info, _track(range(15, 21)), FollowParams(frames=8))
+    rows = follow_tracks(clip, info, _track(range(15, 21)), _follow(follow_frames=8))
     assert set(rows["source"]) == {"followed"} and set(rows["track_id"]) == {0}
     assert rows["frame_index"].tolist() == [*range(7, 15), *range(21, 29)]  # 8 frames each way, in order
     for _, r in rows.iterrows():
         np.testing.assert_allclose(r[["x1", "y1", "x2", "y2"]].to_numpy(float), _truth(r.frame_index), atol=2)
-    assert (rows["score"] >= FollowParams().min_score).all()
-    again = follow_tracks(clip, info, _track(range(15, 21)), FollowParams(frames=8))
+    assert (rows["score"] >= _follow().min_score).all()
+    again = follow_tracks(clip, info, _track(range(15, 21)), _follow(follow_frames=8))
     pd.testing.assert_frame_equal(rows, again)  # deterministic
 
 
 def test_followed_rows_carry_the_pad_of_their_track_end(clip: Path) -> None:
     track = _track(range(15, 21)).assign(pad=[5.0, 1.0, 1.0, 1.0, 1.0, 3.0])
-    rows = follow_tracks(clip, probe_video(clip), track, FollowParams(frames=4))
+    rows = follow_tracks(clip, probe_video(clip), track, _follow(follow_frames=4))
     pads = rows.set_index("frame_index")["pad"].to_dict()
     assert pads == {11: 5, 12: 5, 13: 5, 14: 5, 21: 3, 22: 3, 23: 3, 24: 3}
 
 
 def test_ends_near_the_video_edges_follow_as_far_as_the_video_goes(clip: Path) -> None:
     info = probe_video(clip)
-    rows = follow_tracks(clip, info, _track(range(3, 35)), FollowParams(frames=30))
+    rows = follow_tracks(clip, info, _track(range(3, 35)), _follow(follow_frames=30))
     assert rows["frame_index"].tolist() == [0, 1, 2, *range(35, N)]
 
 
@@ -78,19 +83,19 @@ def test_nothing_is_followed_on_a_flat_region_or_when_off(clip: Path) -> None:
     info = probe_video(clip)
     inside_flat = np.array([FLAT[0] + 8, FLAT[1] + 8, FLAT[0] + 32, FLAT[1] + 32], dtype=np.float64)
     flat = _track(range(10, 20), box_of=lambda f: inside_flat)
-    assert follow_tracks(clip, info, flat, FollowParams()).empty
-    assert follow_tracks(clip, info, _track(range(15, 21)), FollowParams(frames=0)).empty
+    assert follow_tracks(clip, info, flat, _follow()).empty
+    assert follow_tracks(clip, info, _track(range(15, 21)), _follow(follow_frames=0)).empty
 
 
 def test_following_stops_where_another_track_covers_the_face(clip: Path) -> None:
     info = probe_video(clip)
     tracks = pd.concat([_track(range(15, 21)), _track(range(25, 30), track_id=1)], ignore_index=True)
-    rows = follow_tracks(clip, info, tracks, FollowParams(frames=4))
+    rows = follow_tracks(clip, info, tracks, _follow(follow_frames=4))
     forward = rows[(rows.track_id == 0) & (rows.frame_index > 20)]["frame_index"].tolist()
     assert forward == [21, 22, 23, 24]  # and not into track 1's frames
     backward = rows[(rows.track_id == 1) & (rows.frame_index < 25)]["frame_index"].tolist()
     assert backward == [21, 22, 23, 24]  # track 1 followed back until track 0's last frame, 20
-    weak = follow_tracks(clip, info, _track(range(15, 21), score=0.3), FollowParams(min_track_score=0.5))
+    weak = follow_tracks(clip, info, _track(range(15, 21), score=0.3), _follow(follow_min_track_score=0.5))
     assert weak.empty  # only tracks with a confident detection are followed when asked
 
 

@@ -62,10 +62,16 @@ def test_claims_are_exclusive_and_released(tmp_path):
     c.release()
 
 
-def _start(tmp_path: Path, name: str, seconds: float, **env: str) -> subprocess.Popen:
-    """A job through the GPU-slot shell, as Snakemake starts it: ``gpu-slot-shell -c COMMAND``."""
-    out = tmp_path / f"{name}.out"
-    command = f'echo "$CUDA_VISIBLE_DEVICES $(date +%s.%N)" > {out}; sleep {seconds}; echo end >> {out}'
+def _start(tmp_path: Path, name: str, hold: bool = False, **env: str) -> subprocess.Popen:
+    """A job through the GPU-slot shell, as Snakemake starts it: ``gpu-slot-shell -c COMMAND``. It writes
+    its device to ``{name}.out`` and ``start``/``end`` lines to the shared ``order.log``; with ``hold`` it
+    keeps its GPU until the test creates ``{name}.release`` (an event, not a sleep)."""
+    out, log, release = tmp_path / f"{name}.out", tmp_path / "order.log", tmp_path / f"{name}.release"
+    wait = f"until [ -e {release} ]; do sleep 0.02; done; " if hold else ""
+    command = (
+        f'echo "$CUDA_VISIBLE_DEVICES" > {out}; echo "{name} start" >> {log}; '
+        f'{wait}echo "{name} end" >> {log}'
+    )
     return subprocess.Popen([str(SHELL), "-c", command], env=_env(tmp_path, **env), start_new_session=True)
 
 
@@ -80,20 +86,23 @@ def _device(tmp_path: Path, name: str, timeout: float = 20) -> str:
 
 
 def test_concurrent_jobs_get_distinct_devices_and_a_third_waits(tmp_path):
-    a = _start(tmp_path, "a", 2, FACEOFF_GPUS="0,1")
-    b = _start(tmp_path, "b", 4, FACEOFF_GPUS="0,1")
+    a = _start(tmp_path, "a", hold=True, FACEOFF_GPUS="0,1")
+    b = _start(tmp_path, "b", hold=True, FACEOFF_GPUS="0,1")
     assert {_device(tmp_path, "a"), _device(tmp_path, "b")} == {"0", "1"}
-    c = _start(tmp_path, "c", 0, FACEOFF_GPUS="0,1")
-    time.sleep(0.5)
-    assert not (tmp_path / "c.out").exists(), "a third job ran while both GPUs were taken"
-    a.wait(timeout=30)
+    c = _start(tmp_path, "c", FACEOFF_GPUS="0,1")
+    (tmp_path / "a.release").touch()  # a ends; only then may c get a GPU
+    assert a.wait(timeout=30) == 0
     assert _device(tmp_path, "c") == _device(tmp_path, "a")  # it took the device a released
-    for p in (b, c):
-        assert p.wait(timeout=30) == 0
+    assert c.wait(timeout=30) == 0
+    (tmp_path / "b.release").touch()
+    assert b.wait(timeout=30) == 0
+    order = (tmp_path / "order.log").read_text().split("\n")
+    assert order.index("c start") > order.index("a end"), "a third job ran while both GPUs were taken"
+    assert order.index("c start") < order.index("b end")
 
 
 def test_a_killed_job_releases_its_gpu(tmp_path):
-    a = _start(tmp_path, "a", 60, FACEOFF_GPUS="5")
+    a = _start(tmp_path, "a", hold=True, FACEOFF_GPUS="5")
     assert _device(tmp_path, "a") == "5"
     assert gpu_slots.try_claim(["5"], tmp_path / "locks") is None
     os.killpg(a.pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ import pytest
 
 from faceoff.config import DetectConfig
 from faceoff.detectors import Detector, build_detector
-from faceoff.stages import detector_from
+from faceoff.stages.detect import detector_from
 from faceoff.zoom import ZoomDetector, ZoomParams
 
 
@@ -36,6 +36,11 @@ class SquareDetector:
         return out
 
 
+
+def _zoom(**changes) -> ZoomParams:
+    """The zoom as users get it (the detect section's defaults), with ``changes``."""
+    return ZoomParams.from_config(DetectConfig(**changes))
+
 def frame_with(*squares: tuple[int, int, int], size: tuple[int, int] = (200, 120)) -> np.ndarray:
     """A black frame with white squares given as (x, y, side)."""
     frame = np.zeros((size[1], size[0], 3), np.uint8)
@@ -48,7 +53,7 @@ def test_a_small_weak_face_is_found_on_the_magnified_crop() -> None:
     inner = SquareDetector()
     frames = frame_with((100, 60, 6))[None]
     assert len(inner.detect(frames, 0.2)[0]) == 0  # 6 px scores 0.15 at its own size
-    (boxes,) = ZoomDetector(inner, ZoomParams(scale=2.0)).detect(frames, 0.2)
+    (boxes,) = ZoomDetector(inner, _zoom(zoom_scale=2.0)).detect(frames, 0.2)
     assert len(boxes) == 1
     np.testing.assert_allclose(boxes[0, :4], [100, 60, 106, 66], atol=1)  # back in frame pixels
     assert boxes[0, 4] > 6 / 40
@@ -58,7 +63,7 @@ def test_a_small_weak_face_is_found_on_the_magnified_crop() -> None:
 def test_large_faces_are_left_to_the_frame_and_not_doubled() -> None:
     inner = SquareDetector()
     frames = frame_with((20, 20, 50), (120, 40, 10))[None]
-    (boxes,) = ZoomDetector(inner, ZoomParams(scale=2.0)).detect(frames, 0.2)
+    (boxes,) = ZoomDetector(inner, _zoom(zoom_scale=2.0)).detect(frames, 0.2)
     assert len(boxes) == 2  # the 10 px face, seen at both sizes, is one box
     big = boxes[np.argmax(boxes[:, 2] - boxes[:, 0])]
     np.testing.assert_allclose(big, [20, 20, 70, 70, 0.95])
@@ -68,7 +73,7 @@ def test_large_faces_are_left_to_the_frame_and_not_doubled() -> None:
 
 def test_a_face_found_in_one_batch_is_looked_for_in_the_next_until_reset() -> None:
     frames = np.stack([frame_with((100, 60, 6)), frame_with((101, 60, 3))])  # then too small to show at all
-    zoom = ZoomDetector(SquareDetector(), ZoomParams(scale=4.0))
+    zoom = ZoomDetector(SquareDetector(), _zoom(zoom_scale=4.0))
     (first,) = zoom.detect(frames[:1], 0.2)
     (second,) = zoom.detect(frames[1:], 0.2)
     assert len(first) == 1 and len(second) == 1
@@ -80,37 +85,36 @@ def test_a_face_found_in_one_batch_is_looked_for_in_the_next_until_reset() -> No
 def test_a_face_cut_by_a_neighbours_crop_is_boxed_whole_only() -> None:
     # the 64 px crop around the left square ends at x = 135, cutting the right square (132-138)
     frames = frame_with((100, 60, 6), (132, 60, 6))[None]
-    (boxes,) = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0)).detect(frames, 0.2)
+    (boxes,) = ZoomDetector(SquareDetector(), _zoom(zoom_scale=2.0)).detect(frames, 0.2)
     np.testing.assert_allclose(
         boxes[np.argsort(boxes[:, 0]), :4], [[100, 60, 106, 66], [132, 60, 138, 66]], atol=1
     )
 
 
 def test_windows_stay_inside_small_frames_and_at_edges() -> None:
-    zoom = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0, window=64))
+    zoom = ZoomDetector(SquareDetector(), _zoom(zoom_scale=2.0, zoom_window=64))
     (edge,) = zoom.detect(frame_with((194, 114, 6))[None], 0.2)  # bottom-right corner
     np.testing.assert_allclose(edge[:, :4], [[194, 114, 200, 120]], atol=1)
     tiny = frame_with((10, 10, 6), size=(40, 30))  # smaller than the window
-    (boxes,) = ZoomDetector(SquareDetector(), ZoomParams(scale=2.0)).detect(tiny[None], 0.2)
+    (boxes,) = ZoomDetector(SquareDetector(), _zoom(zoom_scale=2.0)).detect(tiny[None], 0.2)
     np.testing.assert_allclose(boxes[:, :4], [[10, 10, 16, 16]], atol=1)
 
 
 def test_is_a_detector_and_configured_from_the_detect_section() -> None:
-    zoom = ZoomDetector(SquareDetector(), ZoomParams())
+    zoom = ZoomDetector(SquareDetector(), _zoom())
     assert isinstance(zoom, Detector) and zoom.name == "squares"
-    assert DetectConfig().zoom_params() == ZoomParams(2.0, 64, 40.0, 0.05)
-    assert DetectConfig(zoom_scale=1).zoom_params() is None
+    assert ZoomParams.from_config(DetectConfig()) == ZoomParams(2.0, 64, 40.0, 0.05)
     assert isinstance(detector_from(DetectConfig(), threads=1), ZoomDetector)  # what detect and audit use
     assert not isinstance(detector_from(DetectConfig(zoom_scale=1), threads=1), ZoomDetector)
     with pytest.raises(ValueError, match="above 1"):
-        ZoomDetector(SquareDetector(), ZoomParams(scale=1.0))
+        ZoomDetector(SquareDetector(), _zoom(zoom_scale=1.0))
 
 
 def test_centerface_finds_an_11_px_face_only_with_the_zoom(small_face_frames) -> None:
     frames, (head_h, head_w) = small_face_frames(6, drift=1)
     detector = build_detector("centerface", device="cpu", threads=2)
     assert not any(len(b) for b in detector.detect(frames, 0.2))
-    found = ZoomDetector(detector, ZoomParams()).detect(frames, 0.2)
+    found = ZoomDetector(detector, _zoom()).detect(frames, 0.2)
     assert [len(b) for b in found] == [1] * 6
     for t, (box,) in enumerate(found):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2

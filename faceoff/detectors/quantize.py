@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from faceoff.atomic import write_bytes
+
 QUANT_VERSION = 1
 CALIBRATION_SIZES = ((640, 384), (1280, 736))  # (width, height), multiples of 32
 CALIBRATION_DEMO_FRAMES = 12
@@ -113,14 +115,6 @@ def int8_model_bytes(fp32_model: Callable[[], bytes], weights_sha256: str, input
         pass
     with tempfile.TemporaryDirectory(prefix="faceoff-int8-") as tmp:
         model = build_int8(fp32_model(), input_name, Path(tmp)).read_bytes()
-    part = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part.write_bytes(model)
-        os.replace(part, target)
-    except OSError:
-        pass  # a read-only cache: this process keeps its in-memory copy
-    finally:
-        with contextlib.suppress(OSError):
-            part.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a read-only cache: this process keeps its in-memory copy
+        write_bytes(target, model)
     return model

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 
 from faceoff import __version__
+from faceoff.atomic import atomic_output, write_text
 from faceoff.detectors.centerface_net import (
     _PARAM_FREE_OPS,
     _PARAM_OPS,
@@ -70,13 +70,7 @@ def environment(device: torch.device | str) -> dict[str, Any]:
 
 def write_json(path: str | Path, data: dict[str, Any]) -> None:
     """Write JSON atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, json.dumps(data, indent=2, default=_jsonable) + "\n")
 
 
 def _jsonable(value: Any) -> Any:
@@ -125,8 +119,7 @@ def write_centerface_onnx(
                 raise ValueError(f"{name}.{key}: shape {value.shape} does not fit {tensor_name} {init.dims}")
             init.CopyFrom(numpy_helper.from_array(value.astype(np.float32), tensor_name))
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.onnx")
-    try:
+    with atomic_output(out, suffix=".onnx") as tmp:
         onnx.save(model, str(tmp))
         back = load_onnx_weights(tmp)
         for key, value in back.items():
@@ -134,9 +127,6 @@ def write_centerface_onnx(
                 continue
             if not torch.equal(value, state[key].detach().to("cpu", torch.float32)):
                 raise ValueError(f"{out}: {key} did not round-trip through the ONNX file")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out
 
 
@@ -173,12 +163,8 @@ def save_checkpoint(
         onnx_path = write_centerface_onnx(state, path.with_suffix(".onnx"))
         payload["onnx_sha256"] = file_sha256(onnx_path)
         card["onnx"] = {"file": onnx_path.name, "sha256": payload["onnx_sha256"]}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     card["checkpoint"] = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size}
     card.setdefault("detector", detector)
     card.setdefault("architecture", architecture)

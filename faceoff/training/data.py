@@ -119,9 +119,8 @@ def load_samples(
     ``frame_range``: the part of the video (fractions of its frames) to draw from, e.g. ``(0.8, 1.0)`` for
     a validation tail. Returns the samples and the data record for the model card (files, sha256, counts).
     """
-    from faceoff.decode import iter_frames
+    from faceoff.decode import detection_size, iter_frames
     from faceoff.probe import probe_video
-    from faceoff.stages import detection_size
 
     info = probe_video(item.video)
     try:

@@ -1,14 +1,16 @@
-"""A killed detect job resumes from its last finished shard and writes the same table."""
+"""The detect stage (faceoff/stages/detect.py): a killed job resumes from its last shard, same table."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
 
-import faceoff.stages as stages
+import faceoff.detectors as detectors
 from faceoff.boxes import read_boxes, read_metadata
 from faceoff.config import DetectConfig
 from faceoff.probe import probe_video
+from faceoff.shards import ShardStore
+from faceoff.stages.detect import run_detect
 from faceoff.synth.clips import write_clip
 
 
@@ -32,10 +34,10 @@ def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scal
     video = clip
     info = probe_video(video)
     cfg = DetectConfig(width=0, batch_size=4, shard_frames=8, zoom_scale=zoom_scale)
-    full = stages.run_detect(str(video), info, cfg, tmp_path / "full.parquet")
+    full = run_detect(str(video), info, cfg, tmp_path / "full.parquet")
     assert (full["x1"] > 140).any() == (zoom_scale > 1)  # the small face: with the zoom only
 
-    real_build = stages.build_detector
+    real_build = detectors.build_detector
     detected: list[int] = []
 
     def build(*args, **kwargs):
@@ -53,16 +55,16 @@ def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scal
         det.detect = detect
         return det
 
-    monkeypatch.setattr(stages, "build_detector", build)
+    monkeypatch.setattr(detectors, "build_detector", build)
     out = tmp_path / "resumed.parquet"
     kill_after = 5  # 5 batches of 4 = 20 frames: shards [0,8) and [8,16) are saved
     with pytest.raises(Killed):
-        stages.run_detect(str(video), info, cfg, out)
+        run_detect(str(video), info, cfg, out)
     assert not out.exists()
     assert len(list((tmp_path / ".resumed.parquet.parts").glob("*.npz"))) == 2
 
     kill_after, detected[:] = None, []
-    stages.run_detect(str(video), info, cfg, out)
+    run_detect(str(video), info, cfg, out)
     assert sum(detected) == 40 - 16, "frames of finished shards were detected again"
     assert read_metadata(out)["resumed_at_frame"] == 16
     pd.testing.assert_frame_equal(read_boxes(out), read_boxes(tmp_path / "full.parquet"))
@@ -73,9 +75,9 @@ def test_interrupted_detect_resumes_and_matches(tmp_path, monkeypatch, zoom_scal
 def test_shards_of_other_parameters_are_ignored(tmp_path, clip):
     video = clip
     info = probe_video(video)
-    store = stages.ShardStore(
+    store = ShardStore(
         tmp_path / "d.parquet", {"params": "other", "source": info.sha256, "weights": "x"}
     )
     store.save(0, 40, np.empty((0, 6)))  # claims "no faces anywhere" under other parameters
-    df = stages.run_detect(str(video), info, DetectConfig(width=0), tmp_path / "d.parquet")
+    df = run_detect(str(video), info, DetectConfig(width=0), tmp_path / "d.parquet")
     assert df["frame_index"].nunique() >= 35

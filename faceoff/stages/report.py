@@ -1,0 +1,48 @@
+"""The report stage: one video's facts, counts, timing and provenance (recall and coverage when annotated)
+-> ``reports/{id}.json`` and its detail page ``reports/{id}.html``, built by :mod:`faceoff.report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faceoff.config import RenderConfig, ReportConfig
+from faceoff.report import write_report
+
+
+def run_report(
+    video_id: str,
+    probe_json: str | Path,
+    detections: str | Path,
+    tracks: str | Path,
+    render_stats: str | Path,
+    annotations: str | Path | None,
+    hashes: dict[str, str],
+    out: str | Path,
+    cfg: ReportConfig,
+    render: RenderConfig,
+    audit_json: str | Path | None = None,
+    contact_sheet: str | Path | None = None,
+    *,
+    delivered: str | Path | None = None,
+    page: str | Path | None = None,
+    index: str | Path | None = None,
+) -> Path:
+    """Write the report of ``video_id`` (and with ``page`` its detail page, linking ``delivered`` and the
+    summary ``index``); coverage is scored with the ``render`` section that hid the faces."""
+    return write_report(
+        video_id,
+        probe_json,
+        detections,
+        tracks,
+        render_stats,
+        annotations,
+        hashes,
+        out,
+        iou=cfg.iou,
+        render=render,
+        audit_json=audit_json,
+        contact_sheet=contact_sheet,
+        delivered=delivered,
+        page=page,
+        index=index,
+    )

@@ -1,0 +1,55 @@
+"""The regularize stage (faceoff/stages/regularize.py): tracks for every frame, provenance, refusals."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from faceoff.boxes import DETECTION_SCHEMA, read_boxes, read_metadata, write_boxes
+from faceoff.config import RegularizeConfig
+from faceoff.errors import FaceOffError
+from faceoff.probe import probe_video
+from faceoff.stages.regularize import run_regularize
+
+
+def _detections(path, frames, n_frames, **meta):
+    """A 20 px face moving right 1 px a frame, detected on ``frames``."""
+    f = np.asarray(frames)
+    det = pd.DataFrame(
+        {
+            "frame_index": f,
+            "x1": 10.0 + f,
+            "y1": 10.0,
+            "x2": 30.0 + f,
+            "y2": 30.0,
+            "score": 0.9,
+            "pts_time": 0.0,
+        }
+    )
+    write_boxes(det, path, {"frame_count": n_frames, **meta}, DETECTION_SCHEMA)
+    return path
+
+
+@pytest.mark.parametrize("method", ["tracks", "kernel"])
+def test_a_gap_is_filled_with_the_probed_timestamps(clip, tmp_path, method):
+    info = probe_video(clip)
+    det = _detections(tmp_path / "d.parquet", [0, 1, 2, 3, 7, 8, 9, 10, 11], info.frame_count)
+    cfg = RegularizeConfig(method=method, follow_frames=0, kernel_radius=3)
+    out = tmp_path / "t.parquet"
+    run_regularize(det, info, cfg, out)
+    tracks = read_boxes(out)
+    assert sorted(tracks["frame_index"].unique()) == list(range(12))
+    np.testing.assert_array_equal(tracks["pts_time"], np.asarray(info.pts_time)[tracks["frame_index"]])
+    meta = read_metadata(out)
+    assert meta["params_hash"] == cfg.params_hash() and meta["frame_count"] == 12 and meta["method"] == method
+
+
+def test_detections_of_another_video_are_refused(clip, tmp_path):
+    info = probe_video(clip)
+    det = _detections(tmp_path / "d.parquet", [0, 1], info.frame_count + 3)
+    out = tmp_path / "t.parquet"
+    with pytest.raises(FaceOffError, match=f"d.parquet: made for frame_count {info.frame_count + 3}"):
+        run_regularize(det, info, RegularizeConfig(follow_frames=0), out)
+    wide = _detections(tmp_path / "w.parquet", [0, 1], info.frame_count, width=info.width * 2)
+    with pytest.raises(FaceOffError, match="made for width"):
+        run_regularize(wide, info, RegularizeConfig(follow_frames=0), out)
+    assert not out.exists()
