@@ -15,13 +15,7 @@ def _probe_json(wildcards):
 
 def _request(stage, wildcards, threads, attempt):
     if stage == "summary":
-        return faceoff_resources.estimate(
-            "summary",
-            None,
-            attempt=attempt,
-            n_videos=len(SAMPLES),
-            total_frames=faceoff_resources.total_frames(per_video("probe", ".json")),
-        )
+        return faceoff_resources.estimate("summary", None, attempt=attempt, n_videos=len(SAMPLES))
     probe = None if stage == "probe" else _probe_json(wildcards)
     facts = faceoff_resources.video_facts(probe, SAMPLES.get(wildcards.id))
     return faceoff_resources.estimate(
