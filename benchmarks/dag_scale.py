@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILES = {"local": ROOT / "workflow/profiles/local", "slurm": ROOT / "workflow/profiles/slurm"}
 
 
+LINKS_PER_FILE = 50_000  # file systems cap the hard links to one file (ext4: 65,000)
+
+
 def make_archive(folder: Path, n: int) -> Path:
     """``n`` hard links of one tiny clip in 100 subfolders; the tree is made read-only."""
     if folder.exists():
@@ -47,12 +50,14 @@ def make_archive(folder: Path, n: int) -> Path:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     frames = np.full((4, 48, 64, 3), 90, np.uint8)
-    clip = write_clip(folder / "template.mp4", frames, fps=25)
     for i in range(n):
+        if i % LINKS_PER_FILE == 0:
+            clip = write_clip(folder / f"template{i // LINKS_PER_FILE}.mp4", frames, fps=25)
         sub = folder / f"day{i % 100:03d}"
         sub.mkdir(exist_ok=True)
         os.link(clip, sub / f"or_{i:05d}.mp4")
-    clip.unlink()
+    for template in folder.glob("template*.mp4"):
+        template.unlink()
     for p in sorted(folder.rglob("*"), reverse=True) + [folder]:
         p.chmod(0o555 if p.is_dir() else 0o444)
     return folder

@@ -18,7 +18,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;c
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f0f0f0}td.l,th.l{text-align:left}
-img{max-width:100%}.muted{color:#777}.bad{color:#b00020;font-weight:600}
+img{max-width:100%}.muted{color:#777}.bad{color:#b00020;font-weight:600}td a{white-space:nowrap}
 """
 # The stages whose timing a report records (reports/{id}.json "timing").
 STAGES = ("probe", "detect", "regularize", "render")

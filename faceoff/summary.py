@@ -99,7 +99,7 @@ def _recall_table(reports: list[dict[str, Any]]) -> str:
         return ""
     cols = ["GT faces", "recall", "precision", "coverage", "longest uncovered run"]
     head = (
-        "<tr><th class=l rowspan=2>video</th><th rowspan=2>GT faces</th>"
+        "<tr><th class=l rowspan=2>videos</th><th rowspan=2>GT faces</th>"
         + "".join(f"<th colspan=2>{_e(c)}</th>" for c in cols[1:])
         + "</tr><tr>"
         + "<th>before</th><th>after</th>" * (len(cols) - 1)
