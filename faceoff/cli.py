@@ -132,7 +132,14 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_summary(args: argparse.Namespace) -> None:
     from faceoff.stages.summary import run_summary
 
-    n = run_summary(args.html, args.csv, results=args.results, reports=args.reports, workdir=args.workdir)
+    n = run_summary(
+        args.html,
+        args.csv,
+        results=args.results,
+        reports=args.reports,
+        workdir=args.workdir,
+        redact_causes=args.redact_paths,
+    )
     print(f"summary of {n} videos -> {args.html}, {args.csv}")
 
 
@@ -317,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--reports", nargs="+", help="report JSONs (instead of a results folder)")
     p.add_argument("--workdir", default=".", help="Snakemake's working directory (its .snakemake folder)")
+    p.add_argument(
+        "--redact-paths", action="store_true", help="no failure causes from logs (they name input files)"
+    )
     p.add_argument("--html", required=True)
     p.add_argument("--csv", required=True)
     p.set_defaults(func=cmd_summary)

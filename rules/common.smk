@@ -31,6 +31,8 @@ RESULTS = CFG.results.rstrip("/")
 SHARDED = is_sharded(CFG.layout, len(SAMPLES))
 # With pseudonyms, the probe (and so reports and the summary) does not record the input path.
 PROBE_OPTIONS = "--redact-path" if CFG.pseudonymize.enabled else ""
+# ... nor do the model cards (train, adapt) or the summary (no failure causes: log lines name inputs).
+REDACT_PATHS = "--redact-paths" if CFG.pseudonymize.enabled else ""
 envvars:
     "PATH",
 

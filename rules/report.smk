@@ -47,6 +47,7 @@ rule summary:
         csv=f"{RESULTS}/summary.csv",
     params:
         results=summary_folder,
+        redact=REDACT_PATHS,
     log:
         f"{RESULTS}/logs/summary.log",
     benchmark:
@@ -57,4 +58,5 @@ rule summary:
     conda:
         "../environment.yml"
     shell:
-        "faceoff summary {params.results:q} --html {output.html:q} --csv {output.csv:q} > {log:q} 2>&1"
+        "faceoff summary {params.results:q} {params.redact} --html {output.html:q} --csv {output.csv:q}"
+        " > {log:q} 2>&1"

@@ -15,8 +15,6 @@ TRAIN_PREFIX = f"{RESULTS}/models/train/{CFG.train.detector}"
 TRAIN_ONNX = {"onnx": f"{TRAIN_PREFIX}.onnx"} if CFG.train.detector == "centerface" else {}
 # adapt takes detection settings from `detect`, but not the detector or its checkpoint (which may well be
 # adapt's own output): pointing detect.checkpoint at the adapted model must not re-run adaptation.
-# With pseudonyms the model cards name no input path (ids and sha256 only).
-REDACT_PATHS = "--redact-paths" if CFG.pseudonymize.enabled else ""
 ADAPT_DETECT = json.dumps(
     {k: v for k, v in CFG.detect.model_dump(mode="json").items() if k not in ("detector", "checkpoint")},
     sort_keys=True,

@@ -146,3 +146,13 @@ def test_failure_cause_without_an_error_line(tmp_path: Path) -> None:
     assert failure_cause(_touch(tmp_path / "a.log", "step 1\nKilled\n")) == "Killed"
     assert "empty log" in failure_cause(_touch(tmp_path / "b.log", ""))
     assert "unreadable" in failure_cause(tmp_path / "missing.log")
+
+
+def test_summary_with_pseudonyms_names_no_cause(prepared, tmp_path: Path) -> None:
+    """Log lines name input files; with --redact-paths (pseudonyms) the page only points at the log."""
+    res, workdir = prepared
+    html = tmp_path / "s.html"
+    argv = ["summary", str(res), "--workdir", str(workdir), "--redact-paths"]
+    assert main([*argv, "--html", str(html), "--csv", str(tmp_path / "s.csv")]) == 0
+    page = html.read_text()
+    assert "failed at detect: see its log" in page and "/in/broken.mp4" not in page

@@ -17,14 +17,18 @@ def run_summary(
     results: str | os.PathLike | None = None,
     reports: list[str | Path] | None = None,
     workdir: str | os.PathLike = ".",
+    redact_causes: bool = False,
 ) -> int:
     """Summarise every report in ``results`` (listing its failed videos first; Snakemake's markers in
-    ``workdir``), or the given ``reports``; returns the number of reports."""
+    ``workdir``), or the given ``reports``; returns the number of reports. ``redact_causes`` leaves out
+    the failures' causes (log lines name input files: with pseudonyms the page must not)."""
     failures = None
     if results is not None:
         reports = find_reports(results)
         failed = collect(results, workdir=workdir).failed
-        failures = {f["id"]: (f["stage"], f["cause"], f["log"]) for f in failed}
+        failures = {
+            f["id"]: (f["stage"], "see its log" if redact_causes else f["cause"], f["log"]) for f in failed
+        }
     reports = list(reports or [])
     write_summary(reports, out_html, out_csv, failures=failures)
     return len(reports)
