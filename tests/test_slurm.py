@@ -131,7 +131,7 @@ def test_slurm_profile_runs_and_matches_a_local_run(cluster, tmp_path):
     assert "SLURM jobid" in log or "SLURM run ID" in log, log[-3000:]
 
     files = compare_results(local / "results", remote / "results")
-    assert len(files) == 3 * 8 + 2  # 8 per video (render/{id}.mp4 is temp()) + summary.html/.csv
+    assert len(files) == 3 * 9 + 2  # 9 per video (render/{id}.mp4 is temp()) + summary.html/.csv
 
     jobs = [j for j in _sacct(since) if j["State"] == "COMPLETED"]
     comments = {j["Comment"] for j in jobs}
