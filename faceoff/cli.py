@@ -132,14 +132,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_summary(args: argparse.Namespace) -> None:
     from faceoff.stages.summary import run_summary
 
-    n = run_summary(
-        args.html,
-        args.csv,
-        results=args.results,
-        reports=args.reports,
-        workdir=args.workdir,
-        redact_causes=args.redact_paths,
-    )
+    sources = {"results": args.results, "reports": args.reports}
+    n = run_summary(args.html, args.csv, **sources, workdir=args.workdir, redact_causes=args.redact_paths)
     print(f"summary of {n} videos -> {args.html}, {args.csv}")
 
 
