@@ -137,7 +137,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         audit_json=args.audit,
         contact_sheet=args.sheet,
         review=args.review,
-        delivered=args.video,
+        delivered=args.delivered,
+        page=args.page,
+        index=args.index,
     )
     print(f"{args.id}: report -> {args.output}" + (f", review page -> {args.review}" if args.review else ""))
 
@@ -155,8 +157,24 @@ def cmd_export_cvat(args: argparse.Namespace) -> None:
 def cmd_summary(args: argparse.Namespace) -> None:
     from faceoff.stages.summary import run_summary
 
-    run_summary(args.reports, args.detections, args.tracks, args.html, args.csv)
-    print(f"summary of {len(args.reports)} videos -> {args.html}, {args.csv}")
+    sources = {"results": args.results, "reports": args.reports}
+    n = run_summary(args.html, args.csv, **sources, workdir=args.workdir, redact_causes=args.redact_paths)
+    print(f"summary of {n} videos -> {args.html}, {args.csv}")
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from faceoff.samples import pseudonymize_samples, resolve_samples
+    from faceoff.status import collect, format_status
+
+    ids = None
+    if args.config:
+        cfg = load_config(args.config)
+        samples = resolve_samples(cfg)
+        if cfg.pseudonymize.enabled:
+            samples = pseudonymize_samples(samples, cfg.pseudonymize.key_file, cfg.pseudonymize.mapping)
+        ids = list(samples)
+    status = collect(args.results, workdir=args.workdir, video_ids=ids)
+    print(json.dumps(status.as_dict(), indent=2) if args.json else format_status(status))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -321,9 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render-params", help="JSON of the render section (coverage is scored with it)")
     p.add_argument("--audit", help="audit JSON")
     p.add_argument("--sheet", help="contact sheet PNG")
+    p.add_argument("--delivered", help="the delivered video (linked from the detail page)")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--review", help="also write the review page (HTML) here")
-    p.add_argument("--video", help="the delivered video the review page plays")
+    p.add_argument("--page", help="also write the video's detail page (HTML with its timeline) here")
+    p.add_argument("--index", help="the summary page the detail page links back to")
+    p.add_argument("--review", help="also write the review page (HTML, plays the --delivered video) here")
     _params_options(p)
     p.set_defaults(func=cmd_report)
 
@@ -335,13 +355,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="XML to load over the source video in CVAT")
     p.set_defaults(func=cmd_export_cvat)
 
-    p = sub.add_parser("summary", help="summary HTML and CSV over all videos")
-    p.add_argument("--reports", nargs="+", required=True)
-    p.add_argument("--detections", nargs="+", required=True)
-    p.add_argument("--tracks", nargs="+", required=True)
+    p = sub.add_parser("summary", help="summary index page and CSV over all videos, from the report JSONs")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "results", nargs="?", help="results folder: every report in it, and its failed videos first"
+    )
+    source.add_argument("--reports", nargs="+", help="report JSONs (instead of a results folder)")
+    p.add_argument("--workdir", default=".", help="Snakemake's working directory (its .snakemake folder)")
+    p.add_argument(
+        "--redact-paths", action="store_true", help="no failure causes from logs (they name input files)"
+    )
     p.add_argument("--html", required=True)
     p.add_argument("--csv", required=True)
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("status", help="per stage: videos done, running, failed (with cause), not started")
+    p.add_argument("results", help="the results folder")
+    p.add_argument("--workdir", default=".", help="Snakemake's working directory (default: here)")
+    p.add_argument("--config", help="the workflow config: count its videos that have not started too")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("demo", help="generate the built-in demo videos (deterministic)")
     p.add_argument("folder", nargs="?", default="demo/videos")

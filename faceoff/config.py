@@ -449,6 +449,12 @@ class Config(BaseModel):
         "(faceoff/corrections.py); a "
         "missing folder is an error (a correction must never be skipped silently).",
     )
+    layout: Literal["flat", "sharded", "auto"] = Field(
+        "flat",
+        description="Results layout: flat (`detections/{id}.parquet`), sharded "
+        "(`detections/ab/{id}.parquet`, ab = two hex digits of the id's SHA-256: at most about 4,096 entries "
+        "per folder), or auto (sharded above 2,000 videos). See faceoff/layout.py and docs/hpc.md.",
+    )
     detect: DetectConfig = Field(default_factory=DetectConfig)
     regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)

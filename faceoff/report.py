@@ -17,8 +17,9 @@ from faceoff.atomic import write_text
 from faceoff.boxes import SOURCES, read_boxes, read_metadata
 from faceoff.config import RenderConfig
 from faceoff.evaluate import evaluate_video
+from faceoff.pages import detail_page
+from faceoff.timeline import faces_per_frame, timeline_png
 
-STAGES = ("probe", "detect", "regularize", "render")
 # Distribution names tried in order for each reported package (first installed one wins).
 PACKAGES: dict[str, tuple[str, ...]] = {
     "faceoff": ("faceoff",),
@@ -104,6 +105,8 @@ def build_report(
     render: RenderConfig | None = None,
     audit_json: str | Path | None = None,
     contact_sheet: str | Path | None = None,
+    delivered: str | Path | None = None,
+    review: str | Path | None = None,
 ) -> dict[str, Any]:
     """Assemble the report dict for one video from the outputs of every stage.
 
@@ -213,6 +216,8 @@ def build_report(
             "kept_streams": render_stats.get("kept_streams"),
             "check": render_stats.get("output_check"),
             "dropped_streams": render_stats.get("dropped_streams"),
+            "delivered": str(delivered) if delivered else None,
+            "review": str(review) if review else None,
         },
         "inputs": {
             "probe": str(probe_json),
@@ -301,8 +306,17 @@ def write_report(
     render: RenderConfig | None = None,
     audit_json: str | Path | None = None,
     contact_sheet: str | Path | None = None,
+    delivered: str | Path | None = None,
+    page: str | Path | None = None,
+    index: str | Path | None = None,
+    review: str | Path | None = None,
 ) -> Path:
-    """Build the report and write it atomically to ``out`` (default ``results/reports/{id}.json``)."""
+    """Build the report and write it atomically to ``out`` (default ``results/reports/{id}.json``).
+
+    With ``page``, also write the video's detail page there (facts, audit, recall, the faces-per-frame
+    timeline), linking to ``index`` (the summary), the ``delivered`` video, its ``review`` page, the
+    contact sheet and ``out``.
+    """
     report = build_report(
         video_id,
         probe_json,
@@ -315,7 +329,37 @@ def write_report(
         render=render,
         audit_json=audit_json,
         contact_sheet=contact_sheet,
+        delivered=delivered,
+        review=review,
     )
     path = Path(out) if out is not None else Path("results") / "reports" / f"{video_id}.json"
+    if page is not None:
+        links = {
+            "summary": index,
+            "video": delivered,
+            "review page": review,
+            "QA sheet": contact_sheet,
+            "report JSON": path,
+        }
+        html = detail_page(
+            report, _timeline(report, detections_parquet, tracks_parquet), Path(page).parent, links
+        )
+        write_text(page, html)
     text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
     return write_text(path, text + "\n")
+
+
+def _timeline(report: dict[str, Any], detections: str | Path, tracks: str | Path) -> bytes:
+    """The faces-per-frame PNG of a report's video, uncovered frames marked when it is annotated."""
+    n_frames, fps = report["source"]["frames"], report["source"]["fps"]
+    uncovered = None
+    if isinstance(report.get("coverage"), dict):
+        cov = report["coverage"]
+        uncovered = {
+            "before": (cov.get("detections") or {}).get("uncovered_frames") or [],
+            "after": (cov.get("tracks") or {}).get("uncovered_frames") or [],
+        }
+    rate = fps if isinstance(fps, int | float) and fps > 0 else None
+    return timeline_png(
+        faces_per_frame(detections, n_frames), faces_per_frame(tracks, n_frames), rate, uncovered
+    )

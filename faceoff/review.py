@@ -25,7 +25,7 @@ import pandas as pd
 from faceoff.atomic import write_text
 from faceoff.boxes import SOURCES, read_boxes
 from faceoff.probe import ProbeInfo
-from faceoff.summary import frame_runs
+from faceoff.timeline import frame_runs
 
 LANE_COLOURS = {  # as the contact sheet draws them (faceoff/contact_sheet.py); manual: the reviewer's
     "detected": "#00dc00",

@@ -1,24 +1,29 @@
-"""Cross-video summary: a CSV with one row per video and a self-contained HTML page."""
+"""Cross-video summary: a CSV with one row per video and an index page (``summary.html``).
+
+Both are built from the report JSONs alone (no box table is read), so the summary of 10,000 videos takes
+seconds. The index is one sortable, filterable table (failed videos, audit findings and low coverage
+first), rendered in the browser from JSON embedded in the page, linking each video to its detail page
+(``reports/{id}.html``, written with its plot by the video's own report job), its delivered video and
+its contact sheet.
+"""
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow.parquet as pq
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
-
 from faceoff.atomic import write_text
-from faceoff.report import STAGES
+from faceoff.layout import scan
+from faceoff.pages import STAGES, page, pct, relative
+from faceoff.pages import esc as _e
+from faceoff.pages import fmt as _fmt
+from faceoff.pages import get as _get
+from faceoff.pages import run as _run
 
 CSV_COLUMNS = [
     "id",
@@ -48,40 +53,6 @@ CSV_COLUMNS = [
     "audit_frames_with_findings",
     "contact_sheet",
 ]
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f0f0f0}td.l,th.l{text-align:left}
-section{margin:2em 0;border-top:1px solid #ddd}img{max-width:100%}
-.muted{color:#777}
-"""
-
-
-def _get(d: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def _e(value: Any) -> str:
-    """HTML-escape any value ('' for None)."""
-    return "" if value is None else html.escape(str(value), quote=True)
-
-
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
 
 
 def csv_row(report: dict[str, Any]) -> dict[str, Any]:
@@ -118,81 +89,8 @@ def csv_row(report: dict[str, Any]) -> dict[str, Any]:
     return {k: ("" if row.get(k) is None else row[k]) for k in CSV_COLUMNS}
 
 
-def faces_per_frame(parquet: str | Path, n_frames: int | None = None) -> np.ndarray:
-    """Number of boxes in each frame (length ``n_frames``, longer if a box lies beyond it)."""
-    idx = pq.read_table(parquet, columns=["frame_index"]).column("frame_index").to_numpy()
-    idx = idx[idx >= 0].astype(np.int64)
-    return np.bincount(idx, minlength=max(int(n_frames or 0), 0))
-
-
-def frame_runs(frames: Any) -> list[tuple[int, int]]:
-    """``(first frame, length)`` of each run of consecutive frame indices in ``frames``."""
-    f = np.unique(np.asarray(frames if frames is not None else [], dtype=np.int64))
-    if not len(f):
-        return []
-    breaks = np.flatnonzero(np.diff(f) != 1)
-    first = np.concatenate([[0], breaks + 1])
-    last = np.concatenate([breaks, [len(f) - 1]])
-    return [(int(f[a]), int(b - a + 1)) for a, b in zip(first, last, strict=True)]
-
-
-def timeline_png(
-    det_counts: np.ndarray,
-    trk_counts: np.ndarray,
-    fps: float | None,
-    uncovered: dict[str, Any] | None = None,
-) -> bytes:
-    """Faces-per-frame plot (detections vs tracks) over time as PNG bytes (Agg backend).
-
-    ``uncovered`` ({"before": frames, "after": frames}, from the report's coverage) adds a thin strip
-    under the plot with the frames holding an annotated face that is not covered marked red.
-    """
-    n = max(len(det_counts), len(trk_counts))
-    det = np.pad(det_counts, (0, n - len(det_counts)))
-    trk = np.pad(trk_counts, (0, n - len(trk_counts)))
-    use_time = bool(fps) and fps > 0
-    scale = 1.0 / fps if use_time else 1.0
-    x = np.arange(n) * scale
-    fig = Figure(figsize=(10, 2.4 + (0.5 if uncovered is not None else 0)), dpi=90)
-    FigureCanvasAgg(fig)
-    if uncovered is not None:
-        ax, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (4, 1)})
-        rows = [("before", "detections"), ("after", "tracks")]
-        min_width = max(n, 1) * scale / 400  # about 2 px, so a lone frame in a long video still shows
-        for i, (key, _) in enumerate(rows):
-            runs = [(a * scale, max(m * scale, min_width)) for a, m in frame_runs(uncovered.get(key))]
-            strip.broken_barh(runs, (i + 0.1, 0.8), facecolors="tab:red", edgecolors="none")
-        strip.set_ylim(0, len(rows))
-        strip.set_yticks([i + 0.5 for i in range(len(rows))], [label for _, label in rows], fontsize=7)
-        strip.tick_params(axis="y", length=0)
-        strip.set_xlim(0, max(n, 1) * scale)
-        ax.tick_params(labelbottom=False)
-        xlabel_ax = strip
-    else:
-        ax = fig.add_subplot(1, 1, 1)
-        xlabel_ax = ax
-    if n:
-        ax.step(x, det, where="post", lw=0.8, alpha=0.7, color="tab:orange", label="detections")
-        ax.step(x, trk, where="post", lw=1.0, color="tab:blue", label="tracks")
-        ax.legend(loc="upper right", fontsize=8)
-    if n == 0 or (det.max(initial=0) == 0 and trk.max(initial=0) == 0):
-        ax.text(0.5, 0.5, "no faces", transform=ax.transAxes, ha="center", va="center", color="0.5")
-    ax.set_ylim(bottom=0, top=max(1, int(max(det.max(initial=0), trk.max(initial=0)))) + 0.5)
-    xlabel_ax.set_xlabel("time (s)" if use_time else "frame")
-    ax.set_ylabel("faces")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
-
-
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
-
-
-def _run(value: Any) -> str:
-    return "–" if value is None else f"{value} fr"
 
 
 def _recall_table(reports: list[dict[str, Any]]) -> str:
@@ -201,7 +99,7 @@ def _recall_table(reports: list[dict[str, Any]]) -> str:
         return ""
     cols = ["GT faces", "recall", "precision", "coverage", "longest uncovered run"]
     head = (
-        "<tr><th class=l rowspan=2>video</th><th rowspan=2>GT faces</th>"
+        "<tr><th class=l rowspan=2>videos</th><th rowspan=2>GT faces</th>"
         + "".join(f"<th colspan=2>{_e(c)}</th>" for c in cols[1:])
         + "</tr><tr>"
         + "<th>before</th><th>after</th>" * (len(cols) - 1)
@@ -213,14 +111,6 @@ def _recall_table(reports: list[dict[str, Any]]) -> str:
     for r in annotated:
         b, a = r["recall"].get("detections", {}), r["recall"].get("tracks", {})
         cb, ca = _get(r, "coverage", "detections") or {}, _get(r, "coverage", "tracks") or {}
-        rows.append(
-            f"<tr><td class=l>{_e(r.get('id'))}</td><td>{_e(b.get('n_gt'))}</td>"
-            f"<td>{_pct(b.get('recall'))}</td><td>{_pct(a.get('recall'))}</td>"
-            f"<td>{_pct(b.get('precision'))}</td><td>{_pct(a.get('precision'))}</td>"
-            f"<td>{_pct(cb.get('coverage'))}</td><td>{_pct(ca.get('coverage'))}</td>"
-            f"<td>{_run(cb.get('longest_uncovered_run'))}</td><td>{_run(ca.get('longest_uncovered_run'))}</td>"
-            "</tr>"
-        )
         tot["n_gt"] += b.get("n_gt") or 0
         tot["tp_b"] += b.get("tp") or 0
         tot["tp_a"] += a.get("tp") or 0
@@ -236,13 +126,13 @@ def _recall_table(reports: list[dict[str, Any]]) -> str:
     thresholds = sorted({_get(r, "coverage", "tracks", "threshold") for r in annotated} - {None})
     rows.append(
         f"<tr><th class=l>all (pooled)</th><th>{tot['n_gt']}</th>"
-        f"<th>{_pct(_ratio(tot['tp_b'], tot['n_gt']))}</th><th>{_pct(_ratio(tot['tp_a'], tot['n_gt']))}</th>"
-        f"<th>{_pct(_ratio(tot['tp_b'], tot['tp_b'] + tot['fp_b']))}</th>"
-        f"<th>{_pct(_ratio(tot['tp_a'], tot['tp_a'] + tot['fp_a']))}</th>"
-        f"<th>{_pct(_ratio(tot['cv_b'], tot['cn_b']))}</th><th>{_pct(_ratio(tot['cv_a'], tot['cn_a']))}</th>"
+        f"<th>{pct(_ratio(tot['tp_b'], tot['n_gt']))}</th><th>{pct(_ratio(tot['tp_a'], tot['n_gt']))}</th>"
+        f"<th>{pct(_ratio(tot['tp_b'], tot['tp_b'] + tot['fp_b']))}</th>"
+        f"<th>{pct(_ratio(tot['tp_a'], tot['tp_a'] + tot['fp_a']))}</th>"
+        f"<th>{pct(_ratio(tot['cv_b'], tot['cn_b']))}</th><th>{pct(_ratio(tot['cv_a'], tot['cn_a']))}</th>"
         f"<th>{_run(max(runs['b'], default=None))}</th><th>{_run(max(runs['a'], default=None))}</th></tr>"
     )
-    cover = ", ".join(_pct(t) for t in thresholds) or "–"
+    cover = ", ".join(pct(t) for t in thresholds) or "–"
     return (
         "<h2>Recall and coverage before / after temporal smoothing</h2>\n"
         f"<table>{head}{''.join(rows)}</table>\n"
@@ -254,76 +144,156 @@ def _recall_table(reports: list[dict[str, Any]]) -> str:
     )
 
 
-def _video_eval_table(r: dict[str, Any]) -> str:
-    """The before / after table of one annotated video (empty string when not annotated)."""
-    if not isinstance(r.get("recall"), dict):
-        return ""
-    head = (
-        "<tr><th class=l></th><th>recall</th><th>precision</th><th>coverage</th>"
-        "<th>faces covered</th><th>longest uncovered run</th></tr>"
-    )
-    rows = []
-    for label, key in (("before (detections)", "detections"), ("after (tracks)", "tracks")):
-        m, c = _get(r, "recall", key) or {}, _get(r, "coverage", key) or {}
-        rows.append(
-            f"<tr><td class=l>{label}</td><td>{_pct(m.get('recall'))}</td><td>{_pct(m.get('precision'))}</td>"
-            f"<td>{_pct(c.get('coverage'))}</td><td>{_e(c.get('covered'))} / {_e(c.get('n_gt'))}</td>"
-            f"<td>{_run(c.get('longest_uncovered_run'))}</td></tr>"
-        )
-    return f"<table>{head}{''.join(rows)}</table>\n"
+# A video whose coverage after smoothing is below this is flagged (and sorted up) on the index page.
+LOW_COVERAGE = 0.95
 
 
-def _relative(path: str, out_dir: Path) -> str:
-    """``path`` relative to the summary's folder (links keep working when results/ is moved)."""
-    try:
-        return os.path.relpath(Path(path).resolve(), out_dir.resolve())
-    except ValueError:
-        return str(path)
+def find_reports(results: str | os.PathLike) -> list[Path]:
+    """Every report JSON under ``results/reports`` (flat or sharded layout), sorted by id."""
+    found = [
+        Path(e.path)
+        for e in scan(Path(results) / "reports")
+        if e.name.endswith(".json") and not e.name.startswith(".")
+    ]
+    return sorted(found, key=lambda p: (p.stem, str(p)))
 
 
-def _videos_table(reports: list[dict[str, Any]], out_dir: Path) -> str:
-    cols = ["video", "frames", "size", "fps", "duration (s)", "frames with faces (det / trk)"]
-    cols += ["boxes (det / trk)", "tracks"] + [f"{s} fps" for s in STAGES] + ["audit findings", "QA sheet"]
-    head = "<tr>" + "".join(f"<th{' class=l' if i == 0 else ''}>{_e(c)}</th>" for i, c in enumerate(cols))
-    rows = []
-    for i, r in enumerate(reports):
-        src = r.get("source") or {}
-        ff, bx = r.get("frames_with_faces") or {}, r.get("boxes") or {}
-        cells = [
-            _fmt(src.get("frames")),
-            f"{_fmt(src.get('width'))}×{_fmt(src.get('height'))}",
-            _fmt(src.get("fps"), 2),
-            _fmt(src.get("duration")),
-            f"{_fmt(ff.get('detections'))} / {_fmt(ff.get('tracks'))}",
-            f"{_fmt(bx.get('detections'))} / {_fmt(bx.get('tracks'))}",
-            _fmt(_get(r, "tracks", "count")),
-        ] + [_fmt(_get(r, "timing", s, "frames_per_second")) for s in STAGES]
-        cells.append(_fmt(_get(r, "audit", "n_findings")) if _get(r, "audit", "enabled") else "off")
-        link = f'<a href="#v{i}">{_e(r.get("id"))}</a>'
-        sheet = _get(r, "audit", "contact_sheet")
-        sheet_link = f'<a href="{_e(_relative(sheet, out_dir))}">PNG</a>' if sheet else ""
-        rows.append(
-            f"<tr><td class=l>{link}</td>"
-            + "".join(f"<td>{_e(c)}</td>" for c in cells)
-            + f"<td>{sheet_link}</td></tr>"
-        )
-    return f"<h2>Videos</h2>\n<table>{head}</tr>{''.join(rows)}</table>\n"
+def _flags(r: dict[str, Any]) -> tuple[int, list[str]]:
+    """Priority (higher: listed first) and the reasons a video needs a look."""
+    flags, priority = [], 0
+    audit = r.get("audit") or {}
+    if audit.get("enabled", True) and (audit.get("n_findings") or audit.get("passed") is False):
+        flags.append(f"audit: {audit.get('n_findings') or 0} finding(s)")
+        priority = max(priority, 2)
+    coverage = _get(r, "coverage", "tracks", "coverage")
+    if coverage is not None and coverage < LOW_COVERAGE:
+        flags.append(f"coverage {pct(coverage)}")
+        priority = max(priority, 1)
+    if _get(r, "output", "frames_match_source") is False:
+        flags.append("output frames differ from the source")
+        priority = max(priority, 2)
+    if r.get("params_mismatch"):
+        flags.append("made with other parameters: " + ", ".join(map(str, r["params_mismatch"])))
+        priority = max(priority, 1)
+    return priority, flags
+
+
+def _link(path: Any, here: Path) -> str | None:
+    return relative(path, here) if path else None
+
+
+def index_row(r: dict[str, Any], report_json: Path, here: Path) -> dict[str, Any]:
+    """One video's row of the index table (short keys: the page holds 10^4-10^5 of them)."""
+    priority, flags = _flags(r)
+    audit = r.get("audit") or {}
+    return {
+        "id": r.get("id"),
+        "page": _link(report_json.with_suffix(".html"), here),
+        "video": _link(_get(r, "output", "delivered"), here),
+        "review": _link(_get(r, "output", "review"), here),
+        "sheet": _link(audit.get("contact_sheet"), here),
+        "frames": _get(r, "source", "frames"),
+        "duration": _get(r, "source", "duration"),
+        "faces": _get(r, "frames_with_faces", "tracks"),
+        "tracks": _get(r, "tracks", "count"),
+        "findings": audit.get("n_findings") if audit.get("enabled", True) else None,
+        "recall": _get(r, "recall", "tracks", "recall"),
+        "coverage": _get(r, "coverage", "tracks", "coverage"),
+        "run": _get(r, "coverage", "tracks", "longest_uncovered_run"),
+        "seconds": _get(r, "timing", "total_seconds"),
+        "flags": "; ".join(flags),
+        "priority": priority,
+    }
+
+
+def failed_row(
+    video_id: str, stage: str, cause: str, log: str | os.PathLike | None, here: Path
+) -> dict[str, Any]:
+    """The index row of a video that failed at ``stage`` (it has no report)."""
+    return {"id": video_id, "log": _link(log, here), "flags": f"failed at {stage}: {cause}", "priority": 3}
+
+
+def _sort_key(row: dict[str, Any]) -> tuple:
+    coverage = row.get("coverage")
+    return (-row["priority"], 2.0 if coverage is None else coverage, str(row["id"]))
+
+
+# The table: sort by clicking a column head (again: reverse), filter by text (id or flags) and "needs a
+# look"; 500 rows per page. The state lives in the address (#q=...&sort=...&desc=1&look=1&page=2).
+SCRIPT = r"""
+const ROWS=JSON.parse(document.getElementById('rows').textContent);
+const COLS=[['id','video','l'],['flags','needs a look','l'],['frames','frames'],['duration','duration (s)'],
+['faces','frames with faces'],['tracks','tracks'],['findings','audit findings'],['recall','recall'],
+['coverage','coverage'],['run','longest uncovered run'],['seconds','seconds'],['links','','l']];
+const PAGE=500;
+let st={q:'',sort:'',desc:0,look:0,page:1};
+function readHash(){const h=new URLSearchParams(location.hash.slice(1));
+ st={q:h.get('q')||'',sort:h.get('sort')||'',desc:+(h.get('desc')||0),look:+(h.get('look')||0),page:+(h.get('page')||1)};}
+function writeHash(){const h=new URLSearchParams();
+ for(const [k,v] of Object.entries(st)){if(v&&!(k=='page'&&v==1))h.set(k,v);}
+ history.replaceState(null,'','#'+h.toString());}
+const ENT={'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'};
+function esc(s){return String(s).replace(/[&<>"']/g,c=>ENT[c]);}
+function pct(v){return v==null?'–':(100*v).toFixed(1)+'%';}
+function num(v,d){return v==null?'–':(d?(+v).toFixed(d):String(v));}
+function a(href,text){return href?'<a href="'+esc(href)+'">'+text+'</a>':'';}
+function cell(r,k){switch(k){
+ case 'id':return r.page?a(r.page,esc(r.id)):esc(r.id);
+ case 'flags':return r.flags?'<span class=bad>'+esc(r.flags)+'</span>':'';
+ case 'duration':case 'seconds':return num(r[k],1);
+ case 'recall':case 'coverage':return pct(r[k]);
+ case 'run':return r.run==null?'–':r.run+' fr';
+ case 'links':return [a(r.video,'video'),a(r.review,'review'),a(r.sheet,'QA sheet'),a(r.log,'log')]
+   .filter(Boolean).join(' ');
+ default:return num(r[k]);}}
+function cmp(k){return (x,y)=>{const u=x[k],v=y[k];if(u==v)return 0;if(u==null)return 1;if(v==null)return -1;
+ return typeof u=='number'&&typeof v=='number'?u-v:String(u).localeCompare(String(v));};}
+function render(){
+ let rows=ROWS;const q=st.q.toLowerCase();
+ if(q)rows=rows.filter(r=>String(r.id).toLowerCase().includes(q)||(r.flags||'').toLowerCase().includes(q));
+ if(st.look)rows=rows.filter(r=>r.priority>0);
+ if(st.sort){const c=cmp(st.sort);rows=rows.slice().sort(st.desc?(x,y)=>-c(x,y)||0:c);
+  if(st.desc){const nil=rows.filter(r=>r[st.sort]==null);rows=rows.filter(r=>r[st.sort]!=null).concat(nil);}}
+ const pages=Math.max(1,Math.ceil(rows.length/PAGE));st.page=Math.min(Math.max(1,st.page),pages);
+ const shown=rows.slice((st.page-1)*PAGE,st.page*PAGE);
+ document.getElementById('head').innerHTML=COLS.map(([k,t,l])=>'<th'+(l?' class=l':'')+' data-k="'+k+'">'+t+
+  (st.sort==k?(st.desc?' ▼':' ▲'):'')+'</th>').join('');
+ document.getElementById('body').innerHTML=shown.map(r=>'<tr>'+COLS.map(([k,,l])=>'<td'+(l?' class=l':'')+'>'+
+  cell(r,k)+'</td>').join('')+'</tr>').join('');
+ document.getElementById('count').textContent=rows.length+' of '+ROWS.length+' videos'+
+  (pages>1?', page '+st.page+' of '+pages:'');
+ document.getElementById('prev').disabled=st.page<=1;document.getElementById('next').disabled=st.page>=pages;
+ document.getElementById('q').value=st.q;document.getElementById('look').checked=!!st.look;writeHash();}
+document.getElementById('head').onclick=e=>{const k=e.target.dataset.k;if(!k||k=='links')return;
+ st.desc=st.sort==k?1-st.desc:0;st.sort=k;st.page=1;render();};
+document.getElementById('q').oninput=e=>{st.q=e.target.value;st.page=1;render();};
+document.getElementById('look').onchange=e=>{st.look=e.target.checked?1:0;st.page=1;render();};
+document.getElementById('prev').onclick=()=>{st.page--;render();};
+document.getElementById('next').onclick=()=>{st.page++;render();};
+window.onhashchange=()=>{readHash();render();};
+readHash();render();
+"""
+
+
+def _json_for_script(rows: list[dict[str, Any]]) -> str:
+    """Rows as JSON that cannot end the <script> element it sits in."""
+    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def write_summary(
     report_jsons: list[str | Path],
-    detections: list[str | Path],
-    tracks: list[str | Path],
     out_html: str | Path,
     out_csv: str | Path,
+    failures: Mapping[str, tuple[str, str, str | None]] | None = None,
 ) -> None:
-    """Write the summary CSV and HTML; the three input lists are aligned by position (one per video)."""
-    if not len(report_jsons) == len(detections) == len(tracks):
-        raise ValueError(
-            f"write_summary: {len(report_jsons)} reports, {len(detections)} detection tables and "
-            f"{len(tracks)} track tables; expected one of each per video"
-        )
-    reports = [json.loads(Path(p).read_text(encoding="utf-8")) for p in report_jsons]
+    """Write the summary CSV (one row per report) and the index page.
+
+    ``failures`` maps the id of a video without a report to (stage, first line of the cause, log path):
+    such videos head the index table.
+    """
+    paths = [Path(p) for p in report_jsons]
+    reports = [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -331,46 +301,34 @@ def write_summary(
     writer.writerows(csv_row(r) for r in reports)
     write_text(out_csv, buf.getvalue())
 
-    sections = []
-    for i, (r, det_path, trk_path) in enumerate(zip(reports, detections, tracks, strict=True)):
-        n_frames = _get(r, "source", "frames")
-        fps = _get(r, "source", "fps")
-        det_counts = faces_per_frame(det_path, n_frames)
-        trk_counts = faces_per_frame(trk_path, n_frames)
-        uncovered = None
-        if isinstance(r.get("coverage"), dict):
-            uncovered = {
-                "before": _get(r, "coverage", "detections", "uncovered_frames") or [],
-                "after": _get(r, "coverage", "tracks", "uncovered_frames") or [],
-            }
-        png = timeline_png(det_counts, trk_counts, fps if isinstance(fps, int | float) else None, uncovered)
-        b64 = base64.b64encode(png).decode("ascii")
-        vid = _e(r.get("id"))
-        strip = (
-            "<p class=muted>Red in the strip below the plot: frames where an annotated face is not "
-            "covered (before: detections, after: tracks).</p>\n"
-            if uncovered is not None
-            else ""
-        )
-        sections.append(
-            f'<section id="v{i}"><h3>{vid}</h3>\n'
-            f"<p class=muted>{_e(_get(r, 'source', 'path'))} &middot; "
-            f"output: {_e(_get(r, 'output', 'path'))}</p>\n"
-            f"{_video_eval_table(r)}{strip}"
-            f'<img alt="faces per frame, {vid}" src="data:image/png;base64,{b64}">\n</section>'
-        )
-
+    here = Path(out_html).parent
+    rows = [index_row(r, p, here) for r, p in zip(reports, paths, strict=True)]
+    have = {r["id"] for r in rows}
+    rows += [
+        failed_row(vid, stage, cause, log, here)
+        for vid, (stage, cause, log) in sorted((failures or {}).items())
+        if vid not in have
+    ]
+    rows.sort(key=_sort_key)
+    n_look = sum(r["priority"] > 0 for r in rows)
     n_annot = sum(isinstance(r.get("recall"), dict) for r in reports)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>FaceOff summary</title><style>{CSS}</style></head><body>\n"
+    n_failed = sum(r["priority"] == 3 for r in rows)
+    body = (
         "<h1>FaceOff summary</h1>\n"
-        f"<p>{len(reports)} video(s), {n_annot} with annotations.</p>\n"
-        f"{_videos_table(reports, Path(out_html).parent)}{_recall_table(reports)}"
-        "<h2>Faces per frame</h2>\n"
-        "<p class=muted>Number of boxes per frame: detections (orange) vs regularised tracks (blue).</p>\n"
-        + "\n".join(sections)
-        + "\n</body></html>\n"
+        f"<p>{len(reports)} video(s) with a report, {n_annot} with annotations"
+        f"{f', <span class=bad>{n_failed} failed</span>' if n_failed else ''}; "
+        f"{n_look} need a look (failed, audit findings, coverage below {pct(LOW_COVERAGE)}, ...). "
+        f'Every number per video: <a href="{_e(relative(out_csv, here))}">{_e(Path(out_csv).name)}</a>.</p>\n'
+        f"{_recall_table(reports)}"
+        "<h2>Videos</h2>\n"
+        '<p><input id=q type=search placeholder="filter: id or reason" size=30> '
+        "<label><input id=look type=checkbox> only those that need a look</label> "
+        "<button id=prev>&larr;</button> <button id=next>&rarr;</button> "
+        "<span id=count class=muted></span></p>\n"
+        "<p class=muted>Click a column head to sort (again to reverse). Per video: recall and coverage after "
+        "temporal smoothing; the detail page has before / after and the faces-per-frame plot.</p>\n"
+        "<noscript><p>The table needs JavaScript; summary.csv holds the same numbers.</p></noscript>\n"
+        "<table><thead><tr id=head></tr></thead><tbody id=body></tbody></table>\n"
+        f'<script id=rows type="application/json">{_json_for_script(rows)}</script>'
     )
-    write_text(out_html, page)
+    write_text(out_html, page("FaceOff summary", body, SCRIPT))

@@ -1,28 +1,28 @@
 rule audit:
     input:
-        video=f"{RESULTS}/render/{{id}}.mp4",
-        probe=f"{RESULTS}/probe/{{id}}.json",
-        tracks=f"{RESULTS}/tracks_corrected/{{id}}.parquet",
-        detections=f"{RESULTS}/detections/{{id}}.parquet",
-        stats=f"{RESULTS}/render/{{id}}.json",
+        video=path_of("render", ".mp4"),
+        probe=path_of("probe", ".json"),
+        tracks=path_of("tracks_corrected", ".parquet"),
+        detections=path_of("detections", ".parquet"),
+        stats=path_of("render", ".json"),
     output:
-        audit=f"{RESULTS}/audit/{{id}}.json",
+        audit=path_of("audit", ".json"),
         sheet=report(
-            f"{RESULTS}/qa/{{id}}.png",
+            path_of("qa", ".png"),
             caption="../workflow/report/qa.rst",
             category="QA contact sheets",
             labels={"video": "{id}"},
         ),
-        delivered=f"{RESULTS}/anonymized/{{id}}.mp4",
+        delivered=path_of("anonymized", ".mp4"),
     params:
         section=stage_params("audit"),
         render=stage_params("render"),
         detect=stage_params("detect"),
         hash=HASHES["audit"],
     log:
-        f"{RESULTS}/logs/audit/{{id}}.log",
+        path_of("logs/audit", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/audit/{{id}}.tsv"
+        path_of("benchmarks/audit", ".tsv")
     resources:
         mem_mb=mem_mb_of("audit"),
         runtime=runtime_of("audit"),

@@ -11,6 +11,7 @@ from snakemake.logging import logger
 from faceoff.config import validate_config
 from faceoff.corrections import corrections_index
 from faceoff.errors import FaceOffError
+from faceoff.layout import SHARD_PATTERN, is_sharded, pattern, shard
 from faceoff.samples import pseudonymize_samples, resolve_samples
 
 try:
@@ -25,8 +26,12 @@ if CFG.annotations and not Path(CFG.annotations).is_dir():
     logger.warning(f"FaceOff: annotations folder {CFG.annotations!r} does not exist: no recall is computed")
 
 RESULTS = CFG.results.rstrip("/")
+# flat: results/<folder>/{id}.<ext>; sharded: results/<folder>/{shard}/{id}.<ext> (faceoff/layout.py)
+SHARDED = is_sharded(CFG.layout, len(SAMPLES))
 # With pseudonyms, the probe (and so reports and the summary) does not record the input path.
 PROBE_OPTIONS = "--redact-path" if CFG.pseudonymize.enabled else ""
+# ... nor do the model cards (train, adapt) or the summary (no failure causes: log lines name inputs).
+REDACT_PATHS = "--redact-paths" if CFG.pseudonymize.enabled else ""
 envvars:
     "PATH",
 
@@ -40,13 +45,17 @@ DETECT_CHECKPOINT = [CFG.detect.checkpoint] if CFG.detect.checkpoint else []
 
 wildcard_constraints:
     id="[^/]+",
+    shard=SHARD_PATTERN,
+
+
+def path_of(folder, suffix):
+    """The pattern of one video's file in `folder` under the results layout (wildcards id, shard)."""
+    return pattern(RESULTS, folder, suffix, SHARDED)
 
 
 def stage_params(name):
     """JSON of a stage's validated config section (the rules pass it to `faceoff`)."""
     return json.dumps(getattr(CFG, name).model_dump(mode="json"), sort_keys=True)
-
-
 def get_video(wildcards):
     return SAMPLES[wildcards.id]
 
@@ -54,16 +63,25 @@ def get_video(wildcards):
 ANNOTATION_SUFFIXES = (".parquet", ".json", ".xml", ".txt", ".csv")
 
 
+def _find_annotations():
+    """{id: ground-truth file} from one listing of the annotations folder (first suffix found wins)."""
+    if not CFG.annotations or not Path(CFG.annotations).is_dir():
+        return {}
+    found = {}
+    for entry in os.scandir(CFG.annotations):
+        stem, suffix = os.path.splitext(entry.name)
+        if stem in SAMPLES and suffix in ANNOTATION_SUFFIXES and entry.is_file():
+            found.setdefault(stem, []).append(suffix)
+    return {
+        i: os.path.join(CFG.annotations, i + min(found[i], key=ANNOTATION_SUFFIXES.index)) for i in found
+    }
+
+
+ANNOTATIONS = _find_annotations()
 def get_annotations(wildcards):
     """The video's ground truth when the annotations folder has one (Parquet, COCO, CVAT or MOT)."""
-    if CFG.annotations:
-        for suffix in ANNOTATION_SUFFIXES:
-            path = Path(CFG.annotations) / f"{wildcards.id}{suffix}"
-            if path.is_file():
-                return [str(path)]
-    return []
-
-
+    path = ANNOTATIONS.get(wildcards.id)
+    return [path] if path else []
 def annotation_option(wildcards, input):
     return f"--annotations {shlex.quote(input.annotations[0])}" if input.annotations else ""
 
@@ -82,19 +100,19 @@ def get_corrections(wildcards):
 
 def corrections_option(wildcards, input):
     return f"--corrections {shlex.quote(input.corrections[0])}" if input.corrections else ""
+def summary_folder(wildcards, output):
+    """The results folder: `faceoff summary` reads every report in it."""
+    return os.path.dirname(output.html)
 
 
-def per_video(pattern):
-    return expand(pattern, id=list(SAMPLES))
+def per_video(folder, suffix):
+    """Every video's file in `folder` (all inputs of the summary and of `adapt`)."""
+    return [path_of(folder, suffix).format(shard=shard(i), id=i) for i in SAMPLES]
 
 
 def all_outputs():
-    return [
-        *per_video(f"{RESULTS}/anonymized/{{id}}.mp4"),
-        *per_video(f"{RESULTS}/reports/{{id}}.json"),
-        f"{RESULTS}/summary.html",
-        f"{RESULTS}/summary.csv",
-    ]
+    """The summary; through the reports it needs every video's delivered video (`--batch summary=1/N`)."""
+    return [f"{RESULTS}/summary.html", f"{RESULTS}/summary.csv"]
 
 
 include: "resources.smk"

@@ -1,17 +1,17 @@
 rule detect:
     input:
         video=get_video,
-        probe=f"{RESULTS}/probe/{{id}}.json",
+        probe=path_of("probe", ".json"),
         checkpoint=DETECT_CHECKPOINT,
     output:
-        f"{RESULTS}/detections/{{id}}.parquet",
+        path_of("detections", ".parquet"),
     params:
         section=stage_params("detect"),
         hash=HASHES["detect"],
     log:
-        f"{RESULTS}/logs/detect/{{id}}.log",
+        path_of("logs/detect", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/detect/{{id}}.tsv"
+        path_of("benchmarks/detect", ".tsv")
     threads: workflow.cores
     resources:
         mem_mb=mem_mb_of("detect"),

@@ -2,11 +2,11 @@ rule probe:
     input:
         get_video,
     output:
-        f"{RESULTS}/probe/{{id}}.json",
+        path_of("probe", ".json"),
     log:
-        f"{RESULTS}/logs/probe/{{id}}.log",
+        path_of("logs/probe", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/probe/{{id}}.tsv"
+        path_of("benchmarks/probe", ".tsv")
     resources:
         mem_mb=mem_mb_of("probe"),
         runtime=runtime_of("probe"),

@@ -1,17 +1,17 @@
 rule regularize:
     input:
         video=get_video,
-        detections=f"{RESULTS}/detections/{{id}}.parquet",
-        probe=f"{RESULTS}/probe/{{id}}.json",
+        detections=path_of("detections", ".parquet"),
+        probe=path_of("probe", ".json"),
     output:
-        f"{RESULTS}/tracks/{{id}}.parquet",
+        path_of("tracks", ".parquet"),
     params:
         section=stage_params("regularize"),
         hash=HASHES["regularize"],
     log:
-        f"{RESULTS}/logs/regularize/{{id}}.log",
+        path_of("logs/regularize", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/regularize/{{id}}.tsv"
+        path_of("benchmarks/regularize", ".tsv")
     resources:
         mem_mb=mem_mb_of("regularize"),
         runtime=runtime_of("regularize"),

@@ -1,16 +1,16 @@
 rule render:
     input:
         video=get_video,
-        probe=f"{RESULTS}/probe/{{id}}.json",
-        tracks=f"{RESULTS}/tracks/{{id}}.parquet",
+        probe=path_of("probe", ".json"),
+        tracks=path_of("tracks", ".parquet"),
         corrections=get_corrections,
         checkpoint=DETECT_CHECKPOINT,  # the audit's detector checks each rendered frame
     output:
         # temp: the audit delivers a copy to anonymized/ and Snakemake then removes this one
-        video=temp(f"{RESULTS}/render/{{id}}.mp4"),
-        stats=f"{RESULTS}/render/{{id}}.json",
+        video=temp(path_of("render", ".mp4")),
+        stats=path_of("render", ".json"),
         # what is hidden: the tracks with the reviewer's corrections applied (a copy without any)
-        corrected=f"{RESULTS}/tracks_corrected/{{id}}.parquet",
+        corrected=path_of("tracks_corrected", ".parquet"),
     params:
         section=stage_params("render"),
         corrections=corrections_option,
@@ -18,10 +18,10 @@ rule render:
         detect=stage_params("detect"),
         hash=HASHES["render"],
     log:
-        main=f"{RESULTS}/logs/render/{{id}}.log",
-        ffmpeg=f"{RESULTS}/logs/render/{{id}}.ffmpeg.log",
+        main=path_of("logs/render", ".log"),
+        ffmpeg=path_of("logs/render", ".ffmpeg.log"),
     benchmark:
-        f"{RESULTS}/benchmarks/render/{{id}}.tsv"
+        path_of("benchmarks/render", ".tsv")
     threads: workflow.cores
     resources:
         mem_mb=mem_mb_of("render"),

@@ -1,23 +1,24 @@
 rule report:
     input:
-        probe=f"{RESULTS}/probe/{{id}}.json",
-        detections=f"{RESULTS}/detections/{{id}}.parquet",
-        tracks=f"{RESULTS}/tracks_corrected/{{id}}.parquet",
-        render=f"{RESULTS}/render/{{id}}.json",
-        audit=f"{RESULTS}/audit/{{id}}.json",
-        sheet=f"{RESULTS}/qa/{{id}}.png",
-        delivered=f"{RESULTS}/anonymized/{{id}}.mp4",
+        probe=path_of("probe", ".json"),
+        detections=path_of("detections", ".parquet"),
+        tracks=path_of("tracks_corrected", ".parquet"),
+        render=path_of("render", ".json"),
+        audit=path_of("audit", ".json"),
+        sheet=path_of("qa", ".png"),
+        delivered=path_of("anonymized", ".mp4"),
         annotations=get_annotations,
     output:
         report=report(
-            f"{RESULTS}/reports/{{id}}.json",
+            path_of("reports", ".json"),
             caption="../workflow/report/report.rst",
             category="Per-video reports",
             labels={"video": "{id}"},
         ),
+        page=path_of("reports", ".html"),
         # written here, not by a job of its own: no extra job per video in a large archive
         review=report(
-            f"{RESULTS}/review/{{id}}.html",
+            path_of("review", ".html"),
             caption="../workflow/report/review.rst",
             category="Review pages",
             labels={"video": "{id}"},
@@ -27,10 +28,11 @@ rule report:
         render=stage_params("render"),
         hashes=json.dumps(HASHES, sort_keys=True),
         annotations=annotation_option,
+        index=f"{RESULTS}/summary.html",
     log:
-        f"{RESULTS}/logs/report/{{id}}.log",
+        path_of("logs/report", ".log"),
     benchmark:
-        f"{RESULTS}/benchmarks/report/{{id}}.tsv"
+        path_of("benchmarks/report", ".tsv")
     resources:
         mem_mb=mem_mb_of("report"),
         runtime=runtime_of("report"),
@@ -39,16 +41,16 @@ rule report:
     shell:
         "faceoff report {wildcards.id:q} --probe {input.probe:q} --detections {input.detections:q}"
         " --tracks {input.tracks:q} --render-stats {input.render:q} {params.annotations}"
-        " --audit {input.audit:q} --sheet {input.sheet:q} --render-params {params.render:q}"
-        " --hashes {params.hashes:q} --params {params.section:q} -o {output.report:q}"
-        " --review {output.review:q} --video {input.delivered:q} > {log:q} 2>&1"
+        " --audit {input.audit:q} --sheet {input.sheet:q} --delivered {input.delivered:q}"
+        " --render-params {params.render:q} --hashes {params.hashes:q} --params {params.section:q}"
+        " -o {output.report:q} --page {output.page:q} --index {params.index:q}"
+        " --review {output.review:q} > {log:q} 2>&1"
 
 
 rule summary:
     input:
-        reports=per_video(f"{RESULTS}/reports/{{id}}.json"),
-        detections=per_video(f"{RESULTS}/detections/{{id}}.parquet"),
-        tracks=per_video(f"{RESULTS}/tracks/{{id}}.parquet"),
+        # the summary reads every report under results/reports (a list of 10^5 paths does not fit a command line)
+        reports=per_video("reports", ".json"),
     output:
         html=report(
             f"{RESULTS}/summary.html",
@@ -56,6 +58,9 @@ rule summary:
             category="Summary",
         ),
         csv=f"{RESULTS}/summary.csv",
+    params:
+        results=summary_folder,
+        redact=REDACT_PATHS,
     log:
         f"{RESULTS}/logs/summary.log",
     benchmark:
@@ -66,5 +71,5 @@ rule summary:
     conda:
         "../environment.yml"
     shell:
-        "faceoff summary --reports {input.reports:q} --detections {input.detections:q}"
-        " --tracks {input.tracks:q} --html {output.html:q} --csv {output.csv:q} > {log:q} 2>&1"
+        "faceoff summary {params.results:q} {params.redact} --html {output.html:q} --csv {output.csv:q}"
+        " > {log:q} 2>&1"

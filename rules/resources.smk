@@ -10,18 +10,12 @@ GPU_JOBS = 0 if CFG.detect.device == "cpu" else 1
 
 
 def _probe_json(wildcards):
-    return f"{RESULTS}/probe/{wildcards.id}.json"
+    return path_of("probe", ".json").format(shard=shard(wildcards.id), id=wildcards.id)
 
 
 def _request(stage, wildcards, threads, attempt):
     if stage == "summary":
-        return faceoff_resources.estimate(
-            "summary",
-            None,
-            attempt=attempt,
-            n_videos=len(SAMPLES),
-            total_frames=faceoff_resources.total_frames([f"{RESULTS}/probe/{i}.json" for i in SAMPLES]),
-        )
+        return faceoff_resources.estimate("summary", None, attempt=attempt, n_videos=len(SAMPLES))
     probe = None if stage == "probe" else _probe_json(wildcards)
     facts = faceoff_resources.video_facts(probe, SAMPLES.get(wildcards.id))
     return faceoff_resources.estimate(
@@ -50,8 +44,6 @@ def runtime_of(stage):
         return _request(stage, wildcards, threads, attempt).runtime
 
     return runtime
-
-
 def gpu_slot_shell(wildcards):
     """On a local run given `--resources gpu=N`, GPU jobs run through scripts/gpu-slot-shell.
 

@@ -6,19 +6,15 @@
 # Then detect with the result: set `detect.checkpoint` to the .pt (and `detect.detector: fasterrcnn` for
 # a trained Faster R-CNN) and run the workflow as usual.
 import shlex
-from types import SimpleNamespace
 
 
 # The input videos with an annotation file (Parquet, COCO, CVAT or MOT) and those files.
-TRAIN_DATA = {i: get_annotations(SimpleNamespace(id=i)) for i in SAMPLES}
-TRAIN_DATA = {i: files[0] for i, files in TRAIN_DATA.items() if files}
+TRAIN_DATA = {i: ANNOTATIONS[i] for i in SAMPLES if i in ANNOTATIONS}
 TRAIN_PREFIX = f"{RESULTS}/models/train/{CFG.train.detector}"
 # CenterFace checkpoints carry their ONNX graph beside them (the centerface detector runs it)
 TRAIN_ONNX = {"onnx": f"{TRAIN_PREFIX}.onnx"} if CFG.train.detector == "centerface" else {}
 # adapt takes detection settings from `detect`, but not the detector or its checkpoint (which may well be
 # adapt's own output): pointing detect.checkpoint at the adapted model must not re-run adaptation.
-# With pseudonyms the model cards name no input path (ids and sha256 only).
-REDACT_PATHS = "--redact-paths" if CFG.pseudonymize.enabled else ""
 ADAPT_DETECT = json.dumps(
     {k: v for k, v in CFG.detect.model_dump(mode="json").items() if k not in ("detector", "checkpoint")},
     sort_keys=True,
@@ -54,7 +50,7 @@ rule train:
 rule adapt:
     input:
         videos=list(SAMPLES.values()),
-        probes=per_video(f"{RESULTS}/probe/{{id}}.json"),
+        probes=per_video("probe", ".json"),
     output:
         model=f"{RESULTS}/models/adapt/centerface.pt",
         card=f"{RESULTS}/models/adapt/centerface.json",

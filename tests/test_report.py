@@ -1,9 +1,8 @@
-"""Tests for faceoff.report and faceoff.summary on small fixture files."""
+"""Tests for faceoff.report (the JSON and the detail page) and faceoff.timeline on small fixture files."""
 
 from __future__ import annotations
 
 import base64
-import csv
 import io
 import json
 import re
@@ -16,7 +15,7 @@ import pytest
 from faceoff.boxes import DETECTION_SCHEMA, TRACK_SCHEMA, write_boxes
 from faceoff.config import RenderConfig
 from faceoff.report import build_report, write_report
-from faceoff.summary import faces_per_frame, frame_runs, timeline_png, write_summary
+from faceoff.timeline import faces_per_frame, frame_runs, timeline_png
 
 RECT = RenderConfig(shape="rectangle")  # a clipped rectangle hides every fixture face completely
 
@@ -295,76 +294,49 @@ def test_write_report_atomic_default_path(tmp_path: Path, monkeypatch: pytest.Mo
     assert [f.name for f in out.parent.iterdir()] == ["v1.json"]  # no temp file left behind
 
 
-def _write_all(tmp: Path, specs: list[tuple[str, bool, bool]]) -> tuple[list[Path], list[Path], list[Path]]:
-    reports, dets, trks = [], [], []
-    for vid, annotated, faces in specs:
-        p = make_video(tmp, vid, faces)
-        ann = make_annotations(tmp, vid) if annotated else None
-        out = tmp / "reports" / f"{vid}.json"
-        write_report(vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, out=out, render=RECT)
-        reports.append(out)
-        dets.append(p["det"])
-        trks.append(p["trk"])
-    return reports, dets, trks
+def _detail(tmp: Path, vid: str, annotated: bool) -> tuple[Path, Path, dict]:
+    """A report written with its detail page; the delivered video and contact sheet exist."""
+    p = make_video(tmp, vid)
+    ann = make_annotations(tmp, vid) if annotated else None
+    delivered, sheet = tmp / "anonymized" / f"{vid}.mp4", tmp / "qa" / f"{vid}.png"
+    for f in (delivered, sheet):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"x")
+    out = tmp / "reports" / f"{vid}.json"
+    page = out.with_suffix(".html")
+    write_report(
+        vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, out=out, render=RECT,
+        contact_sheet=sheet, delivered=delivered, page=page, index=tmp / "summary.html",
+    )  # fmt: skip
+    return out, page, json.loads(out.read_text())
 
 
-def test_summary_csv_and_html(tmp_path: Path) -> None:
+def test_detail_page_links_plot_and_numbers(tmp_path: Path) -> None:
     weird = "a<b>&c é\"'"
-    specs = [(weird, True, True), ("plain", False, True), ("noface", False, False)]
-    reports, dets, trks = _write_all(tmp_path, specs)
-    html_path, csv_path = tmp_path / "s" / "summary.html", tmp_path / "s" / "summary.csv"
-    write_summary(reports, dets, trks, html_path, csv_path)
-
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    assert [r["id"] for r in rows] == [weird, "plain", "noface"]
-    assert rows[0]["frames"] == str(N_FRAMES)
-    assert rows[0]["frames_with_faces_detections"] == "4" and rows[0]["boxes_tracks"] == "4"
-    assert float(rows[0]["fps_detect"]) == 5.0 and float(rows[0]["fps_render"]) == 2.5
-    assert float(rows[0]["recall_before"]) == 0.75 and float(rows[0]["recall_after"]) == 1.0
-    assert rows[1]["recall_before"] == "" and rows[2]["boxes_detections"] == "0"
-    assert float(rows[0]["coverage_before"]) == 0.75 and float(rows[0]["coverage_after"]) == 1.0
-    assert rows[0]["longest_uncovered_run_before"] == "1" and rows[0]["longest_uncovered_run_after"] == "0"
-    assert rows[1]["coverage_before"] == "" and rows[1]["longest_uncovered_run_after"] == ""
-
-    page = html_path.read_text(encoding="utf-8")
-    imgs = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(imgs) == 3
-    assert all(base64.b64decode(b).startswith(b"\x89PNG") for b in imgs)
-    # the annotated video's timeline carries the red uncovered-frames strip (frame 2, before); others none
-    assert [_red_pixels(base64.b64decode(b)) > 0 for b in imgs] == [True, False, False]
-    assert weird not in page and "a&lt;b&gt;&amp;c é&quot;&#x27;" in page
-    assert "<b>" not in page
-    assert "Recall and coverage before / after temporal smoothing" in page
-    assert "IoU &ge; 0.50," in page and "at least 90.0% of their box" in page
-    # pooled row: recall, precision, coverage before/after, longest run before/after
-    pooled = re.search(r"<tr><th class=l>all \(pooled\)</th>(.*?)</tr>", page).group(1)
-    assert re.findall(r"<th>(.*?)</th>", pooled) == [
-        "4", "75.0%", "100.0%", "75.0%", "100.0%", "75.0%", "100.0%", "1 fr", "0 fr"
-    ]  # fmt: skip
-    # the per-video before / after table, only for the annotated video
-    assert page.count("<td class=l>before (detections)</td>") == 1
-    assert "<td>3 / 4</td><td>1 fr</td>" in page and "<td>4 / 4</td><td>0 fr</td>" in page
-    assert not re.search(r"(src|href)=\"(https?:)?//", page)  # no external assets
-    assert sorted(p.name for p in html_path.parent.iterdir()) == ["summary.csv", "summary.html"]
+    out, page, report = _detail(tmp_path, weird, annotated=True)
+    html = page.read_text(encoding="utf-8")
+    assert report["output"]["delivered"] == str(tmp_path / "anonymized" / f"{weird}.mp4")
+    # links are relative to the page and point at the delivered video, the sheet, the JSON, the summary
+    hrefs = [h.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
+             .replace("&#x27;", "'") for h in re.findall(r'href="([^"]+)"', html)]  # fmt: skip
+    assert hrefs == ["../summary.html", f"../anonymized/{weird}.mp4", f"../qa/{weird}.png", f"{weird}.json"]
+    assert all((page.parent / h).resolve().exists() for h in hrefs[1:])
+    assert "render/" not in "".join(hrefs)  # the rendered file is temporary; never linked
+    assert weird not in html and "a&lt;b&gt;&amp;c é&quot;&#x27;" in html
+    # the plot, made here: one PNG with the red strip of uncovered frames (frame 2, before smoothing)
+    imgs = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(imgs) == 1 and _red_pixels(base64.b64decode(imgs[0])) > 0
+    assert "<td>3 / 4</td><td>1 fr</td>" in html and "<td>4 / 4</td><td>0 fr</td>" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # no external assets
+    assert sorted(f.name for f in out.parent.iterdir()) == sorted([f"{weird}.json", f"{weird}.html"])
 
 
-def test_summary_without_annotations_or_faces(tmp_path: Path) -> None:
-    reports, dets, trks = _write_all(tmp_path, [("noface", False, False)])
-    html_path, csv_path = tmp_path / "summary.html", tmp_path / "summary.csv"
-    write_summary(reports, dets, trks, html_path, csv_path)
-    page = html_path.read_text(encoding="utf-8")
-    assert "Recall and coverage" not in page and "before (detections)" not in page
-    assert page.count("data:image/png;base64,") == 1
-    assert page.rstrip().endswith("</html>")
-
-
-def test_summary_zero_videos_and_length_mismatch(tmp_path: Path) -> None:
-    write_summary([], [], [], tmp_path / "s.html", tmp_path / "s.csv")
-    assert (tmp_path / "s.csv").read_text().count("\n") == 1  # header only
-    assert "0 video(s)" in (tmp_path / "s.html").read_text()
-    with pytest.raises(ValueError, match="expected one of each"):
-        write_summary([tmp_path / "a.json"], [], [], tmp_path / "s.html", tmp_path / "s.csv")
+def test_detail_page_without_annotations_has_no_strip(tmp_path: Path) -> None:
+    _, page, _ = _detail(tmp_path, "plain", annotated=False)
+    html = page.read_text(encoding="utf-8")
+    imgs = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(imgs) == 1 and _red_pixels(base64.b64decode(imgs[0])) == 0
+    assert "Recall and coverage" not in html and "no findings" not in html  # no audit JSON given
 
 
 def test_faces_per_frame_counts(tmp_path: Path) -> None:

@@ -316,7 +316,7 @@ def reference(inputs, tmp_path_factory):
 def test_killed_runs_resume_to_identical_outputs(inputs, reference, tmp_path):
     folder, frames, before = inputs
     outputs = result_files(reference)
-    assert len(outputs) == 3 * 10 + 2, outputs  # 10 files per video + summary.html/.csv
+    assert len(outputs) == 3 * 11 + 2, outputs  # 11 files per video + summary.html/.csv
     assert not any(name.startswith("render/") and name.endswith(".mp4") for name in outputs)  # temp()
     workdir = write_config(tmp_path / "resumed", folder)
     # the temporary rendered videos are watched too while they exist

@@ -131,7 +131,7 @@ def test_slurm_profile_runs_and_matches_a_local_run(cluster, tmp_path):
     assert "SLURM jobid" in log or "SLURM run ID" in log, log[-3000:]
 
     files = compare_results(local / "results", remote / "results")
-    assert len(files) == 3 * 8 + 2  # 8 per video (render/{id}.mp4 is temp()) + summary.html/.csv
+    assert len(files) == 3 * 9 + 2  # 9 per video (render/{id}.mp4 is temp()) + summary.html/.csv
 
     jobs = [j for j in _sacct(since) if j["State"] == "COMPLETED"]
     comments = {j["Comment"] for j in jobs}
@@ -174,6 +174,27 @@ def test_facts_from_the_probe_or_guessed_from_the_file(tmp_path, make_clip):
     guessed = video_facts(tmp_path / "missing.json", clip)
     assert guessed.guessed and guessed.frames >= facts.frames and guessed.megapixels > facts.megapixels
     assert video_facts(None, tmp_path / "gone.mp4").size_bytes == 1 << 30
+
+
+def test_facts_of_a_long_video_read_from_the_edges_of_its_probe(tmp_path, make_clip):
+    """A 3-hour probe holds megabytes of per-frame lists; the facts are the same as a full parse."""
+    import dataclasses
+    import json
+
+    info = dataclasses.replace(
+        probe_video(make_clip("b.mp4", n=4)),
+        path='/in/"width": 1,b.mp4',
+        frame_count=270_000,
+        duration=10_800.0,
+    )
+    info.pts, info.pts_time = list(range(270_000)), [i / 25 for i in range(270_000)]
+    write_probe(info, tmp_path / "b.json")
+    assert (tmp_path / "b.json").stat().st_size > 4_000_000
+    d = json.loads((tmp_path / "b.json").read_text())
+    facts = read_facts(tmp_path / "b.json")
+    assert (facts.frames, facts.width, facts.height, facts.duration, facts.size_bytes) == (
+        d["frame_count"], d["width"], d["height"], d["duration"], d["size_bytes"]
+    )  # fmt: skip
 
 
 def test_jobs_ask_for_what_their_probe_says(tmp_path):

@@ -167,7 +167,10 @@ def test_report_and_summary(clean_run):
     assert (root / "results" / "qa" / "tagged.png").stat().st_size > 1000
     summary = pd.read_csv(root / "results" / "summary.csv")
     assert set(summary["id"]) == {"tagged", "vfr", "rotated"}
-    assert (root / "results" / "summary.html").read_text().count("data:image/png;base64") >= 3
+    index = (root / "results" / "summary.html").read_text()
+    for vid in ("tagged", "vfr", "rotated"):  # each report job drew its video's plot on its detail page
+        assert f'"video":"anonymized/{vid}.mp4"' in index and f'"page":"reports/{vid}.html"' in index
+        assert (root / "results" / "reports" / f"{vid}.html").read_text().count("data:image/png;base64") == 1
 
 
 def test_changing_regularize_reruns_only_downstream(clean_run):
@@ -212,3 +215,36 @@ def test_audit_failure_blocks_delivery(tmp_path):
     assert (results / "render" / "missed.mp4").is_file()  # rendered, but...
     assert not (results / "anonymized" / "missed.mp4").exists()  # ...never delivered
     assert not [p for p in results.rglob("*") if ".partial" in p.name or ".tmp" in p.name]
+
+
+def test_sharded_layout_keeps_folders_small(tmp_path):
+    """layout: sharded puts every per-video file in a two-hex-digit subfolder; the run completes."""
+    from faceoff.layout import shard
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for vid in ("one", "two"):
+        write_clip(videos / f"{vid}.mp4", _face_frames(6), fps=25)
+    cfg = {"inputs": [str(videos)], "results": "results", "annotations": None, "layout": "sharded"}
+    cfg["detect"] = {"width": 0}
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _run(["--cores", "2", "--configfile", "my.yaml"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = tmp_path / "results"
+    for vid in ("one", "two"):
+        s = shard(vid)
+        for rel in ("probe/{}.json", "detections/{}.parquet", "tracks/{}.parquet", "render/{}.json",
+                    "audit/{}.json", "qa/{}.png", "anonymized/{}.mp4", "reports/{}.json", "reports/{}.html",
+                    "tracks_corrected/{}.parquet", "review/{}.html",
+                    "logs/detect/{}.log", "benchmarks/render/{}.tsv"):  # fmt: skip
+            folder, name = rel.split("/", 1) if rel.count("/") == 1 else rel.rsplit("/", 1)
+            assert (res / folder / s / name.format(vid)).is_file(), (folder, s, vid)
+        assert not (res / "render" / s / f"{vid}.mp4").exists()  # temporary, removed after delivery
+    # no per-video file sits directly in a stage folder: only shard folders (and the summary at the top)
+    folders = ("probe", "detections", "tracks", "tracks_corrected", "render", "audit", "qa", "anonymized")
+    for folder in (*folders, "reports", "review"):
+        assert all(p.is_dir() and len(p.name) == 2 for p in (res / folder).iterdir()), folder
+    summary = pd.read_csv(res / "summary.csv")
+    assert sorted(summary["id"]) == ["one", "two"]
+    index = (res / "summary.html").read_text()
+    assert f'"video":"anonymized/{shard("one")}/one.mp4"' in index

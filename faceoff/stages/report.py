@@ -1,5 +1,5 @@
 """The report stage: one video's facts, counts, timing and provenance (recall and coverage when annotated)
--> ``reports/{id}.json``. The report's content is built by :mod:`faceoff.report`."""
+-> ``reports/{id}.json`` and its detail page ``reports/{id}.html``, built by :mod:`faceoff.report`."""
 
 from __future__ import annotations
 
@@ -25,12 +25,15 @@ def run_report(
     render: RenderConfig,
     audit_json: str | Path | None = None,
     contact_sheet: str | Path | None = None,
-    review: str | Path | None = None,
+    *,
     delivered: str | Path | None = None,
+    page: str | Path | None = None,
+    index: str | Path | None = None,
+    review: str | Path | None = None,
 ) -> Path:
-    """Write the report of ``video_id``; coverage is scored with the ``render`` section that hid the faces.
-
-    With ``review`` also the review page (:mod:`faceoff.review`), which plays the ``delivered`` video.
+    """Write the report of ``video_id`` (and with ``page`` its detail page, linking ``delivered`` and the
+    summary ``index``); coverage is scored with the ``render`` section that hid the faces. With ``review``
+    also the review page (:mod:`faceoff.review`), which plays the ``delivered`` video.
     """
     if review is not None and (delivered is None or audit_json is None):
         raise FaceOffError(f"{review}: the review page needs the delivered video and the audit JSON")
@@ -47,6 +50,10 @@ def run_report(
         render=render,
         audit_json=audit_json,
         contact_sheet=contact_sheet,
+        delivered=delivered,
+        page=page,
+        index=index,
+        review=review,
     )
     if review is not None:
         page_info = read_probe(probe_json)
