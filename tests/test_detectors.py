@@ -23,7 +23,7 @@ from faceoff.detectors import (
     register_detector,
 )
 from faceoff.detectors import base as detectors_base
-from faceoff.detectors.centerface import AUTO_CPU_RUNTIMES, decode
+from faceoff.detectors.centerface import AUTO_CPU_RUNTIME, decode
 from faceoff.detectors.centerface_net import OnnxWeightsError, centerface_net
 from faceoff.detectors.centerface_onnx import default_onnx_path
 from faceoff.detectors.device import resolve_device
@@ -295,7 +295,7 @@ def test_build_detector_centerface():
     assert det.name == "centerface" and det.runtime == "onnxruntime"
     assert det.weights_sha256 == hashlib.sha256(default_onnx_path().read_bytes()).hexdigest()
     if not torch.cuda.is_available():
-        assert build_detector("centerface").runtime == AUTO_CPU_RUNTIMES[0] == "openvino-int8"  # auto, CPU
+        assert build_detector("centerface").runtime == AUTO_CPU_RUNTIME == "onnxruntime-int8"  # auto, CPU
     with pytest.raises(ValueError, match="runtime"):
         build_detector("centerface", runtime="tensorrt")
 
