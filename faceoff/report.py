@@ -13,11 +13,9 @@ import numpy as np
 import pandas as pd
 
 from faceoff.annotations import detect_format, load_annotations
-from faceoff.atomic import write_text
 from faceoff.boxes import SOURCES, read_boxes, read_metadata
 from faceoff.config import RenderConfig
 from faceoff.evaluate import evaluate_video
-from faceoff.pages import detail_page
 from faceoff.timeline import faces_per_frame, timeline_png
 
 # Distribution names tried in order for each reported package (first installed one wins).
@@ -292,64 +290,7 @@ def _evaluation(
     }
 
 
-def write_report(
-    video_id: str,
-    probe_json: str | Path,
-    detections_parquet: str | Path,
-    tracks_parquet: str | Path,
-    render_json: str | Path,
-    annotations: str | Path | None,
-    config_hashes: dict[str, str],
-    out: str | Path | None = None,
-    iou: float = 0.5,
-    *,
-    render: RenderConfig | None = None,
-    audit_json: str | Path | None = None,
-    contact_sheet: str | Path | None = None,
-    delivered: str | Path | None = None,
-    page: str | Path | None = None,
-    index: str | Path | None = None,
-    review: str | Path | None = None,
-) -> Path:
-    """Build the report and write it atomically to ``out`` (default ``results/reports/{id}.json``).
-
-    With ``page``, also write the video's detail page there (facts, audit, recall, the faces-per-frame
-    timeline), linking to ``index`` (the summary), the ``delivered`` video, its ``review`` page, the
-    contact sheet and ``out``.
-    """
-    report = build_report(
-        video_id,
-        probe_json,
-        detections_parquet,
-        tracks_parquet,
-        render_json,
-        annotations,
-        config_hashes,
-        iou,
-        render=render,
-        audit_json=audit_json,
-        contact_sheet=contact_sheet,
-        delivered=delivered,
-        review=review,
-    )
-    path = Path(out) if out is not None else Path("results") / "reports" / f"{video_id}.json"
-    if page is not None:
-        links = {
-            "summary": index,
-            "video": delivered,
-            "review page": review,
-            "QA sheet": contact_sheet,
-            "report JSON": path,
-        }
-        html = detail_page(
-            report, _timeline(report, detections_parquet, tracks_parquet), Path(page).parent, links
-        )
-        write_text(page, html)
-    text = json.dumps(report, indent=2, sort_keys=False, allow_nan=False, ensure_ascii=False)
-    return write_text(path, text + "\n")
-
-
-def _timeline(report: dict[str, Any], detections: str | Path, tracks: str | Path) -> bytes:
+def timeline(report: dict[str, Any], detections: str | Path, tracks: str | Path) -> bytes:
     """The faces-per-frame PNG of a report's video, uncovered frames marked when it is annotated."""
     n_frames, fps = report["source"]["frames"], report["source"]["fps"]
     uncovered = None

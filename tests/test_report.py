@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from faceoff.boxes import DETECTION_SCHEMA, TRACK_SCHEMA, write_boxes
-from faceoff.config import RenderConfig
-from faceoff.report import build_report, write_report
+from faceoff.config import RenderConfig, ReportConfig
+from faceoff.report import build_report
+from faceoff.stages.report import run_report
 from faceoff.timeline import faces_per_frame, frame_runs, timeline_png
 
 RECT = RenderConfig(shape="rectangle")  # a clipped rectangle hides every fixture face completely
@@ -269,12 +270,12 @@ def test_report_iou_threshold_is_passed_through(tmp_path: Path) -> None:
     ann = make_annotations(tmp_path, "v1")
     r = build_report("v1", p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, iou=1.01)
     assert r["recall"]["tracks"]["iou"] == 1.01 and r["recall"]["tracks"]["tp"] == 0
-    out = write_report(
-        "v1", p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, tmp_path / "r.json", 1.01, render=RECT
-    )
-    data = json.loads(out.read_text())
-    assert data["recall"]["detections"]["tp"] == 0
-    assert data["coverage"]["tracks"]["coverage"] == 1.0  # coverage does not depend on IoU
+    files = (p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG)
+    loose = json.loads(run_report("v1", *files, tmp_path / "a.json", ReportConfig(iou=0.5), RECT).read_text())
+    exact = json.loads(run_report("v1", *files, tmp_path / "b.json", ReportConfig(iou=1.0), RECT).read_text())
+    assert exact["recall"] == build_report("v1", *files, iou=1.0, render=RECT)["recall"]
+    assert (loose["recall"]["tracks"]["iou"], exact["recall"]["tracks"]["iou"]) == (0.5, 1.0)
+    assert exact["coverage"]["tracks"]["coverage"] == loose["coverage"]["tracks"]["coverage"] == 1.0  # no IoU
 
 
 def test_report_without_faces(tmp_path: Path) -> None:
@@ -284,11 +285,12 @@ def test_report_without_faces(tmp_path: Path) -> None:
     assert r["tracks"]["count"] == 0
 
 
-def test_write_report_atomic_default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_stage_writes_atomically(tmp_path: Path) -> None:
     p = make_video(tmp_path, "v1")
-    monkeypatch.chdir(tmp_path)
-    out = write_report("v1", p["probe"], p["det"], p["trk"], p["render"], None, CONFIG)
-    assert out == Path("results/reports/v1.json")
+    target = tmp_path / "results" / "reports" / "v1.json"
+    files = (p["probe"], p["det"], p["trk"], p["render"], None, CONFIG)
+    out = run_report("v1", *files, target, ReportConfig(), RECT)
+    assert out == target
     data = json.loads(out.read_text())
     assert data["id"] == "v1"
     assert [f.name for f in out.parent.iterdir()] == ["v1.json"]  # no temp file left behind
@@ -304,8 +306,8 @@ def _detail(tmp: Path, vid: str, annotated: bool) -> tuple[Path, Path, dict]:
         f.write_bytes(b"x")
     out = tmp / "reports" / f"{vid}.json"
     page = out.with_suffix(".html")
-    write_report(
-        vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, out=out, render=RECT,
+    run_report(
+        vid, p["probe"], p["det"], p["trk"], p["render"], ann, CONFIG, out, ReportConfig(), RECT,
         contact_sheet=sheet, delivered=delivered, page=page, index=tmp / "summary.html",
     )  # fmt: skip
     return out, page, json.loads(out.read_text())

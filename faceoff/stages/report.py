@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from faceoff.atomic import write_text
 from faceoff.config import RenderConfig, ReportConfig
 from faceoff.errors import FaceOffError
+from faceoff.pages import detail_page
 from faceoff.probe import read_probe
-from faceoff.report import write_report
+from faceoff.report import build_report, timeline
 from faceoff.review import write_review_page
 
 
@@ -37,7 +40,7 @@ def run_report(
     """
     if review is not None and (delivered is None or audit_json is None):
         raise FaceOffError(f"{review}: the review page needs the delivered video and the audit JSON")
-    path = write_report(
+    report = build_report(
         video_id,
         probe_json,
         detections,
@@ -45,16 +48,18 @@ def run_report(
         render_stats,
         annotations,
         hashes,
-        out,
-        iou=cfg.iou,
+        cfg.iou,
         render=render,
         audit_json=audit_json,
         contact_sheet=contact_sheet,
         delivered=delivered,
-        page=page,
-        index=index,
         review=review,
     )
+    if page is not None:
+        links = {"summary": index, "video": delivered, "review page": review, "QA sheet": contact_sheet}
+        plot = timeline(report, detections, tracks)
+        write_text(page, detail_page(report, plot, Path(page).parent, {**links, "report JSON": out}))
+    path = write_text(out, json.dumps(report, indent=2, allow_nan=False, ensure_ascii=False) + "\n")
     if review is not None:
         page_info = read_probe(probe_json)
         write_review_page(review, video_id, page_info, tracks, audit_json, delivered, contact_sheet, path)
