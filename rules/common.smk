@@ -39,7 +39,7 @@ envvars:
 # Jobs run the `faceoff` command of the environment Snakemake itself runs in (venv need not be active).
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 HASHES = CFG.stage_hashes()
-# A trained/adapted detector's weights: detect and audit depend on them (built by `train`/`adapt` if missing).
+# A trained/adapted detector's weights: detect and render (its frame check) depend on them (built by `train`/`adapt` if missing).
 DETECT_CHECKPOINT = [CFG.detect.checkpoint] if CFG.detect.checkpoint else []
 
 
