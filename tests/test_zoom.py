@@ -104,7 +104,8 @@ def test_is_a_detector_and_configured_from_the_detect_section() -> None:
     zoom = ZoomDetector(SquareDetector(), _zoom())
     assert isinstance(zoom, Detector) and zoom.name == "squares"
     assert ZoomParams.from_config(DetectConfig()) == ZoomParams(2.0, 64, 40.0, 0.05)
-    assert isinstance(detector_from(DetectConfig(), threads=1), ZoomDetector)  # what detect and the render's frame check use
+    # what detect and the render's frame check use
+    assert isinstance(detector_from(DetectConfig(), threads=1), ZoomDetector)
     assert not isinstance(detector_from(DetectConfig(zoom_scale=1), threads=1), ZoomDetector)
     with pytest.raises(ValueError, match="above 1"):
         ZoomDetector(SquareDetector(), _zoom(zoom_scale=1.0))

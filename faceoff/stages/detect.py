@@ -22,7 +22,8 @@ from faceoff.stride import RevisitParams, detected_record, revisit, strided
 
 def detector_from(cfg: DetectConfig, threads: int | None = None):
     """The detector the detect section describes, wrapped in the zoom (:mod:`faceoff.zoom`) when it is
-    on; detect and the render's frame check (the audit) look through it. ``threads`` applies when ``cfg.threads`` is not set.
+    on; detect and the render's frame check (the audit) look through it. ``threads`` applies when
+    ``cfg.threads`` is not set.
 
     The detector modules are imported here, not at the top: only a process that runs a detector loads them.
     """
