@@ -134,7 +134,7 @@ def test_correction_reruns_only_that_video_and_hides_the_added_box(reviewed):
     )
     changed = {k for k, v in _mtimes(results).items() if before["mtimes"].get(k) != v}
     per_video = ["tracks_corrected/{}.parquet", "render/{}.json", "audit/{}.json", "qa/{}.png"]
-    per_video += ["anonymized/{}.mp4", "reports/{}.json", "review/{}.html"]
+    per_video += ["anonymized/{}.mp4", "reports/{}.json", "reports/{}.html", "review/{}.html"]
     assert changed == {p.format("two") for p in per_video} | {"summary.html", "summary.csv"}
     # the original tracks stay; the corrected table holds the reviewer's box and not the deleted track
     tracks = read_boxes(results / "tracks" / "two.parquet")
