@@ -69,7 +69,7 @@ def test_batches_and_odd_sizes_compile_per_padded_size(detectors):
     assert [len(b) for b in out] == [1, 1, 1]
     np.testing.assert_array_equal(out[0], out[2])
     det.detect(np.zeros((2, 100, 150, 3), np.uint8), 0.5)
-    assert {(320, 352), (128, 160)} <= set(det._backend.requests)  # one compiled model per padded size
+    assert {(320, 352), (128, 160)} <= set(det._backend.infer_by_size)  # one compiled model per padded size
 
 
 def test_openvino_runs_on_cpu_only():

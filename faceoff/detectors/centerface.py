@@ -182,13 +182,13 @@ class _OpenVINORuntime:
         ]
         self.cache_key: str | None = hashlib.sha256("\n".join([*identity, _cpu()]).encode()).hexdigest()[:16]
         """Names this model's compiled versions in the cache; None: compile, never cache."""
-        self.requests: dict[tuple[int, int], Any] = {}
+        self.infer_by_size: dict[tuple[int, int], Any] = {}
 
     def _request(self, height: int, width: int) -> Any:
         """The infer request of the model compiled for padded (height, width)."""
-        request = self.requests.get((height, width))
+        request = self.infer_by_size.get((height, width))
         if request is None:
-            request = self.requests[height, width] = self._compiled(height, width).create_infer_request()
+            request = self.infer_by_size[height, width] = self._compiled(height, width).create_infer_request()
         return request
 
     def _compiled(self, height: int, width: int) -> Any:
