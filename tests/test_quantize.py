@@ -68,3 +68,32 @@ def test_calibration_frames_are_centerface_blobs():
         assert blob.dtype == np.float32 and blob.shape[:2] == (1, 3)
         assert blob.shape[2] % 32 == 0 and blob.shape[3] % 32 == 0
         assert blob.min() >= 0 and blob.max() <= 255 and blob.std() > 10
+
+
+def test_uint8_frames_give_the_float_inputs_outputs_bit_for_bit(fp32, tmp_path, monkeypatch):
+    """onnxruntime-int8 takes the frames as uint8 NHWC: the same outputs as the quantized model fed float
+    NCHW blobs (the model as quantize_static writes it), on a size that needs padding."""
+    import onnxruntime as ort
+
+    from faceoff.detectors.centerface import _blob, _OnnxRuntime
+
+    monkeypatch.setenv("FACEOFF_CACHE", str(tmp_path / "cache"))
+    model = quantize.int8_model_bytes(*fp32, ONNX_INPUT)
+    float_input = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    assert float_input.get_inputs()[0].type == "tensor(float)"
+    runtime = _OnnxRuntime(CenterFaceWeights.from_path(None), "cpu", None, int8=True)
+    assert runtime.session.get_inputs()[0].type == "tensor(uint8)"
+    frame = np.ascontiguousarray(skimage.data.astronaut()[:301, :333])[None]
+    want = float_input.run(["537", "538", "539"], {ONNX_INPUT: _blob(frame)})
+    got = runtime(frame)
+    assert want[0].max() > 0.5  # the face is there
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_take_uint8_frames_refuses_a_model_whose_input_is_not_quantized_as_the_identity(fp32, tmp_path):
+    model = onnx.load_from_string(quantize.build_int8(fp32[0](), ONNX_INPUT, tmp_path).read_bytes())
+    (scale,) = [t for t in model.graph.initializer if t.name == f"{ONNX_INPUT}_scale"]
+    scale.CopyFrom(onnx.numpy_helper.from_array(np.array(2.0, np.float32), scale.name))
+    with pytest.raises(ValueError, match="scale 2.0"):
+        quantize.take_uint8_frames(model.SerializeToString(), ONNX_INPUT)

