@@ -19,10 +19,10 @@ SIZE, Y0, X0, VX = 24, 50, 20, 3  # a textured "head" moving right 3 px per fram
 FLAT = (150, 60)  # top left of a flat grey square that never moves
 
 
-
 def _follow(**changes) -> FollowParams:
     """Following as users get it (the regularize section's defaults), with ``changes``."""
     return FollowParams.from_config(RegularizeConfig(**changes))
+
 
 def _truth(frame: int) -> np.ndarray:
     x = X0 + VX * frame

@@ -123,9 +123,7 @@ def test_default_config_keeps_a_persistent_weak_face():
 
 
 def test_extension_both_ways_with_velocity_and_clipped_to_video():
-    tracks = _run(
-        _moving(range(10, 20), 100, 100, 4, 0, 60), 23, dataclasses.replace(PLAIN, extend=5)
-    )
+    tracks = _run(_moving(range(10, 20), 100, 100, 4, 0, 60), 23, dataclasses.replace(PLAIN, extend=5))
     ext = tracks[tracks.source == "extended"]
     assert ext["frame_index"].tolist() == [5, 6, 7, 8, 9, 20, 21, 22]
     np.testing.assert_allclose(ext["x1"], 100 + 4 * ext["frame_index"])
