@@ -22,10 +22,9 @@ import pandas as pd
 
 from faceoff.atomic import write_bytes
 from faceoff.boxes import check_made_for, read_boxes
-from faceoff.decode import iter_frames
+from faceoff.decode import frames_at
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo
-from faceoff.progress import Progress
 
 __all__ = ["FINDING_COLOUR", "SOURCE_COLOURS", "pick_frames", "sheet_layout", "write_contact_sheet"]
 
@@ -143,8 +142,9 @@ def write_contact_sheet(
     """Write a PNG grid of ``k`` frames of ``anonymized_video`` with boxes drawn; returns the frames shown.
 
     ``info`` is the probe of the anonymized video (or of its source: same frames and size); ``findings``
-    are the audit's (``frame_index``, ``x1 y1 x2 y2`` at source resolution). Frames are decoded in order at
-    thumbnail size and only the chosen ones kept. The PNG is written atomically.
+    are the audit's (``frame_index``, ``x1 y1 x2 y2`` at source resolution). Frames are decoded in order up
+    to the last chosen one (:func:`faceoff.decode.frames_at`) and only the chosen ones converted, at
+    thumbnail size. The PNG is written atomically.
     """
     check_made_for(tracks_path, info)
     tracks = read_boxes(tracks_path)
@@ -156,20 +156,7 @@ def write_contact_sheet(
     size = None if (tw, th) == (info.width, info.height) else (tw, th)
     sx, sy = tw / info.width, th / info.height
 
-    wanted = set(chosen)
-    thumbs: dict[int, np.ndarray] = {}
-    last = chosen[-1]
-    with Progress(last + 1, "audit: contact sheet") as progress:
-        for indices, frames in iter_frames(anonymized_video, info, batch_size=16, size=size):
-            for index, frame in zip(indices, frames, strict=True):
-                if int(index) in wanted:
-                    thumbs[int(index)] = frame.copy()
-            progress.update(len(indices))
-            if indices[-1] >= last:
-                break  # the rest of the video is not shown
-    missing = wanted - thumbs.keys()
-    if missing:
-        raise FaceOffError(f"{anonymized_video}: could not decode frames {sorted(missing)}")
+    thumbs = frames_at(anonymized_video, info, chosen, size)
 
     sheet = np.zeros((lay["height"], lay["width"], 3), np.uint8)
     by_frame = dict(tuple(tracks.groupby("frame_index"))) if not tracks.empty else {}

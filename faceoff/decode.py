@@ -1,5 +1,6 @@
 """Decode a probed video into RGB batches in presentation order and displayed orientation
-(:func:`iter_frames`), or into the encoder's raw YUV frames for the render stage (:func:`iter_yuv`, PyAV).
+(:func:`iter_frames`; a few chosen frames: :func:`frames_at`), or into the encoder's raw YUV frames for the
+render stage (:func:`iter_yuv`, PyAV).
 
 Two backends; ``backend="auto"`` (the default) is PyAV (see :func:`choose_backend` for why):
 
@@ -24,7 +25,7 @@ is the default; decord stays available and still cross-checks the frame count in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -245,3 +246,43 @@ def _iter_pyav(
         raise VideoError(path, f"frame {i} cannot be decoded: {decoder_cause(exc)}") from exc
     if used:
         yield np.arange(i - used, i, dtype=np.int64), batch[:used]
+
+
+def frames_at(
+    path: str | Path, info: ProbeInfo, indices: Iterable[int], size: tuple[int, int] | None = None
+) -> dict[int, np.ndarray]:
+    """``{index: frame uint8 (H, W, 3) RGB}`` for the frames ``indices`` of ``path``, upright and
+    ``info.width x info.height`` or ``size`` as :func:`iter_frames` gives them.
+
+    Every frame up to the last wanted one is decoded in order and checked as by :func:`iter_frames`
+    (PyAV: pts, coded size, rotation), but only the wanted ones are converted to RGB: for a handful of
+    frames (a contact sheet's thumbnails) the conversion and resize of every frame was most of the time.
+    Raises ValueError for an index outside the probe's frames, VideoError as :func:`iter_frames`.
+    """
+    wanted = {int(i) for i in indices}
+    if not wanted:
+        return {}
+    if min(wanted) < 0 or max(wanted) >= info.frame_count:
+        raise ValueError(f"frames {sorted(wanted)} are not all among the {info.frame_count} probed")
+    out_w, out_h = size if size is not None else (info.width, info.height)
+    if out_w < 1 or out_h < 1:
+        raise ValueError(f"invalid size {size}")
+    rgb = _rgb_or_gray(info, out_w, out_h, size, False)
+    converted: list[int] = []  # _iter_pyav converts frame i as its i-th call, in order
+
+    def convert(frame: av.VideoFrame, out: np.ndarray) -> None:
+        if len(converted) in wanted:
+            rgb(frame, out)
+        converted.append(len(converted))
+
+    frames: dict[int, np.ndarray] = {}
+    last = max(wanted)
+    for idx, batch in _iter_pyav(Path(path), info, 1, (out_h, out_w, 3), convert):
+        index = int(idx[0])
+        if index != converted[-1]:
+            raise VideoError(path, f"frame {index} was converted as frame {converted[-1]}")
+        if index in wanted:
+            frames[index] = batch[0]  # a new batch per frame: nothing overwrites it
+        if index == last:
+            return frames
+    raise VideoError(path, f"decoded {len(converted)} frames, frame {last} was wanted")

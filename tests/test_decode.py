@@ -1,4 +1,4 @@
-"""iter_frames: count, order, orientation, resize and fail-closed checks, for both backends."""
+"""iter_frames and frames_at: count, order, orientation, resize and fail-closed checks, for both backends."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from faceoff.decode import choose_backend, iter_frames
+from faceoff.decode import choose_backend, frames_at, iter_frames
 from faceoff.errors import VideoError
 from faceoff.probe import probe_video
 from faceoff.synth import pattern_frames, pattern_index
@@ -162,3 +162,29 @@ def test_missing_file(clip, tmp_path):
     for backend in BACKENDS:
         with pytest.raises(VideoError, match="gone.mp4"):
             list(iter_frames(gone, info, backend=backend))
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+@pytest.mark.parametrize("half", [False, True])
+def test_frames_at_are_iter_frames_rows(make_clip, rotation, half):
+    path = make_clip(n=14, width=96, height=64, rotation=rotation)
+    info = probe_video(path)
+    size = (info.width // 2, info.height // 2) if half else None
+    _, _, every = decode_all(path, info, batch_size=4, size=size, backend="pyav")
+    got = frames_at(path, info, [9, 0, 4, 9], size)
+    assert sorted(got) == [0, 4, 9]
+    for index, frame in got.items():
+        assert np.array_equal(frame, every[index])
+        assert pattern_index(frame) == index
+    assert frames_at(path, info, []) == {}
+    with pytest.raises(ValueError, match="probed"):
+        frames_at(path, info, [14])
+
+
+def test_frames_at_checks_every_timestamp_up_to_the_last_wanted(make_clip):
+    path = make_clip(n=9)
+    info = probe_video(path)
+    shifted = dataclasses.replace(info, pts=[*info.pts[:5], info.pts[5] + 1, *info.pts[6:]])
+    with pytest.raises(VideoError, match="frame 5 has pts"):
+        frames_at(path, shifted, [2, 7])
+    assert pattern_index(frames_at(path, shifted, [4])[4]) == 4  # frame 5 is never reached
