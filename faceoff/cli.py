@@ -16,6 +16,7 @@ from faceoff import __version__
 from faceoff.config import (
     AdaptConfig,
     AuditConfig,
+    Config,
     DetectConfig,
     RegularizeConfig,
     RenderConfig,
@@ -25,6 +26,7 @@ from faceoff.config import (
     export_schema,
     load_config,
     parse_section,
+    validate_config,
 )
 from faceoff.errors import FaceOffError
 from faceoff.memory import limit_heap_growth
@@ -36,9 +38,8 @@ def _section(args: argparse.Namespace, kind: type[Section], name: str, params: s
     raw = args.params if params is None and name == args.command else params
     if raw is not None:
         return parse_section(kind, raw)
-    if args.config is not None:
-        return getattr(load_config(args.config), name)
-    return kind()
+    cfg = _workflow(args)
+    return getattr(cfg, name) if cfg is not None else kind()
 
 
 def _probe_info(args: argparse.Namespace):
@@ -163,16 +164,10 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from faceoff.samples import pseudonymize_samples, resolve_samples
+    from faceoff.samples import workflow_samples
     from faceoff.status import collect, format_status
 
-    ids = None
-    if args.config:
-        cfg = load_config(args.config)
-        samples = resolve_samples(cfg)
-        if cfg.pseudonymize.enabled:
-            samples = pseudonymize_samples(samples, cfg.pseudonymize.key_file, cfg.pseudonymize.mapping)
-        ids = list(samples)
+    ids = list(workflow_samples(load_config(args.config))) if args.config else None
     status = collect(args.results, workdir=args.workdir, video_ids=ids)
     print(json.dumps(status.as_dict(), indent=2) if args.json else format_status(status))
 
@@ -184,13 +179,30 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(path)
 
 
-def _config_videos(args: argparse.Namespace) -> dict[str, str]:
-    """``{id: path}`` of the workflow config's inputs (when no videos are named on the command line)."""
-    from faceoff.samples import resolve_samples
+def _workflow(args: argparse.Namespace) -> Config | None:
+    """The workflow's config: ``--workflow-config`` (JSON, as the train and adapt rules pass it: the
+    videos are resolved here, not listed on a command line that cannot hold an archive), else the
+    ``--config`` file, else None."""
+    raw = getattr(args, "workflow_config", None)
+    if raw is None:
+        return load_config(args.config) if args.config is not None else None
+    if args.config is not None:
+        raise FaceOffError("give --config or --workflow-config, not both")
+    try:
+        return validate_config(json.loads(raw))
+    except json.JSONDecodeError as err:
+        raise FaceOffError(f"--workflow-config is not JSON: {err}") from None
 
-    if args.config is None:
+
+def _config_videos(args: argparse.Namespace) -> dict[str, str]:
+    """``{id: path}`` of the workflow config's inputs, as the workflow names them (pseudonyms when on),
+    when no videos are named on the command line."""
+    from faceoff.samples import workflow_samples
+
+    cfg = _workflow(args)
+    if cfg is None:
         raise FaceOffError("name the videos, or give --config with inputs (and annotations for train)")
-    return dict(resolve_samples(load_config(args.config)))
+    return workflow_samples(cfg)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -202,7 +214,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise FaceOffError("give one --annotations file per video, in the same order")
         items = [AnnotatedVideo(v, a) for v, a in zip(args.videos, args.annotations, strict=True)]
     else:
-        folder = load_config(args.config).annotations if args.config else None
+        workflow = _workflow(args)
+        folder = workflow.annotations if workflow is not None else None
         if not folder:
             raise FaceOffError(
                 "no annotations: give --videos and --annotations, or a config with `annotations`"
@@ -231,7 +244,14 @@ def cmd_adapt(args: argparse.Namespace) -> None:
         videos = list(zip(ids, args.videos, strict=True))
     else:
         videos = list(_config_videos(args).items())
-    if args.probes and len(args.probes) != len(videos):
+    probes = args.probes
+    if probes is None and args.workflow_config is not None:  # the probe stage's, under the results layout
+        from faceoff.layout import is_sharded, video_path
+
+        workflow = _workflow(args)
+        sharded = is_sharded(workflow.layout, len(videos))
+        probes = [str(video_path(workflow.results, "probe", i, ".json", sharded)) for i, _ in videos]
+    if probes and len(probes) != len(videos):
         raise FaceOffError("--probes: one probe JSON per video, in the same order")
     card = adapt(
         videos,
@@ -239,7 +259,7 @@ def cmd_adapt(args: argparse.Namespace) -> None:
         cfg=cfg,
         detect=detect,
         regularize=regularize,
-        probes=args.probes,
+        probes=probes,
         threads=args.threads,
         redact_paths=args.redact_paths,
     )
@@ -264,6 +284,11 @@ def _model_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="checkpoint .pt (model card: the .json beside it)")
     p.add_argument(
         "--redact-paths", action="store_true", help="the model card names no file paths (pseudonyms)"
+    )
+    p.add_argument(
+        "--workflow-config",
+        help="JSON of the workflow's config (as the rules pass it): the videos are its inputs, and adapt "
+        "reads their probes under its results",
     )
     _params_options(p)
 

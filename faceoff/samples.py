@@ -101,12 +101,26 @@ def pseudonym(video_id: str, key: bytes) -> str:
     return "v" + hmac.new(key, video_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
-def pseudonymize_samples(samples: dict[str, str], key_file: str, mapping: str) -> dict[str, str]:
-    """Rename ``samples`` to pseudonyms and write the ``id -> pseudonym -> path`` table to ``mapping``."""
+def workflow_samples(cfg: Config, write_mapping: bool = False) -> dict[str, str]:
+    """The workflow's video id -> path: :func:`resolve_samples`, renamed to pseudonyms when
+    ``pseudonymize`` is on (and the mapping table written when ``write_mapping``: the workflow does, once,
+    when it loads; commands that only need the ids do not)."""
+    samples = resolve_samples(cfg)
+    if not cfg.pseudonymize.enabled:
+        return samples
+    mapping = cfg.pseudonymize.mapping if write_mapping else None
+    return pseudonymize_samples(samples, cfg.pseudonymize.key_file, mapping)
+
+
+def pseudonymize_samples(samples: dict[str, str], key_file: str, mapping: str | None) -> dict[str, str]:
+    """Rename ``samples`` to pseudonyms and write the ``id -> pseudonym -> path`` table to ``mapping``
+    (unless None)."""
     key = Path(key_file).read_bytes().strip()
     renamed = {pseudonym(video_id, key): (video_id, path) for video_id, path in samples.items()}
     if len(renamed) != len(samples):
         raise ConfigError("pseudonymize: two ids map to the same pseudonym; use a different key")
+    if mapping is None:
+        return {pseudo: path for pseudo, (_, path) in sorted(renamed.items())}
     with atomic_output(mapping) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "pseudonym", "path"])

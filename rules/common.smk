@@ -12,13 +12,11 @@ from faceoff.config import validate_config
 from faceoff.corrections import corrections_index
 from faceoff.errors import FaceOffError
 from faceoff.layout import SHARD_PATTERN, is_sharded, pattern, shard
-from faceoff.samples import pseudonymize_samples, resolve_samples
+from faceoff.samples import workflow_samples
 
 try:
     CFG = validate_config(config)
-    SAMPLES = resolve_samples(CFG)
-    if CFG.pseudonymize.enabled:
-        SAMPLES = pseudonymize_samples(SAMPLES, CFG.pseudonymize.key_file, CFG.pseudonymize.mapping)
+    SAMPLES = workflow_samples(CFG, write_mapping=True)
 except FaceOffError as err:
     raise WorkflowError(f"FaceOff configuration: {err}") from None
 
@@ -26,6 +24,16 @@ if CFG.annotations and not Path(CFG.annotations).is_dir():
     logger.warning(f"FaceOff: annotations folder {CFG.annotations!r} does not exist: no recall is computed")
 
 RESULTS = CFG.results.rstrip("/")
+# What names the videos, for the jobs that take all of them (train, adapt): they resolve the list
+# themselves (faceoff.samples.workflow_samples), as a command line cannot hold an archive's paths.
+VIDEOS_CONFIG = json.dumps(
+    {
+        k: v
+        for k, v in CFG.model_dump(mode="json").items()
+        if k in ("inputs", "samples", "extensions", "results", "layout", "annotations", "pseudonymize")
+    },
+    sort_keys=True,
+)
 # flat: results/<folder>/{id}.<ext>; sharded: results/<folder>/{shard}/{id}.<ext> (faceoff/layout.py)
 SHARDED = is_sharded(CFG.layout, len(SAMPLES))
 # With pseudonyms, the probe (and so reports and the summary) does not record the input path.

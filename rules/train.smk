@@ -5,8 +5,6 @@
 #                                 -> results/models/adapt/centerface.pt, .json, .onnx
 # Then detect with the result: set `detect.checkpoint` to the .pt (and `detect.detector: fasterrcnn` for
 # a trained Faster R-CNN) and run the workflow as usual.
-import shlex
-
 
 # The input videos with an annotation file (Parquet, COCO, CVAT or MOT) and those files.
 TRAIN_DATA = {i: ANNOTATIONS[i] for i in SAMPLES if i in ANNOTATIONS}
@@ -31,6 +29,7 @@ rule train:
         **TRAIN_ONNX,
     params:
         section=stage_params("train"),
+        videos=VIDEOS_CONFIG,
         hash=CFG.train.params_hash(),
         redact=REDACT_PATHS,
     log:
@@ -43,7 +42,7 @@ rule train:
     conda:
         "../environment.yml"
     shell:
-        "faceoff train --videos {input.videos:q} --annotations {input.annotations:q}"
+        "faceoff train --workflow-config {params.videos:q}"
         " --params {params.section:q} {params.redact} -o {output.model:q} > {log:q} 2>&1"
 
 
@@ -59,7 +58,7 @@ rule adapt:
         section=stage_params("adapt"),
         detect=ADAPT_DETECT,
         regularize=stage_params("regularize"),
-        ids=" ".join(shlex.quote(i) for i in SAMPLES),
+        videos=VIDEOS_CONFIG,
         hash=CFG.adapt.params_hash(),
         redact=REDACT_PATHS,
     log:
@@ -72,7 +71,7 @@ rule adapt:
     conda:
         "../environment.yml"
     shell:
-        "faceoff adapt {input.videos:q} --ids {params.ids} --probes {input.probes:q}"
+        "faceoff adapt --workflow-config {params.videos:q}"
         " --params {params.section:q} --detect-params {params.detect:q}"
         " --regularize-params {params.regularize:q} --threads {threads} {params.redact}"
         " -o {output.model:q} > {log:q} 2>&1"

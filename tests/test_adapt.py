@@ -139,3 +139,54 @@ def test_adapt_command(archive, tmp_path):
     assert card["trained_by"] == "faceoff adapt" and card["training_data"][0]["id"] == "or1"
     assert card["training_data"][0]["video"] == "(redacted)" and str(archive) not in json.dumps(card)
     assert card["config"]["detect"]["width"] == 0
+
+
+@pytest.mark.parametrize("pseudonymous", [False, True])
+def test_adapt_command_takes_the_workflows_videos_and_their_probes(monkeypatch, tmp_path, pseudonymous):
+    """As the adapt rule runs it: the videos come from the workflow's config (pseudonyms when on), the
+    probes from the probe stage's files under the results layout; nothing is listed on the command line."""
+    import hashlib
+    import hmac
+
+    from faceoff.cli import main
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("b.mp4", "a.mp4", "c.mov"):
+        (videos / name).write_bytes(b"never read: adapt is replaced below")
+    cfg = {"inputs": [str(videos)], "results": str(tmp_path / "res"), "layout": "sharded"}
+    if pseudonymous:
+        (tmp_path / "key").write_text("k3y")
+        mapping = tmp_path / "map.tsv"
+        cfg["pseudonymize"] = {"enabled": True, "key_file": str(tmp_path / "key"), "mapping": str(mapping)}
+    seen = {}
+
+    def fake_adapt(videos, output, **kwargs):
+        seen.update(videos=videos, probes=kwargs["probes"])
+        return {"rounds_accepted": 0, "stop_reason": "replaced"}
+
+    monkeypatch.setattr(adapt_module, "adapt", fake_adapt)
+    args = [
+        "adapt",
+        "--workflow-config",
+        json.dumps(cfg),
+        "--params",
+        '{"rounds": 1}',
+        "-o",
+        str(tmp_path / "m.pt"),
+    ]
+    assert main(args) == 0
+
+    def name(stem):  # the workflow's id of a file: its stem, or the keyed pseudonym of it
+        if not pseudonymous:
+            return stem
+        return "v" + hmac.new(b"k3y", stem.encode(), hashlib.sha256).hexdigest()[:16]
+
+    want = sorted((name(p.stem), str(p)) for p in videos.iterdir())
+    assert sorted(seen["videos"]) == want
+    shard = {i: hashlib.sha256(i.encode()).hexdigest()[:2] for i, _ in want}
+    assert seen["probes"] == [
+        str(tmp_path / "res" / "probe" / shard[i] / f"{i}.json") for i, _ in seen["videos"]
+    ]
+    if pseudonymous:
+        assert not mapping.exists()  # the workflow writes the mapping when it loads, not the job

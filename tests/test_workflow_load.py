@@ -60,3 +60,22 @@ def test_probe_redacts_the_input_path(tmp_path, make_clip):
     assert main(["probe", str(clip), "-o", str(tmp_path / "p.json"), "--redact-path"]) == 0
     text = (tmp_path / "p.json").read_text()
     assert "Doe_Jane" not in text and json.loads(text)["path"] == "(redacted)"
+
+
+def test_the_jobs_over_all_videos_name_none_on_their_command_line(tmp_path):
+    """adapt and train take every video: their commands carry the config that names them, not the list
+    (an archive's paths do not fit one command line)."""
+    videos, labels = tmp_path / "videos", tmp_path / "labels"
+    videos.mkdir()
+    labels.mkdir()
+    for i in range(300):
+        (videos / f"OR_{i:04d}_Doe_Jane.mp4").write_bytes(b"not read when loading")
+        (labels / f"OR_{i:04d}_Doe_Jane.parquet").write_bytes(b"not read when loading")
+    cfg = {"inputs": [str(videos)], "results": "res", "annotations": str(labels)}
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
+    proc = _snakemake(tmp_path, "--configfile", "my.yaml", "-n", "-p", "adapt", "train")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    for command in ("faceoff adapt", "faceoff train"):
+        (line,) = [line for line in text.splitlines() if command in line]
+        assert "--workflow-config" in line and "OR_0" not in line and len(line) < 3000, line[:500]
