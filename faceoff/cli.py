@@ -194,12 +194,11 @@ def _workflow(args: argparse.Namespace) -> Config | None:
         raise FaceOffError(f"--workflow-config is not JSON: {err}") from None
 
 
-def _config_videos(args: argparse.Namespace) -> dict[str, str]:
+def _config_videos(cfg: Config | None) -> dict[str, str]:
     """``{id: path}`` of the workflow config's inputs, as the workflow names them (pseudonyms when on),
     when no videos are named on the command line."""
     from faceoff.samples import workflow_samples
 
-    cfg = _workflow(args)
     if cfg is None:
         raise FaceOffError("name the videos, or give --config with inputs (and annotations for train)")
     return workflow_samples(cfg)
@@ -220,7 +219,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise FaceOffError(
                 "no annotations: give --videos and --annotations, or a config with `annotations`"
             )
-        items = find_annotations(_config_videos(args), folder)
+        items = find_annotations(_config_videos(workflow), folder)
     if not items:
         raise FaceOffError("no annotated video to train on")
     card = train_detector(items, cfg, args.output, redact_paths=args.redact_paths)
@@ -237,18 +236,18 @@ def cmd_adapt(args: argparse.Namespace) -> None:
     cfg = _section(args, AdaptConfig, "adapt")
     detect = _section(args, DetectConfig, "detect", args.detect_params)
     regularize = _section(args, RegularizeConfig, "regularize", args.regularize_params)
+    workflow = _workflow(args)
     if args.videos:
         ids = args.ids or [Path(v).stem for v in args.videos]
         if len(ids) != len(args.videos) or len(set(ids)) != len(ids):
             raise FaceOffError("--ids: one unique id per video")
         videos = list(zip(ids, args.videos, strict=True))
     else:
-        videos = list(_config_videos(args).items())
+        videos = list(_config_videos(workflow).items())
     probes = args.probes
     if probes is None and args.workflow_config is not None:  # the probe stage's, under the results layout
         from faceoff.layout import is_sharded, video_path
 
-        workflow = _workflow(args)
         sharded = is_sharded(workflow.layout, len(videos))
         probes = [str(video_path(workflow.results, "probe", i, ".json", sharded)) for i, _ in videos]
     if probes and len(probes) != len(videos):

@@ -119,11 +119,10 @@ def pseudonymize_samples(samples: dict[str, str], key_file: str, mapping: str | 
     renamed = {pseudonym(video_id, key): (video_id, path) for video_id, path in samples.items()}
     if len(renamed) != len(samples):
         raise ConfigError("pseudonymize: two ids map to the same pseudonym; use a different key")
-    if mapping is None:
-        return {pseudo: path for pseudo, (_, path) in sorted(renamed.items())}
-    with atomic_output(mapping) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(["id", "pseudonym", "path"])
-        for pseudo, (video_id, path) in sorted(renamed.items(), key=lambda kv: kv[1][0]):
-            writer.writerow([video_id, pseudo, path])
+    if mapping is not None:
+        with atomic_output(mapping) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            writer.writerow(["id", "pseudonym", "path"])
+            for pseudo, (video_id, path) in sorted(renamed.items(), key=lambda kv: kv[1][0]):
+                writer.writerow([video_id, pseudo, path])
     return {pseudo: path for pseudo, (_, path) in sorted(renamed.items())}
