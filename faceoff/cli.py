@@ -52,7 +52,9 @@ def _probe_info(args: argparse.Namespace):
 def cmd_run(args: argparse.Namespace) -> int:
     from faceoff.run import execute, plan_run
 
-    plan = plan_run(args.paths, args.results, args.config, args.cores, args.profile, args.dry_run)
+    plan = plan_run(
+        args.paths, args.results, args.config, args.cores, args.profile, args.dry_run, args.unlock
+    )
     return execute(plan)
 
 
@@ -326,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", help="Snakemake profile: a folder, or the workflow's own: local, multi-gpu, slurm"
     )
     p.add_argument("-n", "--dry-run", action="store_true", help="list the jobs that would run; run nothing")
+    p.add_argument(
+        "--unlock", action="store_true", help="remove the lock a killed run left here; run nothing"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("probe", help="index a video and write its probe JSON")
@@ -462,7 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "run" and not any(e.startswith("-") for e in extra):
+        args.paths += extra  # `faceoff run a.mp4 -o out b.mp4`: paths after an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     limit_heap_growth()  # flat memory over long videos (see faceoff/memory.py)
     try:
         rc = args.func(args)

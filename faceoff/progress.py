@@ -113,7 +113,13 @@ class StepProgress:
         self._shown: tuple[int, int, str] | None = None
         self._bar: tqdm | None = None
         if _is_terminal(self.stream):
-            self._bar = tqdm(total=0, desc=desc, unit="job", file=self.stream, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=0,
+                desc=desc,
+                file=self.stream,
+                dynamic_ncols=True,
+                bar_format="{desc}: {n}/{total} jobs |{bar}| {elapsed}{postfix}",
+            )
 
     def update(self, done: int, total: int, text: str) -> None:
         """``done`` of ``total`` steps are done; ``text`` says what is going on."""

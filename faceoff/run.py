@@ -44,12 +44,13 @@ _FRAMES = re.compile(r"^(\w+): (\d+)/(\d+) frames")
 
 @dataclass(frozen=True)
 class Plan:
-    """A checked run: the validated config, its videos (id -> path) and the Snakemake command."""
+    """A checked run: the validated config, its videos (id -> path) and the Snakemake command;
+    ``quiet``: a dry run or an unlock, whose messages are Snakemake's own, shown as they come."""
 
     cfg: Config
     samples: dict[str, str]
     argv: list[str]
-    dry_run: bool
+    quiet: bool
 
 
 def plan_run(
@@ -59,11 +60,13 @@ def plan_run(
     cores: str | None = None,
     profile: str | None = None,
     dry_run: bool = False,
+    unlock: bool = False,
 ) -> Plan:
     """Check the inputs and build the Snakemake command; raise :class:`FaceOffError` naming what is wrong.
 
     ``paths`` (files, folders, globs) replace the config's ``inputs`` (and ``samples``), ``results`` its
-    ``results``; ``config`` is a YAML file merged over the defaults, as ``--configfile``."""
+    ``results``; ``config`` is a YAML file merged over the defaults, as ``--configfile``. ``unlock``
+    removes the lock a killed run left in this folder."""
     data = read_config_file(config) if config else {}
     overrides: dict[str, object] = {}
     if paths:
@@ -84,9 +87,8 @@ def plan_run(
     if overrides:
         # Snakemake reads each value as YAML (JSON is YAML; an empty value is null)
         argv += ["--config", *(f"{k}={'' if v is None else json.dumps(v)}" for k, v in overrides.items())]
-    if dry_run:
-        argv.append("--dry-run")
-    return Plan(cfg, samples, argv, dry_run)
+    argv += ["--dry-run"] * dry_run + ["--unlock"] * unlock
+    return Plan(cfg, samples, argv, dry_run or unlock)
 
 
 @dataclass
@@ -148,9 +150,8 @@ class JobWatch:
             elif key == "log":
                 self._job.log = value.split(",")[0].strip()
             elif key == "wildcards":
-                self._job.video = dict(kv.split("=", 1) for kv in value.split(", ") if "=" in kv).get(
-                    "id", ""
-                )
+                pairs = (kv.split("=", 1) for kv in value.split(", ") if "=" in kv)
+                self._job.video = dict(pairs).get("id", "")
 
     def text(self, videos: int) -> str:
         """``2/5 videos delivered, render a: 300/1800 frames (+1 job running)``."""
@@ -195,18 +196,23 @@ def execute(plan: Plan, out: IO[str] | None = None, err: IO[str] | None = None) 
     """Run the plan's Snakemake command and report the outcome; the exit status (0: every video
     delivered and the summary made)."""
     out, err = out or sys.stdout, err or sys.stderr
-    if plan.dry_run:
+    if plan.quiet:
         return subprocess.run(plan.argv, stdin=subprocess.DEVNULL).returncode
-    log = Path(plan.cfg.results) / "logs" / "snakemake" / f"{time.strftime('%Y%m%dT%H%M%S')}.log"
+    name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+    log = Path(plan.cfg.results) / "logs" / "snakemake" / name
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as fh:
         proc = subprocess.Popen(plan.argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # `kill` of this command stops Snakemake (and so its jobs) too, and then reports what is done
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
     try:
         rc = _follow(proc, log, len(plan.samples), err)
     except KeyboardInterrupt:
-        rc = _stop(proc)
+        _stop(proc)
         err.write(f"faceoff run: interrupted; the same command from this folder resumes. Log: {log}\n")
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return report_outcome(plan, rc, log, out)
 
 
@@ -227,11 +233,12 @@ def _follow(proc: subprocess.Popen, log: Path, videos: int, err: IO[str]) -> int
             time.sleep(POLL_S)
 
 
-def _stop(proc: subprocess.Popen) -> int:
-    """Let Snakemake stop after Ctrl-C (it got the signal too; send it when it did not)."""
+def _stop(proc: subprocess.Popen, grace_s: float = 30.0) -> int:
+    """Let Snakemake stop its jobs after Ctrl-C (a terminal sends it the signal too); pass the signal on
+    when it still runs after ``grace_s`` or at a second Ctrl-C."""
     try:
-        return proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
+        return proc.wait(timeout=grace_s)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
         proc.send_signal(signal.SIGINT)
         return proc.wait()
 
@@ -268,8 +275,13 @@ def report_outcome(plan: Plan, rc: int, log: Path, out: IO[str]) -> int:
         )
     ok = rc == 0 and not failed and not missing and status.summary_done
     if rc != 0 and not failed:
-        tail = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()][-15:]
+        text = log.read_text(errors="replace")
+        tail = [ln for ln in text.splitlines() if ln.strip()][-15:]
         lines += ["Snakemake stopped:", *(f"  {ln}" for ln in tail)]
+        if "Directory cannot be locked" in text:
+            lines.append(
+                "(when no other run works in this folder: the same command with --unlock, then again)"
+            )
     lines.append(f"Snakemake's messages: {log}")
     out.write("\n".join(lines) + "\n")
     out.flush()

@@ -78,8 +78,11 @@ def test_plan_passes_the_inputs_as_snakemake_reads_them(tmp_path, monkeypatch):
 def test_plan_with_a_profile_leaves_cores_to_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _touch(tmp_path / "v" / "a.mp4")
-    argv = plan_run(["v"], profile="slurm", dry_run=True).argv
-    assert "--cores" not in argv and argv[-1] == "--dry-run"
+    plan = plan_run(["v"], profile="slurm", dry_run=True)
+    argv = plan.argv
+    assert "--cores" not in argv and argv[-1] == "--dry-run" and plan.quiet
+    assert plan_run(["v"], unlock=True).argv[-1] == "--unlock"
+    assert not plan_run(["v"]).quiet
     assert argv[argv.index("--profile") + 1] == str(ROOT / "workflow" / "profiles" / "slurm")
     assert plan_run(["v"], profile="slurm", cores="8").argv.count("--cores") == 1
 
@@ -105,6 +108,7 @@ def test_bad_inputs_are_named_before_any_work(tmp_path, monkeypatch, capsys):
     (tmp_path / "empty" / "notes.txt").write_text("no video")
     cases = {
         ("nope.mp4",): "inputs[0] (nope.mp4): no such folder or file",
+        ("v", "-o", "r", "nope.mp4"): "inputs[1] (nope.mp4): no such folder or file",  # paths after options
         ("v", "empty"): "inputs[1] (empty): the folder holds no video",
         ("v", "-o", "v/out"): "inputs[0] (v): the results folder 'v/out' lies inside this input",
         ("v", "w"): "duplicate video id 'a'",
