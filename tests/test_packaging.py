@@ -63,8 +63,32 @@ def installed(tmp_path_factory) -> Path:
     """A fresh virtual environment with the built wheel installed (not editable): FaceOff's dependencies
     are this environment's (a .pth line), so nothing is downloaded; the checkout is not importable."""
     root = tmp_path_factory.mktemp("wheel")
+    # as `python -m build` does: the source distribution (MANIFEST.in), then the wheel from it, in a
+    # clean folder (an in-tree build/ may hold stale modules)
+    sdist = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from setuptools import build_meta as b; print(b.build_sdist({str(root)!r}))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", root, ROOT],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            root,
+            root / sdist,
+        ],
         check=True,
     )
     env = root / "venv"
