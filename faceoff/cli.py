@@ -1,6 +1,7 @@
-"""The ``faceoff`` command: one subcommand per stage, each usable standalone on one video.
+"""The ``faceoff`` command: ``faceoff run`` (the whole workflow), and one subcommand per stage, each
+usable standalone on one video.
 
-The Snakemake rules call these subcommands; a stage's parameters come from ``--params`` (JSON of its
+The Snakemake rules call the stage subcommands; a stage's parameters come from ``--params`` (JSON of its
 config section, as the rules pass it), from ``--config`` (a YAML config file), or the defaults.
 """
 
@@ -46,6 +47,15 @@ def _probe_info(args: argparse.Namespace):
     from faceoff.probe import probe_video, read_probe
 
     return read_probe(args.probe) if args.probe else probe_video(args.video)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from faceoff.run import execute, plan_run
+
+    plan = plan_run(
+        args.paths, args.results, args.config, args.cores, args.profile, args.dry_run, args.unlock
+    )
+    return execute(plan)
 
 
 def cmd_probe(args: argparse.Namespace) -> None:
@@ -297,6 +307,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faceoff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser(
+        "run",
+        help="the whole workflow on your videos (files, folders, globs), from any folder",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="De-identify videos: the whole workflow (the Snakemake workflow that `snakemake --cores\n"
+        "all` runs), in this folder. The same command from the same folder resumes and redoes only what\n"
+        "changed. Exits non-zero when a video failed, naming it and its log.",
+        epilog="examples:\n  faceoff run clip.mp4\n"
+        "  faceoff run /data/or-videos '/archive/**/*.mov' -o /scratch/faceoff-results\n"
+        "  faceoff run --config my.yaml --profile slurm",
+    )
+    p.add_argument(
+        "paths", nargs="*", metavar="PATH", help="video files, folders (searched recursively), glob patterns"
+    )
+    p.add_argument("-o", "--results", help="results folder (default: the config's `results`: ./results)")
+    p.add_argument("--config", help="YAML config merged over the defaults (PATH and -o override its keys)")
+    p.add_argument("--cores", help="CPU cores (default: all, or the profile's)")
+    p.add_argument(
+        "--profile", help="Snakemake profile: a folder, or the workflow's own: local, multi-gpu, slurm"
+    )
+    p.add_argument("-n", "--dry-run", action="store_true", help="list the jobs that would run; run nothing")
+    p.add_argument(
+        "--unlock", action="store_true", help="remove the lock a killed run left here; run nothing"
+    )
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("probe", help="index a video and write its probe JSON")
     p.add_argument("video")
     p.add_argument("-o", "--output", required=True)
@@ -431,10 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "run" and not any(e.startswith("-") for e in extra):
+        args.paths += extra  # `faceoff run a.mp4 -o out b.mp4`: paths after an option
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     limit_heap_growth()  # flat memory over long videos (see faceoff/memory.py)
     try:
-        args.func(args)
+        rc = args.func(args)
     except FaceOffError as err:
         print(f"faceoff {args.command}: error: {err}", file=sys.stderr)
         return 1
@@ -446,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

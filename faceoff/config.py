@@ -533,13 +533,20 @@ def validate_config(data: dict[str, Any] | None) -> Config:
         raise ConfigError(_format_error(err)) from None
 
 
-def load_config(path: str | Path) -> Config:
-    """Read and validate a YAML config file."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file, not yet validated (empty for an empty file)."""
     try:
         data = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read config: {err}") from None
-    return validate_config(data)
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, not {type(data).__name__}")
+    return data or {}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file."""
+    return validate_config(read_config_file(path))
 
 
 def parse_section(kind: type[Section], raw: str | dict[str, Any] | None) -> Section:

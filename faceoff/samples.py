@@ -10,6 +10,7 @@ import csv
 import glob
 import hashlib
 import hmac
+import os
 import re
 from pathlib import Path
 
@@ -43,11 +44,60 @@ def _add(found: dict[str, str], video_id: str, path: Path, origin: str) -> None:
     found[video_id] = resolved
 
 
-def _from_inputs(cfg: Config) -> dict[str, str]:
+# Folders of the results that hold video files (each possibly sharded): an input must not reach them.
+_VIDEO_FOLDERS = ("anonymized", "render")
+
+
+def _glob_folders(pattern: str) -> re.Pattern:
+    """A regex of the absolute folders in which ``pattern`` (a glob, ``**`` recursive) matches files."""
+    out = ""
+    for part in Path(os.path.abspath(pattern)).parent.parts[1:]:
+        if part == "**":
+            out += "(?:/[^/]+)*"
+            continue
+        out += "/"
+        i = 0
+        while i < len(part):
+            c = part[i]
+            close = part.find("]", i + 2) if c == "[" else -1
+            if c == "*":
+                out += "[^/]*"
+            elif c == "?":
+                out += "[^/]"
+            elif close > 0:
+                body = part[i + 1 : close]
+                out += "[" + ("^" + body[1:] if body.startswith("!") else body) + "]"
+                i = close
+            else:
+                out += re.escape(c)
+            i += 1
+    return re.compile(out or "/")
+
+
+def _check_results_outside(entry: str, results: str, origin: str) -> None:
+    """Raise when the results folder lies in the tree that input ``entry`` (folder or glob) searches:
+    its delivered videos would become inputs of the next run."""
+    inside = False
+    if _GLOB_CHARS.search(entry):
+        top = os.path.abspath(results)
+        folders = [os.path.join(top, f, s) for f in _VIDEO_FOLDERS for s in ("", "00")]
+        inside = any(_glob_folders(entry).fullmatch(f.rstrip("/")) for f in folders)
+    elif Path(entry).is_dir():
+        root, res = Path(entry).resolve(), Path(results).resolve()
+        inside = root in res.parents  # the same folder: the inputs lie inside the results (below)
+    if inside:
+        raise ConfigError(
+            f"{origin}: the results folder {results!r} lies inside this input, so its delivered videos "
+            "would become inputs; choose a results folder outside it"
+        )
+
+
+def _from_inputs(cfg: Config, each_input: bool) -> dict[str, str]:
     exts = {e.lower().lstrip(".") for e in cfg.extensions}
     found: dict[str, str] = {}
     for i, entry in enumerate(cfg.inputs):
         origin = f"inputs[{i}] ({entry})"
+        _check_results_outside(entry, cfg.results, origin)
         if _GLOB_CHARS.search(entry):
             paths = [Path(p) for p in sorted(glob.glob(entry, recursive=True)) if Path(p).is_file()]
             if not paths:
@@ -62,6 +112,10 @@ def _from_inputs(cfg: Config) -> dict[str, str]:
                 )
             else:
                 raise ConfigError(f"{origin}: no such folder or file")
+        if each_input and not paths:
+            raise ConfigError(
+                f"{origin}: the folder holds no video (extensions: {', '.join(cfg.extensions)})"
+            )
         for p in paths:
             _add(found, p.stem, p, origin)
     return found
@@ -84,9 +138,12 @@ def _from_sheet(sheet: str) -> dict[str, str]:
     return found
 
 
-def resolve_samples(cfg: Config) -> dict[str, str]:
-    """Video id -> path for every input video, in a stable order."""
-    found = _from_sheet(cfg.samples) if cfg.samples else _from_inputs(cfg)
+def resolve_samples(cfg: Config, each_input: bool = False) -> dict[str, str]:
+    """Video id -> path for every input video, in a stable order.
+
+    An input folder or glob must not reach into the results folder (nor the results into an input);
+    with ``each_input`` (``faceoff run``) every input folder must hold a video, not only one of them."""
+    found = _from_sheet(cfg.samples) if cfg.samples else _from_inputs(cfg, each_input)
     if not found:
         raise ConfigError("no input videos found: check `inputs` and `extensions`")
     results = Path(cfg.results).resolve()
@@ -101,11 +158,11 @@ def pseudonym(video_id: str, key: bytes) -> str:
     return "v" + hmac.new(key, video_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
-def workflow_samples(cfg: Config, write_mapping: bool = False) -> dict[str, str]:
+def workflow_samples(cfg: Config, write_mapping: bool = False, each_input: bool = False) -> dict[str, str]:
     """The workflow's video id -> path: :func:`resolve_samples`, renamed to pseudonyms when
     ``pseudonymize`` is on (and the mapping table written when ``write_mapping``: the workflow does, once,
     when it loads; commands that only need the ids do not)."""
-    samples = resolve_samples(cfg)
+    samples = resolve_samples(cfg, each_input)
     if not cfg.pseudonymize.enabled:
         return samples
     mapping = cfg.pseudonymize.mapping if write_mapping else None

@@ -8,8 +8,10 @@ import pty
 import re
 import struct
 import termios
+from collections.abc import Callable
+from typing import IO
 
-from faceoff.progress import Progress
+from faceoff.progress import Progress, StepProgress
 
 
 class FakeClock:
@@ -53,19 +55,40 @@ def test_failed_loop_writes_no_final_line(tmp_path):
     assert log.read_text() == ""
 
 
-def test_terminal_gets_a_bar():
+def _on_terminal(write: Callable[[IO[str]], None]) -> str:
+    """What ``write(stream)`` shows on a 100-column terminal (a pseudo-terminal)."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
     try:
         with open(follower, "w", closefd=False) as stream:
             assert stream.isatty()
-            with Progress(40, "detect", stream=stream) as p:
-                for _ in range(4):
-                    p.update(10)
-        out = os.read(leader, 65536).decode()
+            write(stream)
+        return os.read(leader, 65536).decode()
     finally:
         os.close(leader)
         os.close(follower)
+
+
+def test_terminal_gets_a_bar():
+    def loop(stream: IO[str]) -> None:
+        with Progress(40, "detect", stream=stream) as p:
+            for _ in range(4):
+                p.update(10)
+
+    out = _on_terminal(loop)
     assert "\rdetect: " in out  # the bar redraws itself in place (carriage returns)
     assert re.search(r"detect: 100%\|[^|]*\| 40/40", out), out  # tqdm's bar: frames done of total
     assert "frame/s" in out or "s/frame" in out
+
+
+def test_run_steps_on_a_terminal_are_one_bar_with_the_status_text():
+    def run(stream: IO[str]) -> None:
+        bar = StepProgress("faceoff run", stream=stream)
+        for done in range(4):
+            bar.update(done, 3, f"{done}/3 videos delivered")
+        bar.close()
+
+    out = _on_terminal(run)
+    assert "\rfaceoff run: " in out
+    assert re.search(r"faceoff run: 3/3 jobs \|█+\| 00:00, 3/3 videos delivered", out), out
+    assert "\n" not in out.rstrip("\r\n")  # redrawn in place: one line
