@@ -138,13 +138,13 @@ class ShotsConfig(Section):
         description="adaptive: a cut needs this many times the average change of the neighbouring frames.",
     )
     min_content: float = Field(
-        15.0, ge=0, le=255, description="adaptive: ... and at least this change (content score, 0-255)."
+        30.0, ge=0, le=255, description="adaptive: ... and at least this change (content score, 0-255)."
     )
     content_threshold: float = Field(
         27.0, gt=0, le=255, description="content: a cut is a change (content score, 0-255) of this or more."
     )
     min_shot_frames: int = Field(
-        15, ge=1, le=100000, description="a cut less than this many frames after the previous one is ignored."
+        8, ge=1, le=100000, description="a cut less than this many frames after the previous one is ignored."
     )
 
 

@@ -83,7 +83,13 @@ class ProbeInfo:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["time_base"] = list(self.time_base)
-        return {"format": PROBE_FORMAT, **d}
+        cuts = d.pop("cuts")
+        out: dict[str, Any] = {"format": PROBE_FORMAT}
+        for key, value in d.items():
+            out[key] = value
+            if key == "pts_time":  # beside the per-frame lists, so that the top-level facts stay within
+                out["cuts"] = cuts  # the file's first and last few KB (read there by faceoff.resources)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProbeInfo:

@@ -51,7 +51,7 @@ class ShotParams:
         return params_from(cls, cfg)
 
 
-def _detector(p: ShotParams) -> SceneDetector:
+def scene_detector(p: ShotParams) -> SceneDetector:
     """PySceneDetect's detector named by ``p`` (imported here: scenedetect takes ~1 s to import, which
     the regularize stage, using only the shot bounds, need not pay)."""
     from scenedetect.detectors import AdaptiveDetector, ContentDetector
@@ -74,7 +74,7 @@ def find_cuts(video: str | Path, info: ProbeInfo, params: ShotParams, batch_size
         return []
     from scenedetect import FrameTimecode
 
-    detector = _detector(params)
+    detector = scene_detector(params)
     rate = info.avg_fps if info.avg_fps > 0 else 25.0
     size = detection_size(info, WIDTH)
     found: list[FrameTimecode] = []

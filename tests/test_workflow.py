@@ -187,6 +187,20 @@ def test_changing_regularize_reruns_only_downstream(clean_run):
     assert jobs.get("summary") == 1 and "detect" not in jobs and "probe" not in jobs, text[-3000:]
 
 
+def test_changing_the_shot_cuts_reruns_the_probe_and_the_tracks_not_detect(clean_run):
+    root, _ = clean_run
+    override = ["--config", "shots={'detector': 'content'}"]
+    proc = _run(["--cores", "1", "-n", "--configfile", "my.yaml", *override, "--", "all"], root)
+    text = proc.stdout + proc.stderr
+    jobs = {
+        line.split()[0]: int(line.split()[1])
+        for line in text.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+    assert jobs.get("probe") == 3 and jobs.get("regularize") == 3 and jobs.get("render") == 3, text[-3000:]
+    assert "detect" not in jobs, text[-3000:]
+
+
 def test_audit_failure_blocks_delivery(tmp_path):
     """A face seen on one frame only: detect finds it, the tracks drop it (a one-detection track is a false
     positive to them), so it is not hidden. The audit finds it twice, in the detections table and on the
