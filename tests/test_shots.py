@@ -217,3 +217,37 @@ def test_the_kernel_must_reach_a_shot_edge_from_one_side() -> None:
     assert _kernel_reach(looked, [4]) == 3  # frames 4-6 start a shot: only frame 7 covers them
     assert _kernel_reach(looked, [1]) == 2
     assert _kernel_reach(np.array([1, 1, 0, 0], bool), [2]) == 2  # a shot nothing was detected in
+
+
+def test_two_clips_joined_by_a_hard_cut_detected_and_tracked(tmp_path: Path) -> None:
+    """Issue 20's done-when test through the real stages (probe, CenterFace detection, regularize with
+    following): a face moving right in a grey room, then a hard cut to the same face a little further
+    right in a blue room. Without the cut the tracker joins the two into one track; with it no track, nor
+    any filled, extended or followed box, crosses the cut."""
+    from faceoff.config import DetectConfig
+    from faceoff.stages.detect import run_detect
+    from tests.test_workflow import _face_frames
+
+    frames = _face_frames(2 * CUT)
+    shot_b = _face_frames(2 * CUT)
+    shot_b[shot_b == 90] = 0  # the room of shot B (pixels of the face stay)
+    shot_b[..., 2][shot_b[..., 2] == 0] = 170
+    frames[CUT:] = np.roll(shot_b[CUT:], 30, axis=2)  # and its face 30 px further right
+    video = write_clip(tmp_path / "joined.mp4", frames, crf=12)
+    info = run_probe(video, tmp_path / "probe.json", ShotsConfig())
+    assert info.cuts == [CUT]
+    det = run_detect(str(video), info, DetectConfig(), tmp_path / "d.parquet")
+    assert set(det["frame_index"]) >= {CUT - 1, CUT}  # the face is seen on both sides of the cut
+    tracks = run_regularize(
+        tmp_path / "d.parquet", info, RegularizeConfig(), tmp_path / "t.parquet", video=video
+    )
+    shots = tracks.assign(shot=shot_of(tracks["frame_index"], [CUT])).groupby("track_id")["shot"]
+    assert shots.nunique().max() == 1 and set(shots.first()) == {0, 1}
+    uncut = dataclasses.replace(info, cuts=[])
+    joined = run_regularize(
+        tmp_path / "d.parquet", uncut, RegularizeConfig(), tmp_path / "u.parquet", video=video
+    )
+    assert (
+        joined.assign(shot=shot_of(joined["frame_index"], [CUT])).groupby("track_id")["shot"].nunique().max()
+        == 2
+    )
