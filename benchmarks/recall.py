@@ -44,11 +44,11 @@ import numpy as np
 import pandas as pd
 
 from faceoff.boxes import read_boxes, read_metadata
-from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig
+from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig, ShotsConfig
 from faceoff.decode import detection_size, iter_frames
-from faceoff.probe import probe_video
 from faceoff.stages import detect as detect_stage
 from faceoff.stages.detect import run_detect
+from faceoff.stages.probe import run_probe
 from faceoff.stages.regularize import run_regularize
 from faceoff.synth.orscene import SceneConfig, benchmark_suite, write_scene
 
@@ -161,9 +161,9 @@ def evaluate_clip(
 
     video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
     gt = read_boxes(ann)
-    info = probe_video(video)
     out_dir = work / runs / clip_id
     out_dir.mkdir(parents=True, exist_ok=True)
+    info = run_probe(video, out_dir / "probe.json", ShotsConfig())  # the probe stage: with its shot cuts
     det_path = out_dir / "detections.parquet"
     size = detection_size(info, detect.width)
     whole = (size[1], size[0]) if size else (info.height, info.width)

@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig, RenderConfig
-from faceoff.probe import probe_video, write_probe
+from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig, RenderConfig, ShotsConfig
 from faceoff.stages.audit import run_audit
 from faceoff.stages.detect import run_detect
+from faceoff.stages.probe import run_probe
 from faceoff.stages.regularize import run_regularize
 from faceoff.stages.render import run_render
 from faceoff.synth.clips import write_clip
@@ -48,9 +48,8 @@ def bench(video: Path, work: Path, detect_cfg: DetectConfig) -> dict[str, float]
     work.mkdir(parents=True, exist_ok=True)
     out: dict[str, float] = {}
     t = time.perf_counter()
-    info = probe_video(video)
+    info = run_probe(video, work / "probe.json", ShotsConfig())  # the stage: index and shot cuts
     out["probe"] = info.frame_count / (time.perf_counter() - t)
-    write_probe(info, work / "probe.json")
     t = time.perf_counter()
     run_detect(str(video), info, detect_cfg, work / "det.parquet")
     out["detect"] = info.frame_count / (time.perf_counter() - t)
@@ -99,7 +98,7 @@ def render_floor(work: Path, seconds: float) -> None:
     clip = write_clip(
         work / "grain720.mp4", np.stack(list(scaled_demo(1280, 720, int(seconds * FPS)))), fps=FPS
     )
-    info = probe_video(clip)
+    info = run_probe(clip, work / "probe.json", ShotsConfig())
     n = info.frame_count
     rows: list[tuple[str, float]] = []
     t = time.perf_counter()

@@ -23,6 +23,7 @@ from faceoff.config import (
     RenderConfig,
     ReportConfig,
     Section,
+    ShotsConfig,
     TrainConfig,
     export_schema,
     load_config,
@@ -61,10 +62,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_probe(args: argparse.Namespace) -> None:
     from faceoff.stages.probe import run_probe
 
-    info = run_probe(args.video, args.output, redact_path=args.redact_path)
+    cfg = _section(args, ShotsConfig, "shots", args.params)
+    info = run_probe(args.video, args.output, cfg, redact_path=args.redact_path)
     print(
         f"{args.output}: {info.frame_count} frames, {info.width}x{info.height},"
-        f" vfr={info.variable_frame_rate}"
+        f" vfr={info.variable_frame_rate}, {len(info.cuts or [])} shot cuts"
     )
 
 
@@ -337,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--redact-path", action="store_true", help="do not record the input path (pseudonyms)")
+    _params_options(p)
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("detect", help="detect faces on every frame -> Parquet box table")

@@ -123,6 +123,31 @@ class DetectConfig(Section):
     )
 
 
+class ShotsConfig(Section):
+    """Shot cuts (found by the ``probe`` stage, :mod:`faceoff.shots`): no track crosses a cut."""
+
+    detector: Literal["adaptive", "content", "off"] = Field(
+        "adaptive",
+        description="PySceneDetect's detector: adaptive (a frame's change against its neighbours' "
+        "average; steadier under camera motion), content (a fixed threshold on the change), or off "
+        "(no cuts: tracks may cross hard cuts).",
+    )
+    adaptive_threshold: float = Field(
+        3.0,
+        gt=0,
+        description="adaptive: a cut needs this many times the average change of the neighbouring frames.",
+    )
+    min_content: float = Field(
+        30.0, ge=0, le=255, description="adaptive: ... and at least this change (content score, 0-255)."
+    )
+    content_threshold: float = Field(
+        27.0, gt=0, le=255, description="content: a cut is a change (content score, 0-255) of this or more."
+    )
+    min_shot_frames: int = Field(
+        8, ge=1, le=100000, description="a cut less than this many frames after the previous one is ignored."
+    )
+
+
 class RegularizeConfig(Section):
     """Temporal regularisation (the ``regularize`` stage): offline, looks both ways in time."""
 
@@ -456,6 +481,7 @@ class Config(BaseModel):
         "(`detections/ab/{id}.parquet`, ab = two hex digits of the id's SHA-256: at most about 4,096 entries "
         "per folder), or auto (sharded above 2,000 videos). See faceoff/layout.py and docs/hpc.md.",
     )
+    shots: ShotsConfig = Field(default_factory=ShotsConfig)
     detect: DetectConfig = Field(default_factory=DetectConfig)
     regularize: RegularizeConfig = Field(default_factory=RegularizeConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
@@ -501,7 +527,7 @@ class Config(BaseModel):
         """Params hash of each stage section."""
         return {
             name: getattr(self, name).params_hash()
-            for name in ("detect", "regularize", "render", "audit", "report")
+            for name in ("shots", "detect", "regularize", "render", "audit", "report")
         }
 
 

@@ -23,6 +23,7 @@ Deterministic: the same video and tracks give the same rows.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,16 +137,29 @@ def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]]
 
 
 def follow_tracks(
-    video: str | Path, info: ProbeInfo, tracks: pd.DataFrame, params: FollowParams, batch_size: int = 16
+    video: str | Path,
+    info: ProbeInfo,
+    tracks: pd.DataFrame,
+    params: FollowParams,
+    batch_size: int = 16,
+    cuts: Sequence[int] = (),
 ) -> pd.DataFrame:
     """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and the
-    match score as ``score``): each track's face followed past both of its ends in ``video``."""
+    match score as ``score``): each track's face followed past both of its ends in ``video``, never
+    across a shot cut (``cuts``: the frames that start a new shot, :mod:`faceoff.shots`)."""
     columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source", "pad"]
     if params.frames <= 0 or tracks.empty:
         return pd.DataFrame(columns=columns)
     covered = boxes_by_frame(tracks)
     starts, stops = _ends(tracks, params.min_track_score)
     n = params.frames
+    edges = np.asarray([0, *cuts, info.frame_count], dtype=np.int64)
+
+    def shot(index: int) -> tuple[int, int]:
+        """First and last frame of the shot of frame ``index``."""
+        k = int(np.searchsorted(edges, index, side="right"))
+        return int(edges[k - 1]), int(edges[k]) - 1
+
     ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
     rows: list[tuple[int, int, np.ndarray, float, float]] = []
     for indices, batch in iter_frames(video, info, batch_size=batch_size, gray=True):
@@ -153,13 +167,16 @@ def follow_tracks(
             index = int(index)
             ring.append((index, grey))
             for end in starts.get(index, ()):  # backwards from a first frame: the ring holds the past
-                rows += _follow(list(reversed(ring)), end, covered, params)
+                first = shot(index)[0]
+                rows += _follow([f for f in reversed(ring) if f[0] >= first], end, covered, params)
             for end in stops.get(index - n, ()):  # forwards from a last frame n frames ago
-                rows += _follow(list(ring), end, covered, params)
-    last = info.frame_count - 1
-    for stop in range(max(0, last - n + 1), last + 1):  # ends too near the end of the video
+                last = shot(index - n)[1]
+                rows += _follow([f for f in ring if f[0] <= last], end, covered, params)
+    final = info.frame_count - 1
+    for stop in range(max(0, final - n + 1), final + 1):  # ends too near the end of the video
         for end in stops.get(stop, ()):
-            rows += _follow([f for f in ring if f[0] >= stop], end, covered, params)
+            last = shot(stop)[1]
+            rows += _follow([f for f in ring if stop <= f[0] <= last], end, covered, params)
     if not rows:
         return pd.DataFrame(columns=columns)
     boxes = np.array([r[2] for r in rows], dtype=np.float64)

@@ -63,6 +63,7 @@ class ProbeInfo:
     streams: dict[str, int] = field(default_factory=dict)
     chapters: int = 0
     seconds: float = 0.0  # how long probing took
+    cuts: list[int] | None = None  # frames that start a new shot (faceoff.shots); None: not looked for
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -82,7 +83,13 @@ class ProbeInfo:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["time_base"] = list(self.time_base)
-        return {"format": PROBE_FORMAT, **d}
+        cuts = d.pop("cuts")
+        out: dict[str, Any] = {"format": PROBE_FORMAT}
+        for key, value in d.items():
+            out[key] = value
+            if key == "pts_time":  # beside the per-frame lists, so that the top-level facts stay within
+                out["cuts"] = cuts  # the file's first and last few KB (read there by faceoff.resources)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProbeInfo:
@@ -96,6 +103,7 @@ class ProbeInfo:
         kw["time_base"] = tuple(int(x) for x in d["time_base"])
         kw["pts"] = [int(x) for x in d["pts"]]
         kw["pts_time"] = [float(x) for x in d["pts_time"]]
+        kw["cuts"] = None if d["cuts"] is None else [int(x) for x in d["cuts"]]
         info = cls(**kw)
         if not (len(info.pts) == len(info.pts_time) == info.frame_count):
             raise ValueError("pts/pts_time length differs from frame_count")

@@ -176,6 +176,7 @@ def build_report(
             "pix_fmt": probe.get("pix_fmt"),
             "size_bytes": probe.get("size_bytes"),
             "streams": probe.get("streams"),
+            "cuts": probe.get("cuts"),  # frames that start a new shot (faceoff/shots.py)
         },
         "frames_with_faces": {
             "detections": det_stats["frames_with_faces"],
@@ -302,5 +303,9 @@ def timeline(report: dict[str, Any], detections: str | Path, tracks: str | Path)
         }
     rate = fps if isinstance(fps, int | float) and fps > 0 else None
     return timeline_png(
-        faces_per_frame(detections, n_frames), faces_per_frame(tracks, n_frames), rate, uncovered
+        faces_per_frame(detections, n_frames),
+        faces_per_frame(tracks, n_frames),
+        rate,
+        uncovered,
+        report["source"].get("cuts") or (),
     )

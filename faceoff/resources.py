@@ -195,7 +195,8 @@ def estimate(
     seconds = JOB_OVERHEAD_S[stage]
     if stage == "probe":
         mem += 20 * frame_mb
-        seconds += facts.size_bytes / 1e6 / HASH_MB_S + n * src_mpx / DECODE_MPX_S / 20
+        # the packet index and hash, then the shot cuts: every frame decoded (faceoff/shots.py)
+        seconds += facts.size_bytes / 1e6 / HASH_MB_S + n * src_mpx / DECODE_MPX_S
     elif stage == "detect":
         det_mpx = _scaled_mpx(facts, detect_width)
         # decoded batches (prefetch depth 2 + the one in use), resized copies, the model's input tensors

@@ -37,13 +37,17 @@ LANE_COLOURS = {  # as the contact sheet draws them (faceoff/contact_sheet.py); 
 }
 FINDING_COLOUR = "#ff0000"
 UNCOVERED_COLOUR = "#b00020"
+CUT_COLOUR = "#444444"
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222;max-width:1100px}
 .player{position:relative;display:inline-block;width:100%;max-width:960px;background:#000}
 .player video{display:block;width:100%;height:auto}
 #box{position:absolute;border:3px solid #f00;pointer-events:none;display:none}
-.lanes{max-width:960px;margin:.5em 0}
+.lanes{max-width:960px;margin:.5em 0;position:relative}
+.cuts{position:absolute;top:0;bottom:0;left:0;right:0;display:flex;pointer-events:none}
+.cuts span{width:14em;font-size:.8em;flex:none}
+.cuts svg{flex:1;height:100%}
 .lane{display:flex;align-items:center;margin:2px 0}
 .lane span{width:14em;font-size:.8em;flex:none}
 .lane svg{flex:1;height:14px;background:#f3f3f3;cursor:pointer}
@@ -122,6 +126,17 @@ def _lane(name: str, colour: str, runs: list[tuple[int, int]], clock: _Clock, ti
     )
 
 
+def _cut_lines(cuts: list[int], clock: _Clock) -> str:
+    """Thin vertical lines through every lane at the shot cuts (under the lanes' clicks)."""
+    n = max(clock.n, 1)
+    lines = "".join(
+        f'<rect x="{1000 * c / n - 0.6:.2f}" y="0" width="1.2" height="100" fill="{CUT_COLOUR}"/>'
+        for c in cuts
+    )
+    svg = f'<svg viewBox="0 0 1000 100" preserveAspectRatio="none">{lines}</svg>'
+    return f"<div class=cuts><span></span>{svg}</div>"
+
+
 def _findings_table(findings: list[dict], clock: _Clock, total: Any) -> str:
     if not findings:
         return "<p>No audit findings.</p>"
@@ -156,6 +171,10 @@ def review_html(
     for source in SOURCES:
         frames = tracks.loc[tracks["source"] == source, "frame_index"] if len(tracks) else []
         lanes.append(_lane(source, LANE_COLOURS[source], frame_runs(frames), clock, source))
+    cuts = info.cuts or []
+    lanes.append(
+        _lane("shot cuts", CUT_COLOUR, [(c, 1) for c in cuts], clock, "shot cut: a new shot starts at")
+    )
     findings = audit.get("findings") or []
     lanes.append(
         _lane(
@@ -208,7 +227,7 @@ def review_html(
         f'src="{_e(video_href)}"></video><div id="box"></div></div>\n'
         '<p class=muted>Position: <span id="now">0.000 s</span>. Click a mark, a lane or a finding to go '
         "there. To correct: <code>faceoff export-cvat</code> (README, “Review and correct”).</p>\n"
-        f"<div class=lanes>{''.join(lanes)}</div>\n"
+        f"<div class=lanes>{''.join(lanes)}{_cut_lines(cuts, clock) if cuts else ''}</div>\n"
         f"<h2>Audit findings</h2>\n{_findings_table(findings, clock, n_findings)}\n{sheet}\n"
         f"<script>{script}</script>\n</body></html>\n"
     )

@@ -1,4 +1,5 @@
-"""The faces-per-frame timeline of one video (detections vs tracks, uncovered frames in red) as a PNG.
+"""The faces-per-frame timeline of one video (detections vs tracks, uncovered frames in red, shot cuts as
+thin dashed lines) as a PNG.
 
 Drawn by each video's report job for its detail page (``reports/{id}.html``).
 """
@@ -6,6 +7,7 @@ Drawn by each video's report job for its detail page (``reports/{id}.html``).
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +47,13 @@ def timeline_png(
     trk_counts: np.ndarray,
     fps: float | None,
     uncovered: dict[str, Any] | None = None,
+    cuts: Sequence[int] = (),
 ) -> bytes:
     """Faces-per-frame plot (detections vs tracks) over time as PNG bytes (Agg backend).
 
     ``uncovered`` ({"before": frames, "after": frames}, from the report's coverage) adds a thin strip
-    under the plot with the frames holding an annotated face that is not covered marked red.
+    under the plot with the frames holding an annotated face that is not covered marked red; ``cuts``
+    (the probe's shot cuts) are thin dashed lines at the first frame of each new shot.
     """
     n = max(len(det_counts), len(trk_counts))
     det = np.pad(det_counts, (0, n - len(det_counts)))
@@ -75,6 +79,10 @@ def timeline_png(
     else:
         ax = fig.add_subplot(1, 1, 1)
         xlabel_ax = ax
+    for i, cut in enumerate(cuts):
+        ax.axvline(cut * scale, color="0.3", lw=0.7, ls="--", label=None if i else "shot cut")
+        if xlabel_ax is not ax:
+            xlabel_ax.axvline(cut * scale, color="0.3", lw=0.7, ls="--")
     if n:
         ax.step(x, det, where="post", lw=0.8, alpha=0.7, color="tab:orange", label="detections")
         ax.step(x, trk, where="post", lw=1.0, color="tab:blue", label="tracks")

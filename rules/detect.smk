@@ -1,7 +1,9 @@
 rule detect:
     input:
         video=get_video,
-        probe=path_of("probe", ".json"),
+        # ancient: a probe rerun for a changed `shots` section (the cuts) does not redo detection, which
+        # reads only the frame index; a changed video still reruns detect (the video is an input too)
+        probe=ancient(path_of("probe", ".json")),
         checkpoint=DETECT_CHECKPOINT,
     output:
         path_of("detections", ".parquet"),

@@ -14,5 +14,7 @@ rule probe:
         "../environment.yml"
     params:
         options=PROBE_OPTIONS,
+        section=stage_params("shots"),
+        hash=HASHES["shots"],
     shell:
-        "faceoff probe {input:q} -o {output:q} {params.options} > {log:q} 2>&1"
+        "faceoff probe {input:q} -o {output:q} {params.options} --params {params.section:q} > {log:q} 2>&1"

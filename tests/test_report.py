@@ -372,3 +372,21 @@ def test_timeline_strip_marks_uncovered_frames() -> None:
 def test_frame_runs() -> None:
     assert frame_runs([]) == [] and frame_runs(None) == []
     assert frame_runs([7, 2, 5, 6, 6]) == [(2, 1), (5, 3)]
+
+
+def test_timeline_marks_shot_cuts() -> None:
+    """Each cut is a thin line at its place on the time axis: the columns that differ from the plot
+    without cuts are a few pixels wide and lie further right for a later cut."""
+    from matplotlib.image import imread
+
+    counts = np.ones(100, dtype=np.int64)
+
+    def changed_columns(cuts):
+        plain = imread(io.BytesIO(timeline_png(counts, counts, 25.0, cuts=())))
+        marked = imread(io.BytesIO(timeline_png(counts, counts, 25.0, cuts=cuts)))
+        columns = np.flatnonzero(np.abs(marked[..., :3] - plain[..., :3]).sum(axis=(0, 2)) > 0.5)
+        return columns[(columns > 100) & (columns < 700)]  # the plot area, not the legend at the right
+
+    early, late = changed_columns([25]), changed_columns([75])
+    assert len(early) and len(late) and np.ptp(early) <= 4 and np.ptp(late) <= 4
+    assert late.min() > early.max() + 100

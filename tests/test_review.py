@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from html.parser import HTMLParser
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from faceoff.boxes import TRACK_SCHEMA, write_boxes
-from faceoff.review import write_review_page
+from faceoff.review import review_html, write_review_page
 from tests.test_cvat import probe_info, track_rows
 
 
@@ -91,3 +92,23 @@ def test_lanes_by_source_and_seek_times(tmp_path):
     (button,) = [a for t, a in tags if t == "button"]
     assert float(button["data-t"]) == 1.02 and button["data-box"] == "3,4,13,24"
     assert re.search(r"boxes added 1, removed 4", text)
+
+
+def test_shot_cuts_are_marked_on_the_timeline(tmp_path):
+    info = dataclasses.replace(probe_info(n=40), cuts=[10, 30])
+    tracks = track_rows(1, range(0, 10), (5, 5, 20, 20))
+    page = review_html("v", info, tracks, {"findings": []}, "v.mp4", None)
+    parser = _Tags()
+    parser.feed(page)
+    cut_lane = page[
+        page.index('data-lane="shot cuts"') : page.index("</div>", page.index('data-lane="shot cuts"'))
+    ]
+    assert "shot cuts (2" in cut_lane
+    seek = sorted(float(t) for t in re.findall(r'data-t="([0-9.]+)"', cut_lane))
+    assert seek == pytest.approx([10 / 25 + 0.02, 30 / 25 + 0.02])  # a click goes to the cut's first frame
+    # a thin line through every lane at each cut: x = 1000 * frame / frames, 1.2 wide, centred
+    lines = page[page.index("<div class=cuts>") :]
+    xs = [float(x) + 0.6 for x in re.findall(r'<rect x="([0-9.]+)" y="0" width="1.2"', lines)]
+    assert xs == pytest.approx([250.0, 750.0])
+    plain = review_html("v", dataclasses.replace(info, cuts=[]), tracks, {"findings": []}, "v.mp4", None)
+    assert "<div class=cuts>" not in plain and 'data-lane="shot cuts"><span>shot cuts (0' in plain

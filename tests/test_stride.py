@@ -1,6 +1,8 @@
 """``detect.stride``: detection on every k-th frame, the go-back pass over skipped frames, the record of
 detected frames in the table, the tracks that fill the frames between, and resume with a stride."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,7 +141,7 @@ def clip(tmp_path, small_face_frames):
 def test_stride_detects_what_its_record_says_and_the_tracks_fill_every_frame(
     tmp_path, watch_detector, clip, stride_revisit
 ):
-    info = probe_video(clip)
+    info = dataclasses.replace(probe_video(clip), cuts=[])  # one shot
     cfg = DetectConfig(width=0, batch_size=4, zoom_scale=1)  # without the zoom the small face is not found
     every = run_detect(str(clip), info, cfg, tmp_path / "d1.parquet")
     truth = every[every["frame_index"].isin(FACE_FRAMES)]
@@ -170,7 +172,7 @@ def test_stride_detects_what_its_record_says_and_the_tracks_fill_every_frame(
 
 
 def test_kernel_refuses_a_stride_it_cannot_bridge(tmp_path, clip):
-    info = probe_video(clip)
+    info = dataclasses.replace(probe_video(clip), cuts=[])  # one shot
     run_detect(str(clip), info, DetectConfig(width=0, zoom_scale=1, stride=4), tmp_path / "d.parquet")
     narrow = RegularizeConfig(method="kernel", kernel_radius=1)
     with pytest.raises(FaceOffError, match="kernel_radius 1"):

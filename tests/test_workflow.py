@@ -173,18 +173,30 @@ def test_report_and_summary(clean_run):
         assert (root / "results" / "reports" / f"{vid}.html").read_text().count("data:image/png;base64") == 1
 
 
-def test_changing_regularize_reruns_only_downstream(clean_run):
-    root, _ = clean_run
-    override = ["--config", "regularize={'kernel_radius': 2, 'method': 'kernel', 'merge_iou': 0.3}"]
-    proc = _run(["--cores", "1", "-n", "--configfile", "my.yaml", *override, "--", "all"], root)
+def _planned_jobs(root: Path, override: str) -> tuple[dict[str, int], str]:
+    """Jobs per rule that a dry run plans with the config ``override``, and its output."""
+    proc = _run(["--cores", "1", "-n", "--configfile", "my.yaml", "--config", override, "--", "all"], root)
     text = proc.stdout + proc.stderr
     jobs = {
         line.split()[0]: int(line.split()[1])
         for line in text.splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
+    return jobs, text
+
+
+def test_changing_regularize_reruns_only_downstream(clean_run):
+    root, _ = clean_run
+    jobs, text = _planned_jobs(root, "regularize={'kernel_radius': 2, 'method': 'kernel', 'merge_iou': 0.3}")
     assert jobs.get("regularize") == 3 and jobs.get("render") == 3 and jobs.get("report") == 3, text[-3000:]
     assert jobs.get("summary") == 1 and "detect" not in jobs and "probe" not in jobs, text[-3000:]
+
+
+def test_changing_the_shot_cuts_reruns_the_probe_and_the_tracks_not_detect(clean_run):
+    root, _ = clean_run
+    jobs, text = _planned_jobs(root, "shots={'detector': 'content'}")
+    assert jobs.get("probe") == 3 and jobs.get("regularize") == 3 and jobs.get("render") == 3, text[-3000:]
+    assert "detect" not in jobs, text[-3000:]
 
 
 def test_audit_failure_blocks_delivery(tmp_path):

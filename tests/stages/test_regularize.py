@@ -1,5 +1,7 @@
 """The regularize stage (faceoff/stages/regularize.py): tracks for every frame, provenance, refusals."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,7 +33,7 @@ def _detections(path, frames, n_frames, **meta):
 
 @pytest.mark.parametrize("method", ["tracks", "kernel"])
 def test_a_gap_is_filled_with_the_probed_timestamps(clip, tmp_path, method):
-    info = probe_video(clip)
+    info = dataclasses.replace(probe_video(clip), cuts=[])  # one shot
     det = _detections(tmp_path / "d.parquet", [0, 1, 2, 3, 7, 8, 9, 10, 11], info.frame_count)
     cfg = RegularizeConfig(method=method, follow_frames=0, kernel_radius=3)
     out = tmp_path / "t.parquet"
@@ -44,7 +46,7 @@ def test_a_gap_is_filled_with_the_probed_timestamps(clip, tmp_path, method):
 
 
 def test_detections_of_another_video_are_refused(clip, tmp_path):
-    info = probe_video(clip)
+    info = dataclasses.replace(probe_video(clip), cuts=[])  # one shot
     det = _detections(tmp_path / "d.parquet", [0, 1], info.frame_count + 3)
     out = tmp_path / "t.parquet"
     with pytest.raises(FaceOffError, match=f"d.parquet: made for frame_count {info.frame_count + 3}"):
