@@ -13,8 +13,8 @@ A step fails (following stops) when too few points are found or kept, when fewer
 :attr:`FlowParams.min_share` of them are kept (the region's content changed: the head left it,
 something covered it; points lost near the frame's edge, which may have left the picture, do not
 count), or when the median moves further than the follower's search radius (a jump,
-not a head's motion). Only the region and its search margin are read, so a step costs the same at any
-frame size.
+not a head's motion). Only the region and a margin around it are read, so a step costs the same at
+any frame size.
 """
 
 from __future__ import annotations
@@ -62,9 +62,11 @@ def flow_step(
     cx = (box[0] + box[2]) / 2
     region = np.array([cx - context * bw / 2, box[1], cx + context * bw / 2, box[3] + p.below * bh])
     radius = search * size
-    # the window read: the region and as far as its points may move, clipped to the frame
-    wx1, wy1 = max(0, int(region[0] - radius)), max(0, int(region[1] - radius))
-    wx2, wy2 = min(width, int(np.ceil(region[2] + radius))), min(height, int(np.ceil(region[3] + radius)))
+    win = int(np.clip(size / 4, 7, 31)) | 1  # Lucas-Kanade window (px)
+    # the window read: the region, as far as its points may move and the flow's own window, in the frame
+    margin = radius + 2 * win
+    wx1, wy1 = max(0, int(region[0] - margin)), max(0, int(region[1] - margin))
+    wx2, wy2 = min(width, int(np.ceil(region[2] + margin))), min(height, int(np.ceil(region[3] + margin)))
     if wx2 - wx1 < 8 or wy2 - wy1 < 8:
         return None
     a, b = prev[wy1:wy2, wx1:wx2], cur[wy1:wy2, wx1:wx2]
@@ -75,7 +77,6 @@ def flow_step(
     points = cv2.goodFeaturesToTrack(a, MAX_POINTS, 0.01, max(2.0, size / 12), mask=mask, blockSize=3)
     if points is None or len(points) < MIN_POINTS:
         return None
-    win = int(np.clip(size / 4, 7, 31)) | 1
     lk = {"winSize": (win, win), "maxLevel": LK_LEVELS}
     ahead, ok, _ = cv2.calcOpticalFlowPyrLK(a, b, points, None, **lk)
     back, ok_back, _ = cv2.calcOpticalFlowPyrLK(b, a, ahead, None, **lk)
