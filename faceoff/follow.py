@@ -153,8 +153,9 @@ def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]]
 def follow_tracks(
     video: str | Path, info: ProbeInfo, tracks: pd.DataFrame, params: FollowParams, batch_size: int = 16
 ) -> pd.DataFrame:
-    """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and the
-    match score as ``score``): each track's face followed past both of its ends in ``video``."""
+    """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and as
+    ``score`` the match score, or after a flow step the share of points that tracked back): each
+    track's face followed past both of its ends in ``video``."""
     columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source", "pad"]
     if params.frames <= 0 or tracks.empty:
         return pd.DataFrame(columns=columns)
