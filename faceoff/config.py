@@ -250,6 +250,25 @@ class RegularizeConfig(Section):
         description="tracks: follow only tracks with a detection this confident (fewer false positives "
         "followed, fewer faces recovered).",
     )
+    follow_flow: bool = Field(
+        True,
+        description="tracks: where the template match fails, follow the head by the optical flow of its "
+        "points (a head turning away, bowing or passing behind a hand changes its look, not its motion).",
+    )
+    follow_flow_below: float = Field(
+        1.0,
+        ge=0,
+        le=4,
+        description="tracks: the flow's points come from the box widened by follow_context and extended "
+        "this many box heights downwards (the shoulders move with a head whose surface turns); 0 = the box.",
+    )
+    follow_flow_min_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="tracks: flow following stops when fewer of the region's points track back to where "
+        "they were (the head left it or something covered it).",
+    )
 
 
 class RenderConfig(Section):

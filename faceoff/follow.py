@@ -7,8 +7,11 @@ on the grey frames: the template is the box at the previous frame (box and some 
 outline), searched for around the same place in the next frame. Following stops after
 :attr:`FollowParams.frames` frames, when the best match scores below :attr:`FollowParams.min_score`,
 when the template is flat (a blank wall matches anything), when the box's centre leaves the frame, or
-when it reaches a box of any track (the face is covered there already). Only tracks with a detection
-of :attr:`FollowParams.min_track_score` or more are followed.
+when it reaches a box of any track (the face is covered there already). Where the match fails on a
+textured box (a head turning away, bowing or passing behind a hand no longer looks like its last
+frame), the step falls back on the optical flow of the head-and-shoulders region
+(:mod:`faceoff.headtrack`, :attr:`FollowParams.flow`), which stops on its own rules. Only tracks with a
+detection of :attr:`FollowParams.min_track_score` or more are followed.
 
 What it buys and costs, on the synthetic OR suite (docs/recall.md): the faces it recovers are those
 the detector loses while the head is still in view (turned away, masked, partly hidden); its boxes
@@ -35,6 +38,7 @@ from faceoff.anonymize import scale_boxes
 from faceoff.boxes import boxes_by_frame, clip_to_frame, pads
 from faceoff.config import RegularizeConfig, params_from
 from faceoff.decode import iter_frames
+from faceoff.headtrack import FlowParams, flow_step
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
 
@@ -54,11 +58,13 @@ class FollowParams:
     min_track_score: float  # follow only tracks with a detection this confident
     search: float  # search this share of the box size around the last position
     context: float  # template: the box enlarged by this about its centre
+    flow: FlowParams | None  # where the match fails, the optical flow step; None = off
 
     @classmethod
     def from_config(cls, cfg: RegularizeConfig) -> FollowParams:
         """The follower's parameters from the ``regularize`` section."""
-        return params_from(cls, cfg, prefix="follow_")
+        flow = FlowParams.from_config(cfg) if cfg.follow_flow else None
+        return params_from(cls, cfg, prefix="follow_", flow=flow)
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,13 @@ def _step(
     return box + shift, float(best)
 
 
+def _textured(grey: np.ndarray, box: np.ndarray) -> bool:
+    """Whether the box holds more than a flat patch (a blank wall is no head to follow)."""
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    patch = grey[y1 : max(y1, int(np.ceil(box[3]))), x1 : max(x1, int(np.ceil(box[2])))]
+    return patch.size > 0 and float(patch.std()) >= MIN_TEMPLATE_STD
+
+
 def _follow(
     frames: list[tuple[int, np.ndarray]], end: _End, covered: dict[int, np.ndarray], p: FollowParams
 ) -> list[tuple[int, int, np.ndarray, float, float]]:
@@ -106,6 +119,8 @@ def _follow(
     height, width = frames[0][1].shape
     for (_, prev), (index, cur) in zip(frames, frames[1:], strict=False):
         moved = _step(prev, cur, box, p)
+        if moved is None and p.flow is not None and _textured(prev, box):
+            moved = flow_step(prev, cur, box, p.context, p.search, p.flow)
         if moved is None:
             break
         box, score = moved
@@ -144,9 +159,10 @@ def follow_tracks(
     batch_size: int = 16,
     cuts: Sequence[int] = (),
 ) -> pd.DataFrame:
-    """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and the
-    match score as ``score``): each track's face followed past both of its ends in ``video``, never
-    across a shot cut (``cuts``: the frames that start a new shot, :mod:`faceoff.shots`)."""
+    """Rows to add to ``tracks`` (box-table columns with ``track_id``, ``source`` ``"followed"`` and as
+    ``score`` the match score, or after a flow step the share of points that tracked back): each
+    track's face followed past both of its ends in ``video``, never across a shot cut (``cuts``: the
+    frames that start a new shot, :mod:`faceoff.shots`)."""
     columns = ["frame_index", "x1", "y1", "x2", "y2", "score", "track_id", "source", "pad"]
     if params.frames <= 0 or tracks.empty:
         return pd.DataFrame(columns=columns)

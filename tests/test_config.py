@@ -88,15 +88,24 @@ def test_stage_parameters_come_from_their_config_section_alone():
     from faceoff.audit import AuditParams
     from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig
     from faceoff.follow import FollowParams
+    from faceoff.headtrack import FlowParams
     from faceoff.tracking import TrackParams
     from faceoff.zoom import ZoomParams
 
-    regularize = RegularizeConfig(confident_score=0.55, extend=3, follow_frames=7, follow_search=0.7)
+    regularize = RegularizeConfig(
+        confident_score=0.55,
+        extend=3,
+        follow_frames=7,
+        follow_search=0.7,
+        follow_flow_min_share=0.6,
+        follow_flow_below=2.0,
+    )
     detect = DetectConfig(zoom_scale=3.0, zoom_window=96)
     audit = AuditConfig(width=640)
     built = {
         TrackParams: (TrackParams.from_config(regularize), regularize, ""),
         FollowParams: (FollowParams.from_config(regularize), regularize, "follow_"),
+        FlowParams: (FlowParams.from_config(regularize), regularize, "follow_flow_"),
         ZoomParams: (ZoomParams.from_config(detect), detect, "zoom_"),
         AuditParams: (AuditParams.from_config(audit, "centerface"), audit, ""),
     }
@@ -104,7 +113,9 @@ def test_stage_parameters_come_from_their_config_section_alone():
         for f in dataclasses.fields(kind):
             no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             assert no_default, (kind, f.name)
-            if f.name != "detector":
+            if f.name not in ("detector", "flow"):
                 assert getattr(params, f.name) == getattr(section, prefix + f.name), (kind, f.name)
     assert built[TrackParams][0].confident_score == 0.55 and built[FollowParams][0].frames == 7
+    assert built[FollowParams][0].flow == built[FlowParams][0] and built[FlowParams][0].min_share == 0.6
+    assert FollowParams.from_config(RegularizeConfig(follow_flow=False)).flow is None
     assert built[ZoomParams][0].window == 96 and built[AuditParams][0].detector == "centerface"
