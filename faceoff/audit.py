@@ -90,7 +90,7 @@ __all__ = [
     "uncovered_detections",
 ]
 
-AUDIT_FORMAT = "faceoff.audit/2"
+AUDIT_FORMAT = "faceoff.audit/3"  # 3: runs of findings, needs_review (faceoff.findings)
 
 
 @dataclass(frozen=True)

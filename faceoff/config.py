@@ -319,6 +319,15 @@ class AuditConfig(Section):
         ge=1,
         description="Findings: high when detect and the rendered-frame check agree on this many frames.",
     )
+    detect_frames: int = Field(
+        3, ge=1, description="Findings: high when the detect stage found it on this many frames ..."
+    )
+    detect_score: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="Findings: ... at a peak of at least this (regularize's confident_score).",
+    )
     away_frames: int = Field(
         3, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
     )

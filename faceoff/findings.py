@@ -23,6 +23,8 @@ The rule (thresholds: the ``audit`` config keys of the same names, :class:`faceo
 A run is high when its median box is at least ``min_width`` px wide and one of:
 
 * ``agree``: detect and the rendered-frame check both found it, on ``agree_frames`` frames or more;
+* ``detect``: the detect stage found it on ``detect_frames`` frames or more, at a peak of
+  ``detect_score`` or more (as confident as a detection that makes a track: the tracks dropped a face);
 * ``away``: away from any hidden region (beside one on less than half its frames), ``away_frames``
   frames or more at a peak of ``away_score`` or more;
 * ``rim``: beside a hidden region, ``rim_frames`` frames or more at a peak of ``rim_score`` or more;
@@ -70,6 +72,8 @@ class TriageParams:
     rim_scale: float
     min_width: float
     agree_frames: int
+    detect_frames: int
+    detect_score: float
     away_frames: int
     away_score: float
     rim_frames: int
@@ -157,6 +161,9 @@ def describe_run(run: list[dict], hidden_by_frame: dict[int, np.ndarray], rim_sc
             {int(f["frame_index"]) for f in run if f["kind"] == "rendered"}
             & {int(f["frame_index"]) for f in run if f["kind"] == "detection"}
         ),
+        "detect_peak": round(
+            max((float(f["score"]) for f in run if f["kind"] == "detection"), default=0.0), 4
+        ),
         "peak_score": round(float(peak["score"]), 4),
         "peak_frame": int(peak["frame_index"]),
         "width": round(float(np.median(boxes[:, 2] - boxes[:, 0])), 1),
@@ -180,6 +187,9 @@ def severity(run: dict[str, Any], p: TriageParams) -> tuple[str, list[str]]:
     reasons = []
     if run["agree_frames"] >= p.agree_frames:
         reasons.append(f"detect and the rendered-frame check agree on {run['agree_frames']} frame(s)")
+    n_detect = (run.get("kinds") or {}).get("detection", 0)
+    if n_detect >= p.detect_frames and run["detect_peak"] >= p.detect_score:
+        reasons.append(f"detect found it on {n_detect} frames, peak {run['detect_peak']:.2f}")
     if not beside and n >= p.away_frames and peak >= p.away_score:
         reasons.append(f"{n} frames away from hidden regions, peak {peak:.2f}")
     if beside and n >= p.rim_frames and peak >= p.rim_score:

@@ -77,6 +77,7 @@ def test_describe_run_gives_the_evidence_and_one_box_per_frame():
 
 def _run(**evidence) -> dict:
     base = {"frames": 1, "peak_score": 0.3, "width": 40.0, "beside_hidden": 0.0, "agree_frames": 0}
+    base |= {"kinds": {"rendered": 1}, "detect_peak": 0.0}
     return {**base, **evidence}
 
 
@@ -90,6 +91,18 @@ def _run(**evidence) -> dict:
         ({"frames": 4, "peak_score": 0.5, "beside_hidden": 1.0}, LOW, "beside a hidden region"),
         ({"frames": 5, "peak_score": 0.6, "beside_hidden": 1.0}, HIGH, "5 frames beside a hidden region"),
         ({"peak_score": 0.7}, HIGH, "peak score 0.70"),
+        (
+            {
+                "frames": 3,
+                "peak_score": 0.4,
+                "beside_hidden": 1.0,
+                "kinds": {"detection": 3},
+                "detect_peak": 0.4,
+            },
+            HIGH,
+            "detect found it on 3 frames, peak 0.40",
+        ),
+        ({"frames": 3, "beside_hidden": 1.0, "kinds": {"detection": 3}, "detect_peak": 0.39}, LOW, "beside"),
         ({"peak_score": 0.95, "frames": 9, "width": 5.0}, LOW, "narrower than 8 px"),
     ],
 )
@@ -132,8 +145,8 @@ def test_a_removed_track_needs_review_and_comes_first():
         20,
     )
     assert verdict["review_reasons"] == [
-        "frames 30-49: detect and the rendered-frame check agree on 20 frame(s); "
-        "20 frames away from hidden regions, peak 0.85; peak score 0.85"
+        "frames 30-49: detect and the rendered-frame check agree on 20 frame(s); detect found it on 20 "
+        "frames, peak 0.70; 20 frames away from hidden regions, peak 0.85; peak score 0.85"
     ]
     assert verdict["runs"][1]["severity"] == LOW
     # five frames of a track removed, seen by the rendered-frame check alone, at a modest score

@@ -91,9 +91,10 @@ def run_audit(
                 "render again with this audit section"
             )
         check_made_for(detections_path, source)
+        hidden = read_boxes(tracks_path)
         table = uncovered_detections(
             read_boxes(detections_path),
-            read_boxes(tracks_path),
+            hidden,
             render,
             source,
             detect.threshold,
@@ -104,7 +105,8 @@ def run_audit(
         n_findings = frames["n_findings"] + table["n_findings"]
         if frames.get("findings_truncated") or len(findings) != n_findings:
             raise FaceOffError(f"{render_stats}: the render's stats do not list every finding; render again")
-        verdict = triage(findings, read_boxes(tracks_path), TriageParams.from_config(audit))
+        triage_params = TriageParams.from_config(audit)
+        verdict = triage(findings, hidden, triage_params)
         result = {
             **{k: v for k, v in frames.items() if k != "findings"},
             "format": AUDIT_FORMAT,
@@ -118,12 +120,8 @@ def run_audit(
             "findings": findings[: audit.max_stored_findings],
             "findings_truncated": n_findings > audit.max_stored_findings,
             "passed": n_findings == 0,
-            "needs_review": verdict["needs_review"],
-            "review_reasons": verdict["review_reasons"],
-            "n_runs": verdict["n_runs"],
-            "n_high": verdict["n_high"],
-            "triage": asdict(TriageParams.from_config(audit)),
-            "runs": verdict["runs"],
+            "triage": asdict(triage_params),
+            **verdict,  # needs_review, review_reasons, n_runs, n_high, runs
         }
     else:
         result = {
