@@ -151,11 +151,16 @@ def _write_unless_same(path: Path, tracks: pd.DataFrame, removed: pd.DataFrame, 
     return True
 
 
-def collect(work: Path, clip_id: str, cfg, seed: int, detector) -> dict:
-    """Run one clip and its injected leaks (cached); returns what scoring needs."""
+def synthetic(work: Path, clip_id: str, cfg, seed: int) -> tuple[Path, Path]:
+    """The synthetic clip's video and ground truth (generated once, :func:`benchmarks.recall.ensure_clip`)."""
     from benchmarks.recall import ensure_clip
 
-    video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
+    return ensure_clip(work / "clips", clip_id, cfg, seed)
+
+
+def collect(work: Path, clip_id: str, video: Path, ann: Path | None, detector) -> dict:
+    """Run one clip (``ann``: its ground truth, if any) and its injected leaks, cached under ``work``;
+    returns what scoring needs."""
     info = probe_video(video)
     out = work / "runs" / clip_id
     out.mkdir(parents=True, exist_ok=True)
@@ -240,27 +245,31 @@ class Rules:
 def score(results: list[dict], params: TriageParams) -> dict:
     """The benchmark's counts, before and after, from :func:`collect`'s results."""
     rules = Rules(params)
-    s: dict = {"videos": len(results), "leak_free": 0, "injected": 0, "gt_leaks": 0, "findings": 0}
+    s: dict = {"videos": len(results), "annotated": 0, "leak_free": 0, "injected": 0, "gt_leaks": 0}
+    s["findings"] = 0
     s["audit_seconds"], s["missed"] = 0.0, []
     for when in ("before", "after"):
-        s.update({f"{k}_{when}": 0 for k in ("fa", "inj", "gt", "nl")})
+        s.update({f"{k}_{when}": 0 for k in ("flagged", "fa", "inj", "gt", "nl")})
     for r in results:
         tracks, base = read_boxes(r["tracks"]), r["base"]
         s["findings"] += base["n_findings"]
         s["audit_seconds"] += base["audit_seconds"] + sum(
             i["audit"]["audit_seconds"] for i in r["injected"].values()
         )
-        leaks = gt_leaks(read_boxes(r["annotations"]), tracks, r["info"])
+        annotated = r["annotations"] is not None
+        leaks = gt_leaks(read_boxes(r["annotations"]), tracks, r["info"]) if annotated else []
         every_leak = _by_frame(pd.concat(leaks)) if leaks else {}
         long_leaks = [_by_frame(leak) for leak in leaks if len(leak) >= GT_LEAK_FRAMES]
-        s["leak_free"] += not leaks
+        s["annotated"] += annotated
+        s["leak_free"] += annotated and not leaks
         s["gt_leaks"] += len(long_leaks)
         s["injected"] += len(r["injected"])
         for when in ("before", "after"):
             rule = getattr(rules, when)
             flagged, paths = rule(base, tracks)
-            s[f"fa_{when}"] += flagged and not leaks
-            s[f"nl_{when}"] += flagged and not any(_overlaps(every_leak, p) for p in paths)
+            s[f"flagged_{when}"] += flagged
+            s[f"fa_{when}"] += flagged and annotated and not leaks
+            s[f"nl_{when}"] += flagged and annotated and not any(_overlaps(every_leak, p) for p in paths)
             for k, boxes in enumerate(long_leaks):
                 hit = flagged and any(_overlaps(boxes, p) for p in paths)
                 s[f"gt_{when}"] += hit
@@ -286,8 +295,9 @@ def print_table(s: dict, what: str) -> None:
     print("| | before (any finding) | after (needs_review) |")
     print("| --- | --- | --- |")
     rows = [
+        ("videos flagged (needs a look)", "flagged", "videos"),
         ("leak-free videos flagged (false alarms)", "fa", "leak_free"),
-        ("videos flagged with no flagged finding on a leaked face", "nl", "videos"),
+        ("videos flagged with no flagged finding on a leaked face", "nl", "annotated"),
         ("injected leaks flagged", "inj", "injected"),
         (f"ground-truth leaks >= {GT_LEAK_FRAMES} frames flagged", "gt", "gt_leaks"),
     ]
@@ -301,31 +311,51 @@ def print_table(s: dict, what: str) -> None:
         print(f"- not flagged: {m}")
 
 
+def real_clips(folder: Path, annotations: Path | None) -> list[tuple[str, Path, Path | None]]:
+    """(clip id, video, ground truth or None) of every ``*.mp4`` in ``folder`` (the real-footage dev set:
+    ``$FACEOFF_REAL_CLIPS``, manifest ``benchmarks/real_clips.json``)."""
+    out = []
+    for video in sorted(folder.glob("*.mp4")):
+        ann = annotations / f"{video.stem}.parquet" if annotations else None
+        out.append((video.stem, video, ann if ann is not None and ann.exists() else None))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/faceoff-triage")
     parser.add_argument("--suite", default="full", help="benchmark_suite kind (seeds per scenario)")
-    parser.add_argument("--frames", type=int, default=75, help="frames per clip")
-    parser.add_argument("--only", nargs="*", help="clip ids (or prefixes)")
+    parser.add_argument("--frames", type=int, default=75, help="frames per synthetic clip")
+    parser.add_argument("--only", nargs="*", help="synthetic clip ids (or prefixes)")
+    parser.add_argument("--real", type=Path, help="also the real clips in this folder (all their frames)")
+    parser.add_argument("--real-annotations", type=Path, help="their ground truth, {clip_id}.parquet")
+    parser.add_argument("--no-synthetic", action="store_true")
     args = parser.parse_args()
     from dataclasses import replace
 
     work = Path(args.workdir)
-    suite = [
-        (c, replace(cfg, n_frames=args.frames), seed)
-        for c, cfg, seed in benchmark_suite(args.suite)
-        if not args.only or any(c.startswith(p) for p in args.only)
-    ]
     detector = detector_from(DetectConfig())
-    start = time.perf_counter()
-    results = [collect(work, c, cfg, seed, detector) for c, cfg, seed in suite]
     params = TriageParams.from_config(AuditConfig())
-    print(
-        f"# Audit triage, synthetic suite {args.suite!r} at {args.frames} frames: "
-        f"{', '.join(c for c, _, _ in suite)}; {os.cpu_count()} cores, {time.perf_counter() - start:.0f} s"
-    )
-    print(f"Rule: {params}")
-    print_table(score(results, params), "synthetic")
+    print(f"# Audit triage, {os.cpu_count()} cores\n\nRule: {params}")
+    if not args.no_synthetic:
+        start = time.perf_counter()
+        suite = [
+            (c, replace(cfg, n_frames=args.frames), seed)
+            for c, cfg, seed in benchmark_suite(args.suite)
+            if not args.only or any(c.startswith(p) for p in args.only)
+        ]
+        results = [collect(work, c, *synthetic(work, c, cfg, seed), detector) for c, cfg, seed in suite]
+        print(
+            f"\nSynthetic suite {args.suite!r} at {args.frames} frames: {', '.join(c for c, _, _ in suite)} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
+        print_table(score(results, params), "synthetic")
+    if args.real:
+        start = time.perf_counter()
+        clips = real_clips(args.real, args.real_annotations)
+        results = [collect(work / "real", c, video, ann, detector) for c, video, ann in clips]
+        print(f"\nReal clips: {', '.join(c for c, _, _ in clips)} ({time.perf_counter() - start:.0f} s)")
+        print_table(score(results, params), "real")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ th{background:#f0f0f0}
 button{font:inherit;cursor:pointer}
 .muted{color:#666;font-size:.9em}
 img{max-width:100%}
+th.l,td.l{text-align:left}
 tr.high td:first-child{color:#b00020;font-weight:bold}
 .bad{color:#b00020}
 """
