@@ -127,14 +127,15 @@ class AuditFailed(FaceOffError):
         what = str(where or result.get("video", "video"))
         n, frames = result.get("n_findings", 0), result.get("frames_with_findings", 0)
         msg = f"{what}: audit found {n} possible unhidden face(s) on {frames} frame(s)"
+        shown = result.get("findings") or []
+        if shown:
+            worst = max(shown, key=lambda f: f["score"])
+            msg += f", e.g. frame {worst['frame_index']} score {worst['score']:.2f}"
+        msg += f" (threshold {result.get('threshold')})"
         reasons = result.get("review_reasons") or []
         if reasons:
             msg += f"; {len(reasons)} run(s) need review, e.g. {reasons[0]}"
-        shown = result.get("findings") or []
-        if shown and not reasons:
-            worst = max(shown, key=lambda f: f["score"])
-            msg += f", e.g. frame {worst['frame_index']} score {worst['score']:.2f}"
-        super().__init__(msg + f" (threshold {result.get('threshold')})")
+        super().__init__(msg)
 
 
 def inside_fraction(box: np.ndarray, mask: np.ndarray) -> float:
