@@ -106,22 +106,23 @@ def group_findings(findings: list[dict], run_gap: int, run_iou: float) -> list[l
     choose first."""
     order = sorted(findings, key=lambda f: (int(f["frame_index"]), -float(f["score"])))
     runs: list[list[dict]] = []
-    last: list[tuple[int, np.ndarray]] = []  # per run: its latest frame and box
+    open_runs: dict[int, tuple[int, np.ndarray]] = {}  # run number -> its latest frame and box
     for f in order:
         frame, box = int(f["frame_index"]), _box(f)
+        for k in [k for k, (end, _) in open_runs.items() if frame - end > run_gap + 1]:
+            del open_runs[k]  # frames come in order: a run this far behind stays closed
         best, best_iou = -1, run_iou
-        for k, (end, prev) in enumerate(last):
-            if frame - end <= run_gap + 1:
-                iou = _iou(box, prev)
-                if iou >= best_iou:
-                    best, best_iou = k, iou
+        for k, (_, prev) in open_runs.items():
+            iou = _iou(box, prev)
+            if iou >= best_iou:
+                best, best_iou = k, iou
         if best < 0:
+            open_runs[len(runs)] = (frame, box)
             runs.append([f])
-            last.append((frame, box))
         else:
             runs[best].append(f)
-            if frame > last[best][0] or float(f["score"]) > float(runs[best][-2]["score"]):
-                last[best] = (frame, box)
+            if frame > open_runs[best][0] or float(f["score"]) > float(runs[best][-2]["score"]):
+                open_runs[best] = (frame, box)
     return runs
 
 
