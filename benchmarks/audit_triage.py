@@ -8,9 +8,10 @@ Each clip of the synthetic suite (:func:`faceoff.synth.orscene.benchmark_suite`,
 (with the frame audit) and the audit stage; the audit JSON keeps every per-frame finding
 (``max_stored_findings`` raised, nothing else changed). Then leaks are injected into the tracks, each
 rendered and audited again: ``track``, the longest track of faces at least ``MIN_FACE_PX`` wide (median
-box width) whose removal exposes at least ``RUN_FRAMES`` frames (less than ``LEAK_FRACTION`` of the face
-box still covered by the other tracks); ``run``, ``RUN_FRAMES`` consecutive frames from the middle of
-another such track, exposing at least 5. Everything is cached in ``WORKDIR`` (clips, tables, audit JSONs);
+box width) whose removal leaks at least ``MIN_LEAK`` frames; ``run``, ``RUN_FRAMES`` consecutive frames
+from the middle of another such track, leaking at least ``MIN_LEAK``. The leak: the removed rows of
+source ``detected`` (a face the detector saw on that frame) that the other tracks leave less than
+``LEAK_FRACTION`` covered. Everything is cached in ``WORKDIR`` (clips, tables, audit JSONs);
 the rules are scored from the cache, so a changed rule is measured on the same renders.
 
 Counts, "before" (main: every video with a finding needs a look, every finding flags its box) and "after"
@@ -20,7 +21,7 @@ Counts, "before" (main: every video with a finding needs a look, every finding f
   face less than ``LEAK_FRACTION`` covered by the rendered region on any frame);
 * **flagged with no flagged finding on a leaked face**: among all clips, flagged videos none of whose
   flagged boxes lies on a leaked annotated face (IoU >= ``MATCH_IOU``), whatever the leak's length;
-* **injected leaks flagged**: the video is flagged *and* a flagged box lies on an exposed box;
+* **injected leaks flagged**: the video is flagged *and* a flagged box lies on a leaked box;
 * **ground-truth leaks**: runs of >= ``GT_LEAK_FRAMES`` frames on which one annotated face is less
   than ``LEAK_FRACTION`` covered; flagged when a flagged box lies on it. The audit cannot flag a leak
   its detector does not see on the delivered frame: "before" is also the share it sees at all.
@@ -50,6 +51,7 @@ from faceoff.synth.orscene import benchmark_suite
 
 MIN_FACE_PX = 20  # injected leaks: faces at least this wide (median box width of the track, source px)
 RUN_FRAMES = 8  # injected partial leak: this many consecutive frames of one track
+MIN_LEAK = 5  # an injection leaks at least this many frames of a detected face
 LEAK_FRACTION = 0.5  # ground truth: a face less than this share covered is a leak on that frame
 GT_LEAK_FRAMES = 3  # ground-truth leaks scored: runs at least this long
 MATCH_IOU = 0.2  # a finding (a run's box) lies on a leaked face at this IoU
@@ -94,11 +96,13 @@ def _tracks_by_width(tracks: pd.DataFrame) -> list[int]:
     return [int(t) for t in sorted(n.index, key=lambda t: (-n[t], t))]
 
 
-def _exposed(removed: pd.DataFrame, tracks: pd.DataFrame, info) -> pd.DataFrame:
-    """The ``removed`` rows the rest of ``tracks`` leaves less than LEAK_FRACTION covered: the leak (a
-    track beside a duplicate of itself leaves its face hidden)."""
+def _leak(removed: pd.DataFrame, tracks: pd.DataFrame, info) -> pd.DataFrame:
+    """The leak of removing ``removed`` from ``tracks``: its rows of source ``detected`` (the detector saw a
+    face there; the other sources are estimates, e.g. over a turned head) that the rest of the tracks leave
+    less than LEAK_FRACTION covered (a track beside a duplicate of itself leaves its face hidden)."""
     kept = tracks.drop(index=removed.index)
-    return removed[face_fractions(kept, removed, RenderConfig(), info.width, info.height) < LEAK_FRACTION]
+    exposed = face_fractions(kept, removed, RenderConfig(), info.width, info.height) < LEAK_FRACTION
+    return removed[exposed & (removed["source"] == "detected").to_numpy()]
 
 
 def _middle(rows: pd.DataFrame) -> pd.DataFrame:
@@ -112,23 +116,23 @@ def _middle(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def inject(tracks: pd.DataFrame, info) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """{name: (rows removed, rows exposed)}: ``track``, the longest track of faces >= MIN_FACE_PX whose
-    removal exposes at least RUN_FRAMES frames; ``run``, RUN_FRAMES frames from the middle of another
-    (or the same) such track exposing at least 5 of them."""
+    """{name: (rows removed, the leak)}: ``track``, the longest track of faces >= MIN_FACE_PX whose
+    removal leaks at least MIN_LEAK frames (:func:`_leak`); ``run``, RUN_FRAMES frames from the middle of
+    another (or the same) such track leaking at least MIN_LEAK of them."""
     ids = _tracks_by_width(tracks)
     out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for t in ids:
         removed = tracks[tracks["track_id"] == t]
-        exposed = _exposed(removed, tracks, info)
-        if len(exposed) >= RUN_FRAMES:
-            out["track"] = (removed, exposed)
+        leak = _leak(removed, tracks, info)
+        if len(leak) >= MIN_LEAK:
+            out["track"] = (removed, leak)
             break
     chosen = int(out["track"][0]["track_id"].iloc[0]) if out else None
     for t in [i for i in ids if i != chosen] + ([chosen] if chosen is not None else []):
         removed = _middle(tracks[tracks["track_id"] == t].sort_values("frame_index"))
-        exposed = _exposed(removed, tracks, info) if len(removed) else removed
-        if len(exposed) >= 5:
-            out["run"] = (removed, exposed)
+        leak = _leak(removed, tracks, info) if len(removed) else removed
+        if len(leak) >= MIN_LEAK:
+            out["run"] = (removed, leak)
             break
     return out
 
@@ -174,14 +178,14 @@ def collect(work: Path, clip_id: str, video: Path, ann: Path | None, detector) -
     result["base"] = _render_and_audit(video, info, trk, det, out, detector)
     result["injected"] = {}
     meta = read_metadata(trk)
-    for name, (removed, exposed) in inject(tracks, info).items():
+    for name, (removed, leak) in inject(tracks, info).items():
         sub = out / f"inject-{name}"
         sub.mkdir(exist_ok=True)
         path = sub / "tracks.parquet"
         if _write_unless_same(path, tracks, removed, meta):
             (sub / "audit.json").unlink(missing_ok=True)
         result["injected"][name] = {
-            "removed": exposed,
+            "leak": leak,
             "tracks": path,
             "audit": _render_and_audit(video, info, path, det, sub, detector),
         }
@@ -277,10 +281,10 @@ def score(results: list[dict], params: TriageParams) -> dict:
                     s["missed"].append(f"{r['clip']}: ground-truth leak {k} ({len(boxes)} frames)")
             for name, inj in r["injected"].items():
                 flagged, paths = rule(inj["audit"], read_boxes(inj["tracks"]))
-                hit = flagged and any(_overlaps(_by_frame(inj["removed"]), p) for p in paths)
+                hit = flagged and any(_overlaps(_by_frame(inj["leak"]), p) for p in paths)
                 s[f"inj_{when}"] += hit
                 if when == "after" and not hit:
-                    s["missed"].append(f"{r['clip']}: injected {name} ({len(inj['removed'])} frames exposed)")
+                    s["missed"].append(f"{r['clip']}: injected {name} ({len(inj['leak'])} frames leaked)")
     s["triage_seconds"] = rules.seconds
     return s
 
