@@ -329,7 +329,7 @@ class AuditConfig(Section):
         description="Findings: ... at a peak of at least this (regularize's confident_score).",
     )
     away_frames: int = Field(
-        3, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
+        4, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
     )
     away_score: float = Field(
         0.3, gt=0, le=1, description="Findings: ... with a peak score of at least this."
