@@ -45,7 +45,8 @@ class Browser:
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()
         pages = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
         page = next(p for p in pages if p["type"] == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60)
+        # no Origin header: Chromium (>= 111) refuses DevTools connections from an origin it was not told of
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
         self._id = 0
         self.errors: list[str] = []
         for domain in ("Runtime", "Log", "Page"):
