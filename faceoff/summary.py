@@ -199,13 +199,13 @@ def _runs_cell(audit: dict[str, Any]) -> str | None:
     return f"{audit.get('n_high') or 0} high / {audit['n_runs']}"
 
 
-def _severity(audit: dict[str, Any]) -> list[float]:
-    """The audit's worst run as a sort key (higher: more severe): 1, its frames, its peak for a run of
-    severity high; zeros without one."""
+def _severity(audit: dict[str, Any]) -> dict[str, list[float]]:
+    """``{"severity": [1, frames, peak]}`` of the audit's worst run when it is of severity high (a sort
+    key: higher is more severe), else nothing (the row stays short)."""
     runs = audit.get("first_runs") or []  # most severe first
     if not runs or runs[0].get("severity") != "high":
-        return [0, 0, 0]
-    return [1, runs[0].get("frames") or 0, runs[0].get("peak_score") or 0]
+        return {}
+    return {"severity": [1, runs[0].get("frames") or 0, runs[0].get("peak_score") or 0]}
 
 
 def _link(path: Any, here: Path) -> str | None:
@@ -228,7 +228,7 @@ def index_row(r: dict[str, Any], report_json: Path, here: Path) -> dict[str, Any
         "tracks": _get(r, "tracks", "count"),
         "findings": audit.get("n_findings") if audit.get("enabled", True) else None,
         "runs": _runs_cell(audit),
-        "severity": _severity(audit),
+        **_severity(audit),
         "recall": _get(r, "recall", "tracks", "recall"),
         "coverage": _get(r, "coverage", "tracks", "coverage"),
         "run": _get(r, "coverage", "tracks", "longest_uncovered_run"),
