@@ -19,8 +19,10 @@
    (frame count from the packet index, displayed size) and checks its sha256 is the one the render
    recorded after encoding the frames of check 1.
 
-``passed`` is no finding in checks 1 and 2. Nothing here raises on findings; the audit stage decides
-(:class:`AuditFailed` when ``audit.fail_on_findings``; the video is then not delivered).
+``passed`` is no finding in checks 1 and 2. Nothing here raises on findings; the audit stage groups them
+into runs with a severity and gives the video's verdict, ``needs_review`` (:mod:`faceoff.findings`), and
+decides (:class:`AuditFailed` when ``audit.fail_on_findings`` and the video needs review; it is then not
+delivered).
 
 False alarms on blurred faces (measured here, CenterFace via onnxruntime on CPU)
 --------------------------------------------------------------------------------
@@ -88,7 +90,7 @@ __all__ = [
     "uncovered_detections",
 ]
 
-AUDIT_FORMAT = "faceoff.audit/2"
+AUDIT_FORMAT = "faceoff.audit/3"  # 3: runs of findings, needs_review (faceoff.findings)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,11 @@ class AuditFailed(FaceOffError):
         if shown:
             worst = max(shown, key=lambda f: f["score"])
             msg += f", e.g. frame {worst['frame_index']} score {worst['score']:.2f}"
-        super().__init__(msg + f" (threshold {result.get('threshold')})")
+        msg += f" (threshold {result.get('threshold')})"
+        reasons = result.get("review_reasons") or []
+        if reasons:
+            msg += f"; {len(reasons)} run(s) need review, e.g. {reasons[0]}"
+        super().__init__(msg)
 
 
 def inside_fraction(box: np.ndarray, mask: np.ndarray) -> float:
@@ -232,19 +238,21 @@ class FrameAudit:
                 self.n_findings += 1
                 self.finding_frames.add(index)
                 self.max_outside = max(self.max_outside, score)
-                if len(self.findings) < self.params.max_stored_findings:
-                    self.findings.append(
-                        _finding("rendered", index, float(self._pts_time[index]), box, score, inside)
-                    )
+                self.findings.append(
+                    _finding("rendered", index, float(self._pts_time[index]), box, score, inside)
+                )
         self.seen += len(indices)
         self.seconds += time.perf_counter() - start
 
-    def result(self, video: str | Path) -> dict:
+    def result(self, video: str | Path, every_finding: bool = False) -> dict:
         """The check's record for ``video`` (the file the checked frames went to); raises FaceOffError
-        unless every frame of the probe was checked."""
+        unless every frame of the probe was checked. It lists the first ``max_stored_findings`` findings,
+        or with ``every_finding`` all of them (the render's stats: the audit stage groups them into runs,
+        :mod:`faceoff.findings`)."""
         if self.seen != self.info.frame_count:  # never pass a video with unaudited frames
             raise FaceOffError(f"{video}: audited {self.seen} frames, the probe has {self.info.frame_count}")
         detector = self.detector
+        listed = self.findings if every_finding else self.findings[: self.params.max_stored_findings]
         return {
             "format": AUDIT_FORMAT,
             "faceoff_version": __version__,
@@ -265,8 +273,8 @@ class FrameAudit:
             "n_findings": self.n_findings,
             "frames_with_findings": len(self.finding_frames),
             "max_score_outside_hidden": round(self.max_outside, 4),
-            "findings": self.findings,
-            "findings_truncated": self.n_findings > len(self.findings),
+            "findings": listed,
+            "findings_truncated": self.n_findings > len(listed),
             "hits_inside_hidden": self.hits_inside,
             "max_score_inside_hidden": round(self.max_inside, 4),
             "timing": {
@@ -310,13 +318,13 @@ def uncovered_detections(
     info: ProbeInfo,
     threshold: float,
     outside_fraction: float,
-    max_stored: int,
+    max_stored: int | None,
 ) -> dict:
     """Check 2 of the module doc: every detection scoring at least ``threshold`` whose box lies less than
     ``1 - outside_fraction`` inside the regions the render hid for ``tracks`` on its frame.
 
     Returns ``{"threshold", "n_checked", "n_findings", "frames_with_findings", "max_score", "findings"}``
-    (at most ``max_stored`` findings listed, all counted)."""
+    (at most ``max_stored`` findings listed, None: all; all counted)."""
     rows = detections[detections["score"] >= threshold]
     by_frame = boxes_by_frame(tracks, hidden=True)
     pts_time = np.asarray(info.pts_time, dtype=np.float64)
@@ -335,7 +343,7 @@ def uncovered_detections(
         n += 1
         frames.add(index)
         worst = max(worst, float(score))
-        if len(findings) < max_stored:
+        if max_stored is None or len(findings) < max_stored:
             findings.append(_finding("detection", index, float(pts_time[index]), box, score, inside))
     return {
         "threshold": threshold,

@@ -164,7 +164,7 @@ def cmd_export_cvat(args: argparse.Namespace) -> None:
     counts = export_cvat(
         args.tracks, read_probe(args.probe), args.output, audit_json=args.audit, labels_out=args.labels
     )
-    print(f"{args.tracks}: {counts['tracks']} tracks, {counts['findings']} findings -> {args.output}")
+    print(f"{args.tracks}: {counts['tracks']} tracks, {counts['findings']} finding tracks -> {args.output}")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:

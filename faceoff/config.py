@@ -334,7 +334,56 @@ class AuditConfig(Section):
         1000, ge=0, description="Findings listed in the audit JSON (all are counted)."
     )
     fail_on_findings: bool = Field(
-        False, description="A video with findings fails and is not delivered to `anonymized/`."
+        False,
+        description="A video whose findings need review (a run of severity high) fails and is not "
+        "delivered to `anonymized/`.",
+    )
+    run_gap: int = Field(
+        2,
+        ge=0,
+        description="Findings: frames without a finding that still continue a run (faceoff.findings).",
+    )
+    run_iou: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="Findings: a finding continues a run whose latest box it overlaps this much.",
+    )
+    rim_scale: float = Field(
+        2.0,
+        ge=1,
+        description="Findings: a run is beside a hidden region when its centre lies in a hidden box grown "
+        "this many times (a blurred head's rim).",
+    )
+    min_width: float = Field(
+        8.0, ge=0, description="Findings: runs narrower than this (median box width, px) stay low."
+    )
+    agree_frames: int = Field(
+        2,
+        ge=1,
+        description="Findings: high when detect and the rendered-frame check agree on this many frames.",
+    )
+    detect_frames: int = Field(
+        3, ge=1, description="Findings: high when the detect stage found it on this many frames ..."
+    )
+    detect_score: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="Findings: ... at a peak of at least this (regularize's confident_score).",
+    )
+    away_frames: int = Field(
+        4, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
+    )
+    away_score: float = Field(
+        0.3, gt=0, le=1, description="Findings: ... with a peak score of at least this."
+    )
+    rim_frames: int = Field(
+        5, ge=1, description="Findings: high when this long beside a hidden region (at rim_score) ..."
+    )
+    rim_score: float = Field(0.6, gt=0, le=1, description="Findings: ... with a peak score of at least this.")
+    peak_score: float = Field(
+        0.7, gt=0, le=1, description="Findings: high at this peak score, whatever the run's length."
     )
     contact_sheet_frames: int = Field(12, ge=1, le=200, description="Thumbnails on the QA contact sheet.")
     contact_sheet_width: int = Field(320, ge=32, le=1920, description="Thumbnail width in pixels.")

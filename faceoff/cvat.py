@@ -6,8 +6,10 @@ The file loads over the *source* video in a CVAT task made from the whole video 
 instead of re-interpolating it), and a box with ``outside="1"`` closes the track after each run of
 frames. Each box carries the attributes ``source`` (detected, interpolated, ..., ``manual`` for a box
 the reviewer draws: the attribute's default), ``score`` and ``track_id`` (FaceOff's id). Audit findings
-(:mod:`faceoff.audit`) are one-frame tracks of the label ``finding``, which corrections ignore: a
-reviewer who sees a missed face draws a ``face`` box there, or relabels the finding ``face``.
+(:mod:`faceoff.audit`) are tracks of the label ``finding``, one per run of findings
+(:mod:`faceoff.findings`: a keyframe per frame of its box path, attributes ``severity`` and ``score``,
+the run's peak), which corrections ignore: a reviewer who sees a missed face draws a ``face`` box there,
+or relabels the finding ``face``. An audit JSON made before runs gives one-frame tracks per finding.
 The reviewer's export of the task is read back by :mod:`faceoff.corrections`.
 """
 
@@ -23,6 +25,7 @@ import pandas as pd
 
 from faceoff.atomic import write_text
 from faceoff.boxes import SOURCES, read_boxes
+from faceoff.findings import SEVERITIES
 from faceoff.probe import ProbeInfo
 
 FACE_LABEL = "face"
@@ -55,7 +58,12 @@ def cvat_labels() -> list[dict[str, Any]]:
                 attr("track_id", "text", "", [], mutable=False),
             ],
         },
-        {"name": FINDING_LABEL, "color": "#ff0000", "type": "rectangle", "attributes": [score]},
+        {
+            "name": FINDING_LABEL,
+            "color": "#ff0000",
+            "type": "rectangle",
+            "attributes": [score, attr("severity", "select", "high", list(SEVERITIES))],
+        },
     ]
 
 
@@ -129,10 +137,23 @@ def _track(root: ET.Element, xml_id: int, label: str, rows: pd.DataFrame, n_fram
             _box(track, int(frame) + 1, box, True, a)
 
 
+def _finding_tracks(audit: dict[str, Any]) -> list[tuple[pd.DataFrame, dict[str, str]]]:
+    """The audit's runs as (box path rows, attributes); per-frame findings when it has no runs."""
+    if "runs" in audit:
+        return [
+            (
+                pd.DataFrame(r["path"], columns=["frame_index", "x1", "y1", "x2", "y2", "score"]),
+                {"score": f"{float(r['peak_score']):.4f}", "severity": str(r["severity"])},
+            )
+            for r in audit["runs"]
+        ]
+    return [(pd.DataFrame([f]), {"score": f"{float(f['score']):.4f}"}) for f in audit.get("findings") or []]
+
+
 def cvat_xml(
-    tracks: pd.DataFrame, info: ProbeInfo, task_name: str, findings: list[dict] | None = None
+    tracks: pd.DataFrame, info: ProbeInfo, task_name: str, audit: dict[str, Any] | None = None
 ) -> str:
-    """CVAT for video 1.1 XML of ``tracks`` (and audit ``findings``) for the probed video."""
+    """CVAT for video 1.1 XML of ``tracks`` (and the ``audit``'s runs of findings) for the probed video."""
     root = ET.Element("annotations")
     _sub(root, "version", "1.1")
     _meta(root, task_name, info)
@@ -149,9 +170,8 @@ def cvat_xml(
 
         _track(root, xml_id, FACE_LABEL, rows.sort_values("frame_index"), info.frame_count, face_attrs)
         xml_id += 1
-    for f in findings or []:
-        row = pd.DataFrame([f])
-        _track(root, xml_id, FINDING_LABEL, row, info.frame_count, lambda r: {"score": f"{r['score']:.4f}"})
+    for rows, attrs in _finding_tracks(audit or {}):
+        _track(root, xml_id, FINDING_LABEL, rows, info.frame_count, lambda _, a=attrs: a)
         xml_id += 1
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
@@ -166,16 +186,15 @@ def export_cvat(
     labels_out: str | Path | None = None,
     task_name: str | None = None,
 ) -> dict[str, int]:
-    """Write the CVAT XML of a tracks table (and the audit's findings) to ``out``; ``labels_out``: the
-    task's labels JSON. Returns the counts written."""
+    """Write the CVAT XML of a tracks table (and the audit's runs of findings) to ``out``; ``labels_out``:
+    the task's labels JSON. Returns the counts written (``findings``: finding tracks)."""
     tracks = read_boxes(tracks_path)
     if "track_id" not in tracks.columns:
         raise ValueError(f"{tracks_path}: not a tracks table (no track_id column)")
-    findings = []
-    if audit_json:
-        findings = json.loads(Path(audit_json).read_text(encoding="utf-8")).get("findings") or []
+    audit = json.loads(Path(audit_json).read_text(encoding="utf-8")) if audit_json else {}
     name = task_name or Path(tracks_path).stem
-    write_text(out, cvat_xml(tracks, info, name, findings))
+    write_text(out, cvat_xml(tracks, info, name, audit))
     if labels_out:
         write_text(labels_out, json.dumps(cvat_labels(), indent=2) + "\n")
-    return {"tracks": int(tracks["track_id"].nunique()), "boxes": len(tracks), "findings": len(findings)}
+    n_findings = len(_finding_tracks(audit))
+    return {"tracks": int(tracks["track_id"].nunique()), "boxes": len(tracks), "findings": n_findings}

@@ -124,12 +124,30 @@ def _audit_section(r: dict[str, Any]) -> str:
         return "<h2>Audit</h2>\n<p>off</p>\n"
     n = audit.get("n_findings") or 0
     verdict = f'<span class="bad">{esc(n)} finding(s)</span>' if n else "no findings"
+    if audit.get("needs_review") is not None:
+        n_runs, n_high = audit.get("n_runs") or 0, audit.get("n_high") or 0
+        look = '<span class="bad">needs review</span>' if audit["needs_review"] else "no run needs review"
+        verdict = f"{look}: {esc(n_high)} of {esc(n_runs)} run(s) of severity high, {esc(n)} finding(s)"
     text = (
         f"<h2>Audit</h2>\n<p>{verdict} on {esc(audit.get('frames_with_findings') or 0)} frame(s) "
         f"(detector run again on the rendered video, score &ge; {esc(audit.get('threshold'))}).</p>\n"
     )
+    runs = audit.get("first_runs") or []
+    if runs:
+        rows = "".join(
+            f"<tr><td class=l>{esc(r.get('severity'))}</td><td>{esc(r.get('first_frame'))}&ndash;"
+            f"{esc(r.get('last_frame'))}</td><td>{esc(r.get('frames'))}</td>"
+            f"<td>{fmt(r.get('peak_score'), 2)}</td>"
+            f"<td class=l>{esc('; '.join(r.get('reasons') or []))}</td></tr>"
+            for r in runs
+            if isinstance(r, dict)
+        )
+        text += (
+            "<table><tr><th class=l>severity</th><th>frames</th><th>length</th><th>peak</th>"
+            f"<th class=l>why</th></tr>{rows}</table>\n"
+        )
     first = audit.get("first_findings") or []
-    if first:
+    if first and not runs:
         rows = "".join(
             f"<tr><td>{esc(f.get('frame_index'))}</td><td>{fmt(f.get('score'), 2)}</td>"
             f"<td class=l>{esc(', '.join(fmt(f.get(k), 0) for k in ('x1', 'y1', 'x2', 'y2')))}</td></tr>"

@@ -239,6 +239,12 @@ def _audit_block(audit: dict[str, Any], contact_sheet: str | Path | None) -> dic
     block = {k: audit.get(k) for k in keys}
     block["enabled"] = audit.get("enabled", True)
     block["max_score_inside_hidden"] = audit.get("max_score_inside_hidden")
+    block["needs_review"] = audit.get("needs_review")
+    block["review_reasons"] = audit.get("review_reasons") or []
+    block["n_runs"] = audit.get("n_runs")
+    block["n_high"] = audit.get("n_high")
+    runs = audit.get("runs") or []  # most severe first (faceoff.findings)
+    block["first_runs"] = [{k: v for k, v in r.items() if k != "path"} for r in runs[:10]]
     block["first_findings"] = (audit.get("findings") or [])[:10]
     block["checked"] = audit.get("checked")  # what the audit checked, in words
     block["contact_sheet"] = str(contact_sheet) if contact_sheet else None

@@ -2,11 +2,13 @@
 
 The delivered (anonymized) video plays in an HTML5 ``<video>`` linked by a *relative* path, so the page
 works wherever ``results/`` is copied. Under it, a timeline with one lane per track source (detected,
-propagated, interpolated, extended, followed, manual), the audit findings and, for an annotated video,
-the frames where an annotated face is not covered; clicking a mark or a finding seeks the video there
-(and outlines a finding's box over the video), clicking a lane seeks to that point of the video. The QA
-contact sheet (itself drawn from the anonymized video) is embedded. Only anonymized pixels appear: the
-page never reads the source video. No network: CSS and script are inline.
+propagated, interpolated, extended, followed, manual), the audit findings as runs
+(:mod:`faceoff.findings`: one lane per severity, a table most severe first, the per-frame rows folded
+below it) and, for an annotated video, the frames where an annotated face is not covered; clicking a mark,
+a run or a finding seeks the video there (and outlines the box of a run's peak frame or of a finding over
+the video), clicking a lane seeks to that point of the video. The QA contact sheet (itself drawn from the
+anonymized video) is embedded. Only anonymized pixels appear: the page never reads the source video. No
+network: CSS and script are inline.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ LANE_COLOURS = {  # as the contact sheet draws them (faceoff/contact_sheet.py); 
     "manual": "#000000",
 }
 FINDING_COLOUR = "#ff0000"
+RUN_COLOURS = {"high": FINDING_COLOUR, "low": "#f4a0a0"}  # runs of findings by severity
 UNCOVERED_COLOUR = "#b00020"
 CUT_COLOUR = "#444444"
 
@@ -58,6 +61,9 @@ th{background:#f0f0f0}
 button{font:inherit;cursor:pointer}
 .muted{color:#666;font-size:.9em}
 img{max-width:100%}
+th.l,td.l{text-align:left}
+tr.high td:first-child{color:#b00020;font-weight:bold}
+.bad{color:#b00020}
 """
 
 SCRIPT = """
@@ -155,6 +161,45 @@ def _findings_table(findings: list[dict], clock: _Clock, total: Any) -> str:
     )
 
 
+def _run_button(run: dict, clock: _Clock) -> str:
+    """A button that seeks to the run's peak frame and outlines its box there."""
+    peak = next((row for row in run["path"] if row[0] == run["peak_frame"]), run["path"][0])
+    box = ",".join(str(v) for v in peak[1:5])
+    return (
+        f'<button class=finding data-t="{clock.t(peak[0])}" data-box="{_e(box)}">'
+        + (
+            f"frame {int(run['first_frame'])}"
+            if run["first_frame"] == run["last_frame"]
+            else f"frames {int(run['first_frame'])}&ndash;{int(run['last_frame'])}"
+        )
+        + "</button>"
+    )
+
+
+def _runs_table(audit: dict[str, Any], clock: _Clock) -> str:
+    """The audit's runs (:mod:`faceoff.findings`), most severe first, and the verdict above them."""
+    runs = audit.get("runs") or []
+    if not runs:
+        return "<p>No audit findings.</p>"
+    verdict = (
+        "<p><b class=bad>Needs review</b>: " + _e(" | ".join(audit.get("review_reasons") or [])) + "</p>"
+        if audit.get("needs_review")
+        else "<p>No run needs review: every run is of severity low (listed below, not flagged).</p>"
+    )
+    rows = "".join(
+        f"<tr class={_e(r['severity'])}><td class=l>{_e(r['severity'])}</td><td>{_run_button(r, clock)}</td>"
+        f"<td>{int(r['frames'])}</td><td>{float(r['peak_score']):.2f}</td><td>{float(r['width']):.0f}</td>"
+        f"<td class=l>{_e(', '.join(r.get('kinds') or {}))}</td><td>{float(r['beside_hidden']):.0%}</td>"
+        f"<td class=l>{_e('; '.join(r.get('reasons') or []))}</td></tr>"
+        for r in runs
+    )
+    return (
+        f"{verdict}<table><tr><th class=l>severity</th><th>run (click: peak frame)</th><th>frames</th>"
+        "<th>peak score</th><th>width (px)</th><th class=l>seen by</th><th>beside hidden</th>"
+        f"<th class=l>why</th></tr>{rows}</table>"
+    )
+
+
 def review_html(
     video_id: str,
     info: ProbeInfo,
@@ -176,15 +221,14 @@ def review_html(
         _lane("shot cuts", CUT_COLOUR, [(c, 1) for c in cuts], clock, "shot cut: a new shot starts at")
     )
     findings = audit.get("findings") or []
-    lanes.append(
-        _lane(
-            "audit findings",
-            FINDING_COLOUR,
-            frame_runs([f["frame_index"] for f in findings]),
-            clock,
-            "audit findings",
-        )
-    )
+    if "runs" in audit:  # runs of findings by severity (faceoff.findings)
+        for level, colour in RUN_COLOURS.items():
+            frames = [row[0] for r in audit["runs"] if r["severity"] == level for row in r["path"]]
+            name = f"audit runs: {level}"
+            lanes.append(_lane(name, colour, frame_runs(frames), clock, name))
+    else:  # an audit made before runs
+        frames = [f["frame_index"] for f in findings]
+        lanes.append(_lane("audit findings", FINDING_COLOUR, frame_runs(frames), clock, "audit findings"))
     coverage = report.get("coverage")
     if isinstance(coverage, dict):
         uncovered = (coverage.get("tracks") or {}).get("uncovered_frames") or []
@@ -201,8 +245,20 @@ def review_html(
     audit_line = (
         "Audit off."
         if audit.get("enabled") is False
-        else f"Audit: {_e(n_findings)} findings on {_e(audit.get('frames_with_findings'))} frames "
-        f"(detector re-run at threshold {_e(audit.get('threshold'))} on the delivered video)."
+        else f"Audit: {_e(n_findings)} findings on {_e(audit.get('frames_with_findings'))} frames"
+        + (
+            f" in {_e(audit.get('n_runs'))} runs, {_e(audit.get('n_high'))} of severity high"
+            if "runs" in audit
+            else ""
+        )
+        + f" (detector re-run at threshold {_e(audit.get('threshold'))} on the delivered video)."
+    )
+    per_frame = _findings_table(findings, clock, n_findings)
+    audit_section = (
+        f"{_runs_table(audit, clock)}\n<details><summary>Per-frame findings ({_e(n_findings)})</summary>"
+        f"{per_frame}</details>"
+        if "runs" in audit
+        else per_frame
     )
     sheet = (
         f'<h2>Contact sheet</h2><img alt="QA contact sheet of {_e(video_id)}" '
@@ -228,7 +284,7 @@ def review_html(
         '<p class=muted>Position: <span id="now">0.000 s</span>. Click a mark, a lane or a finding to go '
         "there. To correct: <code>faceoff export-cvat</code> (README, “Review and correct”).</p>\n"
         f"<div class=lanes>{''.join(lanes)}{_cut_lines(cuts, clock) if cuts else ''}</div>\n"
-        f"<h2>Audit findings</h2>\n{_findings_table(findings, clock, n_findings)}\n{sheet}\n"
+        f"<h2>Audit findings</h2>\n{audit_section}\n{sheet}\n"
         f"<script>{script}</script>\n</body></html>\n"
     )
 

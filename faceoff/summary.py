@@ -1,10 +1,10 @@
 """Cross-video summary: a CSV with one row per video and an index page (``summary.html``).
 
 Both are built from the report JSONs alone (no box table is read), so the summary of 10,000 videos takes
-seconds. The index is one sortable, filterable table (failed videos, audit findings and low coverage
-first), rendered in the browser from JSON embedded in the page, linking each video to its detail page
-(``reports/{id}.html``, written with its plot by the video's own report job), its delivered video and
-its contact sheet.
+seconds. The index is one sortable, filterable table (failed videos, audit findings of severity high
+(:mod:`faceoff.findings`; the most severe first) and low coverage first), rendered in the browser from
+JSON embedded in the page, linking each video to its detail page (``reports/{id}.html``, written with its
+plot by the video's own report job), its delivered video and its contact sheet.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ CSV_COLUMNS = [
     "longest_uncovered_run_after",
     "audit_findings",
     "audit_frames_with_findings",
+    "audit_runs",
+    "audit_runs_high",
+    "audit_needs_review",
     "contact_sheet",
 ]
 
@@ -82,6 +85,9 @@ def csv_row(report: dict[str, Any]) -> dict[str, Any]:
         "longest_uncovered_run_after": _get(report, "coverage", "tracks", "longest_uncovered_run"),
         "audit_findings": _get(report, "audit", "n_findings"),
         "audit_frames_with_findings": _get(report, "audit", "frames_with_findings"),
+        "audit_runs": _get(report, "audit", "n_runs"),
+        "audit_runs_high": _get(report, "audit", "n_high"),
+        "audit_needs_review": _get(report, "audit", "needs_review"),
         "contact_sheet": _get(report, "audit", "contact_sheet"),
     }
     for s in STAGES:
@@ -162,7 +168,15 @@ def _flags(r: dict[str, Any]) -> tuple[int, list[str]]:
     """Priority (higher: listed first) and the reasons a video needs a look."""
     flags, priority = [], 0
     audit = r.get("audit") or {}
-    if audit.get("enabled", True) and (audit.get("n_findings") or audit.get("passed") is False):
+    if not audit.get("enabled", True):
+        pass
+    elif "needs_review" in audit:  # the verdict of faceoff.findings: runs of severity high
+        if audit["needs_review"]:
+            reasons = audit.get("review_reasons") or []
+            first = f": {reasons[0]}" if reasons else ""
+            flags.append(f"audit: {audit.get('n_high')} run(s) of severity high{first}")
+            priority = max(priority, 2)
+    elif audit.get("n_findings") or audit.get("passed") is False:  # a report made before the verdict
         flags.append(f"audit: {audit.get('n_findings') or 0} finding(s)")
         priority = max(priority, 2)
     coverage = _get(r, "coverage", "tracks", "coverage")
@@ -176,6 +190,22 @@ def _flags(r: dict[str, Any]) -> tuple[int, list[str]]:
         flags.append("made with other parameters: " + ", ".join(map(str, r["params_mismatch"])))
         priority = max(priority, 1)
     return priority, flags
+
+
+def _runs_cell(audit: dict[str, Any]) -> str | None:
+    """``"high / all"`` runs of the audit findings, None without a verdict."""
+    if not audit.get("enabled", True) or audit.get("n_runs") is None:
+        return None
+    return f"{audit.get('n_high') or 0} high / {audit['n_runs']}"
+
+
+def _severity(audit: dict[str, Any]) -> dict[str, list[float]]:
+    """``{"severity": [1, frames, peak]}`` of the audit's worst run when it is of severity high (a sort
+    key: higher is more severe), else nothing (the row stays short)."""
+    runs = audit.get("first_runs") or []  # most severe first
+    if not runs or runs[0].get("severity") != "high":
+        return {}
+    return {"severity": [1, runs[0].get("frames") or 0, runs[0].get("peak_score") or 0]}
 
 
 def _link(path: Any, here: Path) -> str | None:
@@ -197,6 +227,8 @@ def index_row(r: dict[str, Any], report_json: Path, here: Path) -> dict[str, Any
         "faces": _get(r, "frames_with_faces", "tracks"),
         "tracks": _get(r, "tracks", "count"),
         "findings": audit.get("n_findings") if audit.get("enabled", True) else None,
+        "runs": _runs_cell(audit),
+        **_severity(audit),
         "recall": _get(r, "recall", "tracks", "recall"),
         "coverage": _get(r, "coverage", "tracks", "coverage"),
         "run": _get(r, "coverage", "tracks", "longest_uncovered_run"),
@@ -214,8 +246,10 @@ def failed_row(
 
 
 def _sort_key(row: dict[str, Any]) -> tuple:
+    """Failed first, then the flagged videos, the most severe audit findings first, then coverage."""
     coverage = row.get("coverage")
-    return (-row["priority"], 2.0 if coverage is None else coverage, str(row["id"]))
+    severity = [-v for v in row.get("severity") or [0, 0, 0]]
+    return (-row["priority"], *severity, 2.0 if coverage is None else coverage, str(row["id"]))
 
 
 # The table: sort by clicking a column head (again: reverse), filter by text (id or flags) and "needs a
@@ -223,7 +257,8 @@ def _sort_key(row: dict[str, Any]) -> tuple:
 SCRIPT = r"""
 const ROWS=JSON.parse(document.getElementById('rows').textContent);
 const COLS=[['id','video','l'],['flags','needs a look','l'],['frames','frames'],['duration','duration (s)'],
-['faces','frames with faces'],['tracks','tracks'],['findings','audit findings'],['recall','recall'],
+['faces','frames with faces'],['tracks','tracks'],['findings','audit findings'],['runs','audit runs','l'],
+['recall','recall'],
 ['coverage','coverage'],['run','longest uncovered run'],['seconds','seconds'],['links','','l']];
 const PAGE=500;
 let st={q:'',sort:'',desc:0,look:0,page:1};
@@ -243,6 +278,8 @@ function cell(r,k){switch(k){
  case 'duration':case 'seconds':return num(r[k],1);
  case 'recall':case 'coverage':return pct(r[k]);
  case 'run':return r.run==null?'–':r.run+' fr';
+ case 'runs':return r.runs==null?'–':
+   (r.severity&&r.severity[0]?'<span class=bad>'+esc(r.runs)+'</span>':esc(r.runs));
  case 'links':return [a(r.video,'video'),a(r.review,'review'),a(r.sheet,'QA sheet'),a(r.log,'log')]
    .filter(Boolean).join(' ');
  default:return num(r[k]);}}
@@ -317,7 +354,8 @@ def write_summary(
         "<h1>FaceOff summary</h1>\n"
         f"<p>{len(reports)} video(s) with a report, {n_annot} with annotations"
         f"{f', <span class=bad>{n_failed} failed</span>' if n_failed else ''}; "
-        f"{n_look} need a look (failed, audit findings, coverage below {pct(LOW_COVERAGE)}, ...). "
+        f"{n_look} need a look (failed, audit findings of severity high, coverage below {pct(LOW_COVERAGE)}, "
+        "...). "
         f'Every number per video: <a href="{_e(relative(out_csv, here))}">{_e(Path(out_csv).name)}</a>.</p>\n'
         f"{_recall_table(reports)}"
         "<h2>Videos</h2>\n"

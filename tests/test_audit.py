@@ -389,9 +389,12 @@ def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tm
     stats = video.with_suffix(".json")
     meta = {"frame_count": info.frame_count, "width": info.width, "height": info.height}
     covered, dropped = tmp_path / "covered.parquet", tmp_path / "dropped.parquet"
+    weak_only = tmp_path / "weak.parquet"
     write_boxes(detections_table([(3, list(boxes[3]), 0.9)]), covered, meta, DETECTION_SCHEMA)
-    weak = (3, [160, 110, 200, 150], 0.25)  # a weak detection no track kept, where nothing is hidden
-    write_boxes(detections_table([(3, list(boxes[3]), 0.9), weak]), dropped, meta, DETECTION_SCHEMA)
+    # a detection no track kept, where nothing is hidden: strong (severity high), or weak (low)
+    strong, weak = (3, [160, 110, 200, 150], 0.9), (3, [160, 110, 200, 150], 0.25)
+    write_boxes(detections_table([(3, list(boxes[3]), 0.9), strong]), dropped, meta, DETECTION_SCHEMA)
+    write_boxes(detections_table([(3, list(boxes[3]), 0.9), weak]), weak_only, meta, DETECTION_SCHEMA)
 
     def audit(detections, name, **changes):
         return run_audit(
@@ -402,19 +405,28 @@ def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tm
     (tmp_path / "anonymized").mkdir()
     result = audit(covered, "ok", fail_on_findings=True)
     assert result["passed"] and (tmp_path / "anonymized" / "ok.mp4").read_bytes() == video.read_bytes()
+    assert result["needs_review"] is False and result["runs"] == []
     checked = " ".join(result["checked"])
     assert f"every delivered frame ({N_FRAMES}), as handed to the encoder" in checked
     assert "every detection of the detect stage at score >= 0.2 (1 boxes)" in checked
     assert result["encoded_file"]["frames"] == N_FRAMES and result["encoded_file"]["size"] == [WIDTH, HEIGHT]
 
-    with pytest.raises(AuditFailed, match="1 possible unhidden face"):
-        audit(dropped, "weak", fail_on_findings=True)
-    assert not (tmp_path / "anonymized" / "weak.mp4").exists()  # never delivered
-    found = json.loads((tmp_path / "weak.json").read_text())
+    with pytest.raises(AuditFailed, match="1 possible unhidden face.*1 run.* need review.*peak score 0.90"):
+        audit(dropped, "strong", fail_on_findings=True)
+    assert not (tmp_path / "anonymized" / "strong.mp4").exists()  # never delivered
+    found = json.loads((tmp_path / "strong.json").read_text())
     assert found["rendered_frames"]["n_findings"] == 0 and found["detections"]["n_findings"] == 1
     assert [(f["kind"], f["frame_index"]) for f in found["findings"]] == [("detection", 3)]
+    (run,) = found["runs"]
+    assert found["needs_review"] and (run["severity"], run["first_frame"], run["frames"]) == ("high", 3, 1)
+    assert run["path"] == [[3, 160.0, 110.0, 200.0, 150.0, 0.9]]
     assert audit(dropped, "report_only")["n_findings"] == 1  # without fail_on_findings: delivered
     assert (tmp_path / "anonymized" / "report_only.mp4").is_file()
+    # one weak frame is noise: listed as a run of severity low, the video is delivered even so
+    weak_result = audit(weak_only, "weak", fail_on_findings=True)
+    assert weak_result["n_findings"] == 1 and not weak_result["needs_review"]
+    assert [r["severity"] for r in weak_result["runs"]] == ["low"]
+    assert (tmp_path / "anonymized" / "weak.mp4").is_file()
 
     other = tmp_path / "other.mp4"  # not the file whose frames the render checked
     other.write_bytes(video.read_bytes() + b"\0")

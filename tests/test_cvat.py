@@ -131,3 +131,45 @@ def test_two_boxes_of_one_track_on_a_frame_become_two_cvat_tracks(tmp_path):
     export_cvat(path, probe_info(), tmp_path / "t.xml")
     back = load_annotations(tmp_path / "t.xml", frame_count=30)
     assert len(back) == 6 and back["track_id"].nunique() == 2
+
+
+def test_runs_of_findings_become_finding_tracks_with_their_severity(tmp_path, tracks_file):
+    """An audit with runs (faceoff.findings): one finding track per run, a keyframe per frame of its box
+    path, closed after each gap and after its last frame; severity and peak score as attributes."""
+    from faceoff.config import AuditConfig
+    from faceoff.findings import TriageParams, triage
+
+    path, _ = tracks_file
+    found = [
+        {
+            "kind": "rendered",
+            "frame_index": f,
+            "x1": 40.0 + f,
+            "y1": 2.0,
+            "x2": 52.0 + f,
+            "y2": 14.0,
+            "score": s,
+        }
+        for f, s in ((3, 0.5), (4, 0.9), (6, 0.6))
+    ]
+    found.append(
+        {"kind": "detection", "frame_index": 20, "x1": 1.0, "y1": 30.0, "x2": 9.0, "y2": 40.0, "score": 0.25}
+    )
+    audit = triage(
+        found,
+        pd.DataFrame(columns=["frame_index", "x1", "y1", "x2", "y2"]),
+        TriageParams.from_config(AuditConfig()),
+    )
+    audit_json = tmp_path / "audit.json"
+    audit_json.write_text(json.dumps({"findings": found, **audit}))
+    out = tmp_path / "vid.xml"
+    assert export_cvat(path, probe_info(), out, audit_json=audit_json)["findings"] == 2
+    runs = [t for t in ET.parse(out).getroot().findall("track") if t.get("label") == FINDING_LABEL]
+    shown = {}
+    for t in runs:
+        boxes = t.findall("box")
+        attrs = {a.get("name"): a.text for a in boxes[0].findall("attribute")}
+        visible = [int(b.get("frame")) for b in boxes if b.get("outside") == "0"]
+        closed = [int(b.get("frame")) for b in boxes if b.get("outside") == "1"]
+        shown[attrs["severity"]] = (visible, closed, attrs["score"], float(boxes[0].get("xtl")))
+    assert shown == {"high": ([3, 4, 6], [5, 7], "0.9000", 43.0), "low": ([20], [21], "0.2500", 1.0)}

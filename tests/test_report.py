@@ -390,3 +390,42 @@ def test_timeline_marks_shot_cuts() -> None:
     early, late = changed_columns([25]), changed_columns([75])
     assert len(early) and len(late) and np.ptp(early) <= 4 and np.ptp(late) <= 4
     assert late.min() > early.max() + 100
+
+
+def test_report_and_detail_page_carry_the_audit_verdict_and_first_runs(tmp_path: Path) -> None:
+    from faceoff.config import AuditConfig
+    from faceoff.findings import TriageParams, triage
+    from faceoff.pages import detail_page
+
+    p = make_video(tmp_path, "v1", True)
+    leak = [
+        {"kind": k, "frame_index": f, "x1": 30.0, "y1": 5.0, "x2": 50.0, "y2": 30.0, "score": 0.8}
+        for f in range(4, 8)
+        for k in ("rendered", "detection")
+    ]
+    noise = [
+        {"kind": "detection", "frame_index": 1, "x1": 1.0, "y1": 1.0, "x2": 12.0, "y2": 12.0, "score": 0.22}
+    ]
+    verdict = triage(
+        noise + leak,
+        pd.DataFrame(columns=["frame_index", "x1", "y1", "x2", "y2"]),
+        TriageParams.from_config(AuditConfig()),
+    )
+    audit = {"enabled": True, "passed": False, "n_findings": 9, "findings": noise + leak, **verdict}
+    (tmp_path / "audit.json").write_text(json.dumps(audit))
+    r = build_report(
+        "v1", p["probe"], p["det"], p["trk"], p["render"], None, CONFIG, audit_json=tmp_path / "audit.json"
+    )
+    block = r["audit"]
+    assert block["needs_review"] and (block["n_runs"], block["n_high"]) == (2, 1)
+    assert block["review_reasons"] == verdict["review_reasons"] and block["review_reasons"][0].startswith(
+        "frames 4-7: "
+    )
+    assert [(x["severity"], x["first_frame"], x["frames"]) for x in block["first_runs"]] == [
+        ("high", 4, 4),
+        ("low", 1, 1),
+    ]
+    assert all("path" not in x for x in block["first_runs"])  # the box paths stay in the audit JSON
+    html = detail_page(r, b"png", tmp_path, {})
+    assert "needs review</span>: 1 of 2 run(s) of severity high, 9 finding(s)" in html
+    assert html.index("<td class=l>high</td>") < html.index("<td class=l>low</td>")

@@ -112,3 +112,46 @@ def test_shot_cuts_are_marked_on_the_timeline(tmp_path):
     assert xs == pytest.approx([250.0, 750.0])
     plain = review_html("v", dataclasses.replace(info, cuts=[]), tracks, {"findings": []}, "v.mp4", None)
     assert "<div class=cuts>" not in plain and 'data-lane="shot cuts"><span>shot cuts (0' in plain
+
+
+def test_runs_of_findings_by_severity_most_severe_first(tmp_path):
+    """With runs (faceoff.findings): a lane per severity, the verdict, a row per run seeking to its peak
+    frame with that frame's box, and the per-frame rows kept below."""
+    from faceoff.config import AuditConfig
+    from faceoff.findings import TriageParams, triage
+    from faceoff.review import review_html
+
+    noise = {"kind": "detection", "frame_index": 2, "x1": 50, "y1": 30, "x2": 60, "y2": 40, "score": 0.22}
+    leak = [
+        {"kind": "rendered", "frame_index": f, "x1": 5 + f, "y1": 5, "x2": 25 + f, "y2": 25, "score": s}
+        for f, s in ((20, 0.5), (21, 0.8), (22, 0.6))
+    ]
+    verdict = triage(
+        [noise, *leak],
+        pd.DataFrame(columns=["frame_index", "x1", "y1", "x2", "y2"]),
+        TriageParams.from_config(AuditConfig()),
+    )
+    audit = {
+        "enabled": True,
+        "n_findings": 4,
+        "frames_with_findings": 4,
+        "threshold": 0.3,
+        "findings": [noise, *leak],
+        **verdict,
+    }
+    tracks = track_rows(1, range(0, 10), (5, 5, 20, 20))
+    text = review_html("v", probe_info(n=30), tracks, audit, "v.mp4", None)
+    parser = _Tags()
+    parser.feed(text)
+    lanes = {a["data-lane"] for t, a in parser.tags if t == "div" and "data-lane" in a}
+    assert {"audit runs: high", "audit runs: low"} <= lanes and "audit findings" not in lanes
+    assert "Needs review" in text and "frames 20-22: " in text
+    buttons = [a for t, a in parser.tags if t == "button"]
+    # the runs first (high, then low), each at its peak frame; then the four per-frame rows
+    assert [(float(b["data-t"]), b["data-box"]) for b in buttons[:2]] == [
+        (pytest.approx(21 / 25 + 0.02), "26.0,5.0,46.0,25.0"),
+        (pytest.approx(2 / 25 + 0.02), "50.0,30.0,60.0,40.0"),
+    ]
+    assert len(buttons) == 2 + 4 and "<details><summary>Per-frame findings (4)" in text
+    rows = re.findall(r"<tr class=(high|low)>", text)
+    assert rows == ["high", "low"]

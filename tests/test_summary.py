@@ -137,3 +137,55 @@ def test_index_table_sorts_and_filters_in_a_browser(results: Path) -> None:
     assert ids("#look=1") == ["findings", "lowcov"]
     assert ids("#sort=id") == sorted(ids(""), key=str)
     assert ids("#sort=coverage&desc=1")[:2] == ["ok", "lowcov"]  # videos without coverage last
+
+
+def _with_verdict(path: Path, needs_review: bool, runs: list[dict]) -> None:
+    """Give a report the audit verdict of faceoff.findings (runs most severe first)."""
+    r = json.loads(path.read_text())
+    high = [x for x in runs if x["severity"] == "high"]
+    r["audit"].update(
+        needs_review=needs_review,
+        n_runs=len(runs),
+        n_high=len(high),
+        review_reasons=[f"frames {x['first_frame']}-{x['last_frame']}: why" for x in high],
+        first_runs=runs,
+    )
+    path.write_text(json.dumps(r))
+
+
+def test_the_verdict_decides_needs_a_look_and_the_most_severe_come_first(tmp_path: Path) -> None:
+    def run(severity, first, frames, peak):
+        return {
+            "severity": severity,
+            "first_frame": first,
+            "last_frame": first + frames - 1,
+            "frames": frames,
+            "peak_score": peak,
+        }
+
+    noise = [run("low", 3, 1, 0.25), run("low", 40, 2, 0.4)]
+    _with_verdict(_report(tmp_path, "noise", findings=12), False, noise)
+    _with_verdict(_report(tmp_path, "short", findings=5), True, [run("high", 10, 5, 0.8), *noise])
+    _with_verdict(_report(tmp_path, "long", findings=80), True, [run("high", 0, 40, 0.9)])
+    _report(tmp_path, "old", findings=2)  # a report made before the verdict: any finding needs a look
+    _report(tmp_path, "clean", coverage=1.0)
+    write_summary(find_reports(tmp_path), tmp_path / "s.html", tmp_path / "s.csv")
+    rows = _rows((tmp_path / "s.html").read_text(encoding="utf-8"))
+    assert [r["id"] for r in rows] == ["long", "short", "old", "clean", "noise"]
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["long"]["flags"] == "audit: 1 run(s) of severity high: frames 0-39: why"
+    assert by_id["noise"]["flags"] == "" and by_id["noise"]["priority"] == 0
+    assert by_id["old"]["flags"] == "audit: 2 finding(s)"
+    assert (by_id["short"]["runs"], by_id["noise"]["runs"], by_id["clean"]["runs"]) == (
+        "1 high / 3",
+        "0 high / 2",
+        None,
+    )
+    with open(tmp_path / "s.csv", newline="", encoding="utf-8") as fh:
+        table = {r["id"]: r for r in csv.DictReader(fh)}
+    assert (
+        table["noise"]["audit_runs"],
+        table["noise"]["audit_runs_high"],
+        table["noise"]["audit_needs_review"],
+    ) == ("2", "0", "False")
+    assert table["long"]["audit_needs_review"] == "True" and table["old"]["audit_needs_review"] == ""

@@ -1,6 +1,7 @@
 """The audit stage: what the render's frame check found, the detections the rendered regions leave
-uncovered, a check of the encoded file, the QA contact sheet, and delivery to ``anonymized/`` unless the
-audit must fail the video. It runs no detector: the rendered frames were re-detected inside the render
+uncovered, both grouped into runs with a severity and one verdict (:mod:`faceoff.findings`), a check of
+the encoded file, the QA contact sheet, and delivery to ``anonymized/`` unless the audit must fail the
+video. It runs no detector: the rendered frames were re-detected inside the render
 (:mod:`faceoff.audit` explains the three checks)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.contact_sheet import write_contact_sheet
 from faceoff.delivery import deliver
 from faceoff.errors import FaceOffError
+from faceoff.findings import TriageParams, triage
 from faceoff.probe import ProbeInfo, probe_video
 
 
@@ -73,8 +75,10 @@ def run_audit(
 ) -> dict:
     """Audit the rendered video, draw its QA contact sheet, and deliver it unless the audit must fail it.
 
-    ``render_stats`` is the render stage's JSON (its frame check and the encoded file's sha256). With
-    ``audit.fail_on_findings`` a video with findings raises :class:`AuditFailed` and is not delivered.
+    ``render_stats`` is the render stage's JSON (its frame check, every finding, and the encoded file's
+    sha256). The findings of both checks are grouped into runs, each with a severity, and the video gets
+    its verdict ``needs_review`` (:mod:`faceoff.findings`). With ``audit.fail_on_findings`` a video that
+    needs review raises :class:`AuditFailed` and is not delivered.
     """
     stats = json.loads(Path(render_stats).read_text())
     info, encoded = _encoded_file_check(rendered, source, stats)
@@ -87,17 +91,22 @@ def run_audit(
                 "render again with this audit section"
             )
         check_made_for(detections_path, source)
+        hidden = read_boxes(tracks_path)
         table = uncovered_detections(
             read_boxes(detections_path),
-            read_boxes(tracks_path),
+            hidden,
             render,
             source,
             detect.threshold,
             audit.outside_fraction,
-            audit.max_stored_findings,
+            None,
         )
         findings = sorted(frames["findings"] + table["findings"], key=lambda f: (f["frame_index"], f["kind"]))
         n_findings = frames["n_findings"] + table["n_findings"]
+        if frames.get("findings_truncated") or len(findings) != n_findings:
+            raise FaceOffError(f"{render_stats}: the render's stats do not list every finding; render again")
+        triage_params = TriageParams.from_config(audit)
+        verdict = triage(findings, hidden, triage_params)
         result = {
             **{k: v for k, v in frames.items() if k != "findings"},
             "format": AUDIT_FORMAT,
@@ -107,18 +116,20 @@ def run_audit(
             "detections": {k: v for k, v in table.items() if k != "findings"},
             "encoded_file": encoded,
             "n_findings": n_findings,
-            "frames_with_findings": len({f["frame_index"] for f in findings})
-            if n_findings == len(findings)
-            else frames["frames_with_findings"] + table["frames_with_findings"],  # an upper bound
+            "frames_with_findings": len({f["frame_index"] for f in findings}),
             "findings": findings[: audit.max_stored_findings],
-            "findings_truncated": n_findings > min(len(findings), audit.max_stored_findings),
+            "findings_truncated": n_findings > audit.max_stored_findings,
             "passed": n_findings == 0,
+            "triage": asdict(triage_params),
+            **verdict,  # needs_review, review_reasons, n_runs, n_high, runs
         }
     else:
         result = {
             "enabled": False,
             "passed": None,
+            "needs_review": None,
             "findings": [],
+            "runs": [],
             "n_findings": None,
             "encoded_file": encoded,
         }
@@ -132,7 +143,7 @@ def run_audit(
         k=audit.contact_sheet_frames,
         thumb_width=audit.contact_sheet_width,
     )
-    if audit.enabled and audit.fail_on_findings and not result["passed"]:
+    if audit.enabled and audit.fail_on_findings and result["needs_review"]:
         raise AuditFailed(result, where=str(rendered))
     deliver(rendered, delivered)
     return result

@@ -115,7 +115,7 @@ def run_render(
             for k, v in info.streams.items()
             if v and k != "video" and not (k == "audio" and cfg.keep_audio)
         },
-        "audit": checker.result(out) if checker is not None else {"enabled": False},
+        "audit": checker.result(out, every_finding=True) if checker is not None else {"enabled": False},
         **timing(seconds, written),
     }
     write_text(stats_out, json.dumps(stats, indent=2) + "\n")

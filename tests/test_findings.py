@@ -1,0 +1,160 @@
+"""Audit findings as runs (faceoff/findings.py): grouping, severity and the verdict, on hand-made findings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from faceoff.config import AuditConfig
+from faceoff.findings import HIGH, LOW, TriageParams, describe_run, group_findings, severity, triage
+
+PARAMS = TriageParams.from_config(AuditConfig())
+
+
+def finding(frame: int, box, score: float, kind: str = "rendered") -> dict:
+    x1, y1, x2, y2 = box
+    return {
+        "kind": kind,
+        "frame_index": frame,
+        "pts_time": frame / 25,
+        "x1": x1,
+        "y1": y1,
+        "x2": x2,
+        "y2": y2,
+        "score": score,
+        "inside_fraction": 0.0,
+    }
+
+
+def tracks(rows) -> pd.DataFrame:
+    """A tracks table of (frame, x1, y1, x2, y2) rows, pad 0."""
+    df = pd.DataFrame(rows, columns=["frame_index", "x1", "y1", "x2", "y2"])
+    return df.assign(score=0.9, track_id=0, source="detected", pad=0.0, pts_time=df["frame_index"] / 25)
+
+
+NO_TRACKS = tracks([])
+
+
+def moving_face(frames, kind="rendered", score=0.85, x0=100.0):
+    """A 40 px face moving 2 px a frame to the right."""
+    return [finding(f, (x0 + 2 * f, 50, x0 + 40 + 2 * f, 100), score, kind) for f in frames]
+
+
+def test_a_moving_face_with_short_gaps_is_one_run_and_both_kinds_join_it():
+    found = moving_face([0, 1, 2, 5, 6]) + moving_face([0, 1, 2, 5, 6], "detection", 0.6)
+    found.append(finding(3, (400, 300, 430, 330), 0.25))  # elsewhere: its own run
+    runs = group_findings(found[::-1], run_gap=2, run_iou=0.2)  # any input order
+    assert [[(f["frame_index"], f["kind"]) for f in r] for r in runs] == [
+        [(f, k) for f in (0, 1, 2, 5, 6) for k in ("rendered", "detection")],
+        [(3, "rendered")],
+    ]
+    # a gap longer than run_gap frames splits it
+    assert [len(r) for r in group_findings(moving_face([0, 1, 2, 6, 7]), 2, 0.2)] == [3, 2]
+    assert [len(r) for r in group_findings(moving_face([0, 1, 2, 6, 7]), 3, 0.2)] == [5]
+
+
+def test_two_faces_side_by_side_stay_two_runs():
+    left, right = moving_face(range(6), x0=0.0), moving_face(range(6), x0=60.0, score=0.4)
+    runs = group_findings(left + right, 2, 0.2)
+    assert sorted(len(r) for r in runs) == [6, 6]
+    assert all(len({f["x1"] - 2 * f["frame_index"] for f in r}) == 1 for r in runs)
+
+
+def test_describe_run_gives_the_evidence_and_one_box_per_frame():
+    hidden = {f: np.array([[300, 40, 340, 110]], dtype=np.float32) for f in range(10)}
+    found = moving_face(range(4)) + moving_face([1, 2], "detection", 0.95)
+    run = describe_run(found, hidden, rim_scale=2.0)
+    assert (run["first_frame"], run["last_frame"], run["frames"]) == (0, 3, 4)
+    assert run["kinds"] == {"rendered": 4, "detection": 2} and run["agree_frames"] == 2
+    assert (run["peak_score"], run["peak_frame"], run["width"]) == (0.95, 1, 40.0)
+    assert run["beside_hidden"] == 0.0  # 200 px away from the hidden box
+    assert [row[0] for row in run["path"]] == [0, 1, 2, 3] and run["path"][1][-1] == 0.95
+    near = describe_run(moving_face(range(4), x0=330.0), hidden, rim_scale=2.0)
+    assert near["beside_hidden"] == 1.0  # centre within the hidden box grown 2x (x 280..360)
+    assert describe_run(moving_face(range(4), x0=330.0), hidden, rim_scale=1.0)["beside_hidden"] == 0.0
+
+
+def _run(**evidence) -> dict:
+    base = {"frames": 1, "peak_score": 0.3, "width": 40.0, "beside_hidden": 0.0, "agree_frames": 0}
+    base |= {"kinds": {"rendered": 1}, "detect_peak": 0.0}
+    return {**base, **evidence}
+
+
+@pytest.mark.parametrize(
+    ("evidence", "level", "why"),
+    [
+        ({}, LOW, "1 frame(s), peak 0.30, 40 px, away from hidden regions"),
+        ({"agree_frames": 2, "frames": 2}, HIGH, "agree on 2 frame(s)"),
+        ({"frames": 4, "peak_score": 0.3}, HIGH, "4 frames away from hidden regions"),
+        ({"frames": 4, "peak_score": 0.29}, LOW, "peak 0.29"),
+        ({"frames": 3, "peak_score": 0.5}, LOW, "3 frame(s), peak 0.50"),
+        ({"frames": 4, "peak_score": 0.5, "beside_hidden": 1.0}, LOW, "beside a hidden region"),
+        ({"frames": 5, "peak_score": 0.6, "beside_hidden": 1.0}, HIGH, "5 frames beside a hidden region"),
+        ({"peak_score": 0.7}, HIGH, "peak score 0.70"),
+        (
+            {
+                "frames": 3,
+                "peak_score": 0.4,
+                "beside_hidden": 1.0,
+                "kinds": {"detection": 3},
+                "detect_peak": 0.4,
+            },
+            HIGH,
+            "detect found it on 3 frames, peak 0.40",
+        ),
+        ({"frames": 3, "beside_hidden": 1.0, "kinds": {"detection": 3}, "detect_peak": 0.39}, LOW, "beside"),
+        ({"peak_score": 0.95, "frames": 9, "width": 5.0}, LOW, "narrower than 8 px"),
+    ],
+)
+def test_severity_rule(evidence, level, why):
+    got, reasons = severity(_run(**evidence), PARAMS)
+    assert got == level and any(why in r for r in reasons), reasons
+
+
+def test_a_clean_video_with_scattered_low_score_noise_needs_no_review():
+    hidden_face = [(f, 200, 100, 260, 170) for f in range(100)]  # one face, hidden all along
+    rng = np.random.default_rng(0)
+    noise = []
+    for f in rng.choice(100, 12, replace=False):  # single frames at 0.20-0.30 on lamps, gloves, walls
+        x, y = rng.uniform(0, 500, 2)
+        noise.append(
+            finding(
+                int(f), (x, y, x + 30, y + 30), rng.uniform(0.2, 0.3), rng.choice(["rendered", "detection"])
+            )
+        )
+    # the blurred head's rim re-detected at 0.3-0.5 for 4 frames, just below the hidden box
+    noise += [finding(f, (205, 160, 255, 215), 0.3 + 0.05 * (f - 40)) for f in range(40, 44)]
+    verdict = triage(noise, tracks(hidden_face), PARAMS)
+    assert not verdict["needs_review"] and verdict["review_reasons"] == [] and verdict["n_high"] == 0
+    assert verdict["n_runs"] >= 2 and all(r["severity"] == LOW for r in verdict["runs"])
+    rim = next(r for r in verdict["runs"] if r["first_frame"] == 40)
+    assert rim["frames"] == 4 and rim["beside_hidden"] == 1.0
+
+
+def test_a_removed_track_needs_review_and_comes_first():
+    noise = [finding(7, (500, 20, 530, 50), 0.24, "detection")]
+    # the track of a face was removed: the rendered-frame check and the detect stage both see it
+    leak = moving_face(range(30, 50)) + moving_face(range(30, 50), "detection", 0.7)
+    verdict = triage(noise + leak, NO_TRACKS, PARAMS)
+    assert verdict["needs_review"] and verdict["n_high"] == 1 and verdict["n_runs"] == 2
+    first = verdict["runs"][0]
+    assert (first["severity"], first["first_frame"], first["last_frame"], first["frames"]) == (
+        HIGH,
+        30,
+        49,
+        20,
+    )
+    assert verdict["review_reasons"] == [
+        "frames 30-49: detect and the rendered-frame check agree on 20 frame(s); detect found it on 20 "
+        "frames, peak 0.70; 20 frames away from hidden regions, peak 0.85; peak score 0.85"
+    ]
+    assert verdict["runs"][1]["severity"] == LOW
+    # five frames of a track removed, seen by the rendered-frame check alone, at a modest score
+    assert triage(moving_face(range(10, 15), score=0.45), NO_TRACKS, PARAMS)["needs_review"]
+
+
+def test_triage_params_come_from_the_audit_section():
+    cfg = AuditConfig(rim_frames=9, peak_score=0.8)
+    p = TriageParams.from_config(cfg)
+    assert (p.rim_frames, p.peak_score, p.run_gap) == (9, 0.8, AuditConfig().run_gap)
