@@ -242,6 +242,8 @@ def test_a_face_leaving_keeps_its_size_and_is_held_at_the_edge():
     np.testing.assert_allclose(
         tracks.loc[23:28, ["x1", "y1", "x2", "y2"]], [truth[22].clip(0)] * 6, atol=1e-3
     )
+    inset = det.assign(x1=det["x1"].where(det["x1"] > 0, 3.0))  # boxes stopping 3 px short of the edge
+    assert _run(inset, n, dataclasses.replace(PLAIN, edge_hold=6))["frame_index"].max() == 28
     short = _run(det, 25, dataclasses.replace(PLAIN, edge_hold=6))
     assert short["frame_index"].max() == 24
     inside = _run(_moving(range(10), 400, 300, 0, 0, 60), 40, dataclasses.replace(PLAIN, edge_hold=6))
