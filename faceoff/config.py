@@ -223,6 +223,21 @@ class RegularizeConfig(Section):
     sure_score: float = Field(
         0.6, gt=0, le=1, description="tracks: boxes scoring this or more get no uncertainty pad."
     )
+    max_pad_fraction: float = Field(
+        0.75,
+        ge=0,
+        le=4,
+        description="tracks: a box's render pad (motion and uncertainty) is at most this share of its "
+        "larger side, so a box that jumps cannot hide a wide area around a small face.",
+    )
+    edge_hold: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="tracks: a track that ends (or starts) at the frame edge, a face leaving (or entering) "
+        "the picture, keeps its box there for this many frames past its last (before its first) detection; "
+        "never past the frames regularized together (a cut). 0 = off.",
+    )
     follow_frames: int = Field(
         30,
         ge=0,

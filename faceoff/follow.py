@@ -6,12 +6,15 @@ followed frame by frame with normalised cross-correlation (``cv2.matchTemplate``
 on the grey frames: the template is the box at the previous frame (box and some context: hair, cap, head
 outline), searched for around the same place in the next frame. Following stops after
 :attr:`FollowParams.frames` frames, when the best match scores below :attr:`FollowParams.min_score`,
-when the template is flat (a blank wall matches anything), when the box's centre leaves the frame, or
-when it reaches a box of any track (the face is covered there already). Where the match fails on a
-textured box (a head turning away, bowing or passing behind a hand no longer looks like its last
-frame), the step falls back on the optical flow of the head-and-shoulders region
-(:mod:`faceoff.headtrack`, :attr:`FollowParams.flow`), which stops on its own rules. Only tracks with a
-detection of :attr:`FollowParams.min_track_score` or more are followed.
+when the template is flat (a blank wall matches anything), when the best match lies further than the
+search radius (:attr:`FollowParams.search` box sizes; the square search window's corners reach
+further): a jump is drift onto something else, when the box's centre leaves the frame, or when it
+reaches a box of any track (the face is covered there already). Where the match fails on a textured
+box (a head turning away, bowing or passing behind a hand no longer looks like its last frame), the
+step falls back on the optical flow of the head-and-shoulders region (:mod:`faceoff.headtrack`,
+:attr:`FollowParams.flow`), which stops on its own rules, the same radius among them. Only tracks with a
+detection of :attr:`FollowParams.min_track_score` or more are followed. A followed box's render pad is
+the same share of its size as its track's pad at the end it was followed from: following never widens it.
 
 What it buys and costs, on the synthetic OR suite (docs/recall.md): the faces it recovers are those
 the detector loses while the head is still in view (turned away, masked, partly hidden); its boxes
@@ -25,6 +28,7 @@ Deterministic: the same video and tracks give the same rows.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,7 +77,7 @@ class _End:
 
     track_id: int
     box: np.ndarray  # x1 y1 x2 y2
-    pad: float  # the track's render pad at this end, carried by the rows followed from it
+    pad: float  # the track's render pad at this end, as a share of the box's larger side
 
 
 def _step(
@@ -98,8 +102,10 @@ def _step(
     _, best, _, (bx, by) = cv2.minMaxLoc(scores)
     if not np.isfinite(best) or best < p.min_score:
         return None
-    shift = np.array([sx1 + bx - tx1, sy1 + by - ty1] * 2, dtype=np.float64)
-    return box + shift, float(best)
+    dx, dy = sx1 + bx - tx1, sy1 + by - ty1
+    if math.hypot(dx, dy) > radius + 1:  # into the window's corner (1 px: its rounding to pixels): drift
+        return None
+    return box + np.array([dx, dy, dx, dy], dtype=np.float64), float(best)
 
 
 def _textured(grey: np.ndarray, box: np.ndarray) -> bool:
@@ -112,8 +118,8 @@ def _textured(grey: np.ndarray, box: np.ndarray) -> bool:
 def _follow(
     frames: list[tuple[int, np.ndarray]], end: _End, covered: dict[int, np.ndarray], p: FollowParams
 ) -> list[tuple[int, int, np.ndarray, float, float]]:
-    """Rows ``(frame, track_id, box, score, pad)`` following ``end`` through ``frames`` (its own frame
-    first, then the frames in the direction of travel); every row keeps the end's pad."""
+    """Rows ``(frame, track_id, box, score, pad share)`` following ``end`` through ``frames`` (its own
+    frame first, then the frames in the direction of travel); every row keeps the end's pad share."""
     rows = []
     box = end.box.astype(np.float64)
     height, width = frames[0][1].shape
@@ -146,8 +152,9 @@ def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]]
         pad = pads(t)
         frames = t["frame_index"].to_numpy(dtype=np.int64)
         first, last = int(frames[0]), int(frames[-1])
-        starts.setdefault(first, []).append(_End(int(tid), boxes[0], float(pad[0])))
-        stops.setdefault(last, []).append(_End(int(tid), boxes[-1], float(pad[-1])))
+        share = pad / np.maximum(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]), 1.0)
+        starts.setdefault(first, []).append(_End(int(tid), boxes[0], float(share[0])))
+        stops.setdefault(last, []).append(_End(int(tid), boxes[-1], float(share[-1])))
     return starts, stops
 
 
@@ -201,6 +208,8 @@ def follow_tracks(
     out["score"] = [r[3] for r in rows]
     out["track_id"] = np.array([r[1] for r in rows], dtype=np.int64)
     out["source"] = "followed"
-    out["pad"] = [r[4] for r in rows]
+    share = np.array([r[4] for r in rows], dtype=np.float64)
     out = clip_to_frame(out, info.width, info.height)
+    size = np.maximum(out["x2"] - out["x1"], out["y2"] - out["y1"]).to_numpy(np.float64)
+    out["pad"] = share[out.index.to_numpy()] * np.maximum(size, 1.0)
     return out.sort_values(["frame_index", "track_id"], kind="stable").reset_index(drop=True)

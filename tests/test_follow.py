@@ -124,3 +124,30 @@ def test_regularize_stage_adds_followed_rows_with_their_timestamps(clip: Path, t
         run_regularize(det, info, cfg, tmp_path / "t2.parquet")
     plain = run_regularize(det, info, RegularizeConfig(follow_frames=0), tmp_path / "t3.parquet")
     assert "followed" not in set(plain["source"])
+
+
+@pytest.mark.parametrize("search, followed", [(0.4, 10), (0.3, 0)])
+def test_a_step_further_than_the_search_radius_is_drift(tmp_path: Path, search: float, followed: int) -> None:
+    """A head moving 6 px right and 6 px down per frame (8.5 px) lies inside the square search window
+    of radius 0.3 x 24 = 7.2 px (6 <= 7.2 on each axis) but further than its radius: following stops
+    there; with radius 9.6 px it is followed."""
+    rng = np.random.default_rng(5)
+    background = rng.integers(90, 110, (H, W, 3), dtype=np.uint8)
+    head = np.kron(rng.integers(0, 256, (6, 6, 3)), np.ones((4, 4, 1))).astype(np.uint8)
+
+    def box(f: int) -> np.ndarray:
+        return np.array([20 + 6 * f, 10 + 6 * f, 44 + 6 * f, 34 + 6 * f], dtype=np.float64)
+
+    frames = []
+    for f in range(14):
+        frame = background.copy()
+        x1, y1, x2, y2 = box(f).astype(int)
+        frame[y1:y2, x1:x2] = head
+        frames.append(frame)
+    video = write_clip(tmp_path / "diagonal.mp4", np.stack(frames), crf=12)
+    rows = follow_tracks(
+        video, probe_video(video), _track(range(4), box_of=box), _follow(follow_search=search)
+    )
+    assert len(rows) == followed
+    for _, r in rows.iterrows():
+        np.testing.assert_allclose(r[["x1", "y1", "x2", "y2"]].to_numpy(float), box(r.frame_index), atol=2)

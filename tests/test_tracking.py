@@ -1,4 +1,5 @@
-"""Tracking-based regularisation: linking, hysteresis, interpolation, extension, smoothing, motion margin."""
+"""Tracking-based regularisation: linking, hysteresis, interpolation, extension, smoothing, motion margin,
+faces at the frame edge, the pad bound."""
 
 import dataclasses
 
@@ -9,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faceoff.boxes import hidden_boxes
-from faceoff.config import RegularizeConfig
+from faceoff.config import RegularizeConfig, RenderConfig
+from faceoff.evaluate import COVERED_AT, face_fractions
 from faceoff.tracking import TrackParams, link_detections, track_regularize
 
 W, H = 1280, 720
@@ -183,3 +185,91 @@ def test_a_face_faster_than_its_width_per_frame_starts_one_track(reach, n_tracks
     tracks = link_detections(det, _params(link_new_distance=reach))
     assert len(tracks) == n_tracks
     assert sorted(f for t in tracks for f in t.frames) == list(range(20))
+
+
+FACE_W, FACE_H = 166, 256  # the face of the issue's real clip that leaves at the corner
+
+
+def _sliding_face(vx: float, vy: float, n: int) -> np.ndarray:
+    """(n, 4) true boxes of a face sliding out of the picture over its top left and back in: it moves by
+    (vx, vy) per frame for n // 2 frames, then back."""
+    t = np.arange(n)
+    steps = np.minimum(t, n - t)[:, None]
+    x, y = 300 + vx * steps[:, 0], 200 + vy * steps[:, 0]
+    return np.stack([x, y, x + FACE_W, y + FACE_H], axis=1).astype(np.float64)
+
+
+def _edge_detector(truth: np.ndarray, seen: float = 1.0) -> pd.DataFrame:
+    """What a detector reports of ``truth``: the box clipped to the frame on frames showing at least
+    ``seen`` of the face's width and height, and on frames showing a sliver of 25-40 px; nothing on the
+    others (as on the real clip: a whole face, six frames of nothing, then a sliver at the corner)."""
+    clipped = np.clip(truth, 0, [W, H, W, H])
+    w, h = clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1]
+    enough = (w >= seen * FACE_W) & (h >= seen * FACE_H)
+    sliver = (np.minimum(w, h) >= 25) & (np.minimum(w, h) <= 40)
+    f = np.flatnonzero(enough | sliver)
+    det = pd.DataFrame(clipped[f], columns=["x1", "y1", "x2", "y2"])
+    return det.assign(frame_index=f, score=0.9)
+
+
+@pytest.mark.parametrize("vx, vy, seen", [(-20, 0, 1.0), (-8, 0, 0.6), (-12, -9, 0.6)])
+def test_a_face_sliding_out_of_and_back_into_the_picture_stays_covered(vx, vy, seen):
+    """Each frame, at least 90 % of the face's part in the picture is hidden (the render's own region,
+    default config) while it slides out over the left edge or the top left corner and back in, seen
+    by the detector only while ``seen`` of it is in view or as a sliver."""
+    n = 2 * int(np.ceil(max(FACE_W + 300, FACE_H + 200) / max(abs(vx), 1))) + 20
+    truth = _sliding_face(vx, vy, n)
+    tracks = _run(_edge_detector(truth, seen), n, _params())
+    gt = pd.DataFrame(truth, columns=["x1", "y1", "x2", "y2"]).assign(frame_index=np.arange(n))
+    frac = face_fractions(tracks, gt, RenderConfig(), W, H)  # the in-picture part of each box
+    assert (frac >= COVERED_AT).all(), np.flatnonzero(frac < COVERED_AT)
+    in_view = (truth[:, 2] > 0) & (truth[:, 3] > 0)
+    assert (frac[~in_view] == 1).all() and in_view.sum() < n  # it was out of the picture for a while
+
+
+def test_a_face_leaving_keeps_its_size_and_is_held_at_the_edge():
+    """Between a whole face and a sliver the box keeps the face's size (reaching past the edge, clipped
+    to the frame); after the last detection at the edge it stays there ``edge_hold`` frames, and never
+    past the frames the tracker is given."""
+    n = 40
+    truth = _sliding_face(-20, 0, 2 * n)[:n]  # leaves over the left edge at frame 23
+    det = _edge_detector(truth)
+    assert det["frame_index"].tolist() == [*range(16), 22]
+    tracks = _run(det, n, dataclasses.replace(PLAIN, edge_hold=6)).set_index("frame_index")
+    np.testing.assert_allclose(tracks.loc[16:22, "x2"], truth[16:23, 2], atol=1e-3)  # right side on the face
+    assert (tracks.loc[16:22, "x1"] == 0).all()
+    assert tracks.index.tolist() == list(range(29))  # held 6 frames past frame 22
+    np.testing.assert_allclose(
+        tracks.loc[23:28, ["x1", "y1", "x2", "y2"]], [truth[22].clip(0)] * 6, atol=1e-3
+    )
+    inset = det.assign(x1=det["x1"].where(det["x1"] > 0, 3.0))  # boxes stopping 3 px short of the edge
+    assert _run(inset, n, dataclasses.replace(PLAIN, edge_hold=6))["frame_index"].max() == 28
+    short = _run(det, 25, dataclasses.replace(PLAIN, edge_hold=6))
+    assert short["frame_index"].max() == 24
+    inside = _run(_moving(range(10), 400, 300, 0, 0, 60), 40, dataclasses.replace(PLAIN, edge_hold=6))
+    assert inside["frame_index"].max() == 9  # a track ending inside the picture is not held
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    jump=st.floats(0, 200),
+    fraction=st.floats(0, 2),
+    margin=st.floats(0, 20),
+)
+def test_the_pad_never_exceeds_its_share_of_the_box(seed, jump, fraction, margin):
+    """However far a track's boxes jump (and however weak they are), each pad is at most
+    ``max_pad_fraction`` of its box's larger side."""
+    rng = np.random.default_rng(seed)
+    det = _moving(range(20), 500, 300, 0, 0, 30, score=0.5)
+    det[["x1", "x2"]] += rng.uniform(-jump, jump, (20, 1)) * (rng.random((20, 1)) < 0.3)
+    det[["x2", "y2"]] += rng.uniform(0, 40, (20, 2))
+    params = _params(max_pad_fraction=fraction, motion_margin=margin, link_distance=10.0, confident_score=0.5)
+    tracks = _run(det, 20, params)
+    assert len(tracks)
+    size = np.maximum(tracks["x2"] - tracks["x1"], tracks["y2"] - tracks["y1"])
+    assert (tracks["pad"] <= fraction * size + 1e-6).all()
+    if margin == 0 or jump == 0:
+        return
+    loose = _run(det, 20, dataclasses.replace(params, max_pad_fraction=100.0))
+    assert (loose["pad"] >= tracks["pad"] - 1e-6).all()
