@@ -14,7 +14,8 @@ facenet-pytorch pins torch < 2.3, so it is no project dependency: install it bes
 step only (``pip install --no-deps --target DIR facenet-pytorch==2.6.0``, ``PYTHONPATH=DIR``); the
 committed pre-labels make every later step reproducible without it.
 
-``build`` merges them: every CenterFace box at score >= 0.3, and an MTCNN box at score >= 0.9 where no
+``build`` merges them: every CenterFace box at score >= 0.3 (the edits' ``centerface_keep`` where the
+sheets showed too many false boxes below it), and an MTCNN box at score >= 0.9 where no
 CenterFace box overlaps it (IoU >= 0.3), carried to the frames skipped between two matching MTCNN
 boxes (IoU >= 0.3) by linear interpolation. Then it applies ``benchmarks/real/edits/{clip}.json``,
 what a person decided on the contact sheets, in order:
@@ -115,10 +116,12 @@ def _boxes(df: pd.DataFrame) -> np.ndarray:
     return df[XYXY].to_numpy(np.float64).reshape(-1, 4)
 
 
-def merge(cf: pd.DataFrame, mt: pd.DataFrame, n_frames: int, every: int) -> pd.DataFrame:
-    """CenterFace boxes plus the confident MTCNN boxes no CenterFace box overlaps (see module doc);
-    MTCNN ran on every ``every``-th frame."""
-    cf = cf.loc[cf["score"] >= CENTERFACE_KEEP, ["frame_index", *XYXY]]
+def merge(
+    cf: pd.DataFrame, mt: pd.DataFrame, n_frames: int, every: int, cf_keep: float = CENTERFACE_KEEP
+) -> pd.DataFrame:
+    """CenterFace boxes from ``cf_keep`` plus the confident MTCNN boxes no CenterFace box overlaps (see
+    module doc); MTCNN ran on every ``every``-th frame."""
+    cf = cf.loc[cf["score"] >= cf_keep, ["frame_index", *XYXY]]
     mt = mt.loc[mt["score"] >= MTCNN_KEEP, ["frame_index", *XYXY]]
     cf_at = {f: _boxes(g) for f, g in cf.groupby("frame_index")}
     mt_at = {f: _boxes(g) for f, g in mt.groupby("frame_index")}
@@ -202,7 +205,8 @@ def build(clip: dict[str, Any]) -> pd.DataFrame:
     edits_path = EDITS / f"{cid}.json"
     edits = json.loads(edits_path.read_text()) if edits_path.exists() else {}
     every = int(read_metadata(PRELABEL / f"{cid}-mtcnn.parquet").get("every", 2))
-    df = apply_edits(merge(cf, mt, clip["frames"], every), edits)
+    keep = edits.get("centerface_keep", CENTERFACE_KEEP)
+    df = apply_edits(merge(cf, mt, clip["frames"], every, keep), edits)
     info = probe_video(clip_path(clip))
     w, h = info.width, info.height
     df["x1"], df["x2"] = df["x1"].clip(0, w), df["x2"].clip(0, w)
@@ -235,10 +239,17 @@ def build(clip: dict[str, Any]) -> pd.DataFrame:
 
 
 def sheets(
-    clip: dict[str, Any], first: int, last: int, step: int, cols: int = 4, thumb: int = 480
+    clip: dict[str, Any],
+    first: int,
+    last: int,
+    step: int,
+    cols: int = 4,
+    thumb: int = 480,
+    crop: tuple[int, int, int, int] | None = None,
 ) -> list[Path]:
-    """PNG grids of frames first..last (every ``step``-th) with the annotations drawn: green faces,
-    red ``ignore``, yellow ``occluded``; each box labelled with its width in pixels."""
+    """PNG grids of frames first..last (every ``step``-th), or of their ``crop`` (x1, y1, x2, y2), with
+    the annotations drawn: green faces, red ``ignore``, yellow ``occluded``; each box labelled with
+    its width in pixels."""
     import cv2
 
     from faceoff.decode import frames_at
@@ -249,7 +260,8 @@ def sheets(
     wanted = list(range(first, min(last, info.frame_count - 1) + 1, step))
     got = frames_at(clip_path(clip), info, wanted)
     frames = [got[i] for i in wanted]
-    scale = thumb / info.width
+    x0, y0, x1, y1 = crop or (0, 0, info.width, info.height)
+    scale = thumb / (x1 - x0)
     tiles = []
     for index, frame in zip(wanted, frames, strict=True):
         img = np.ascontiguousarray(frame[:, :, ::-1])
@@ -257,8 +269,9 @@ def sheets(
             colour = (0, 0, 255) if r.ignore else (0, 255, 255) if r.occluded else (0, 255, 0)
             p1, p2 = (int(r.x1), int(r.y1)), (int(r.x2), int(r.y2))
             cv2.rectangle(img, p1, p2, colour, max(1, int(1.5 / scale)))
-            cv2.putText(img, f"{int(r.x2 - r.x1)}", (p1[0], max(10, p1[1] - 3)), 0, 0.5 / scale, colour, 1)
-        img = cv2.resize(img, (thumb, round(info.height * scale)), interpolation=cv2.INTER_AREA)
+            label = (p1[0], max(10, p1[1] - 3))
+            cv2.putText(img, f"{int(r.x2 - r.x1)}", label, 0, 0.5 / scale, colour, max(1, int(1 / scale)))
+        img = cv2.resize(img[y0:y1, x0:x1], (thumb, round((y1 - y0) * scale)), interpolation=cv2.INTER_AREA)
         cv2.putText(img, str(index), (4, 16), 0, 0.5, (255, 255, 255), 1)
         tiles.append(img)
     out = []
@@ -285,6 +298,7 @@ def main() -> None:
     parser.add_argument("--min-face", type=int, default=16, help="mtcnn: smallest face, pixels")
     parser.add_argument("--cols", type=int, default=4)
     parser.add_argument("--thumb", type=int, default=480, help="thumbnail width in pixels")
+    parser.add_argument("--crop", type=int, nargs=4, help="sheets: x1 y1 x2 y2 of the frame to show")
     args = parser.parse_args()
     for clip in _clips(args.clips):
         if args.cmd == "centerface":
@@ -295,7 +309,11 @@ def main() -> None:
             df = build(clip)
             print(f"{clip['clip_id']}: {len(df)} boxes, {int(df['ignore'].sum())} ignore", file=sys.stderr)
         else:
-            print("\n".join(map(str, sheets(clip, args.first, args.last, args.step, args.cols, args.thumb))))
+            print(
+                "\n".join(
+                    map(str, sheets(clip, args.first, args.last, args.step, args.cols, args.thumb, args.crop))
+                )
+            )
 
 
 if __name__ == "__main__":
