@@ -156,24 +156,6 @@ def count_calls(detector, whole: tuple[int, int], calls: dict[str, int]) -> None
     inner.detect = detect
 
 
-def evaluate_clip(
-    work: Path,
-    clip_id: str,
-    cfg: SceneConfig,
-    seed: int,
-    with_deface: bool,
-    detect: DetectConfig,
-    systems: list[str] | None = None,
-    runs: str = "runs",
-    reuse: bool = False,
-) -> dict[str, dict]:
-    """Score one synthetic clip (generated into ``work/clips`` when needed): see :func:`score_clip`."""
-    video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
-    return score_clip(
-        work, clip_id, video, read_boxes(ann), probe_video(video), with_deface, detect, systems, runs, reuse
-    )
-
-
 def score_clip(
     work: Path,
     clip_id: str,
@@ -522,8 +504,10 @@ def main() -> None:
     start = time.perf_counter()
     for clip_id, cfg, seed in suite:
         t = time.perf_counter()
-        per_clip[clip_id] = evaluate_clip(
-            work, clip_id, cfg, seed, not args.no_deface, detect, args.systems, args.runs, args.reuse
+        video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
+        gt, info = read_boxes(ann), probe_video(video)
+        per_clip[clip_id] = score_clip(
+            work, clip_id, video, gt, info, not args.no_deface, detect, args.systems, args.runs, args.reuse
         )
         r = per_clip[clip_id]
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items() if s != "cost")
