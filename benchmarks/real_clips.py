@@ -1,0 +1,133 @@
+"""The real-footage dev set: manifest, clip folder, and rebuilding the clips from their origins.
+
+    python benchmarks/real_clips.py build ORIGINS [--out DIR]   # cut the clips, check every sha256
+    python benchmarks/real_clips.py check [--out DIR]           # are the clips there and unchanged?
+
+``benchmarks/real_clips.json`` names each clip's origin (public repository, path, commit, the origin
+file's sha256 and licence as its repository states it) and how the clip is cut from it: ``copy``
+keeps the origin's bytes, ``x264`` re-encodes a frame range (``trim`` by decoded frame number) with
+the manifest's ffmpeg arguments. Only our manifest, annotations and scripts are in git; the footage
+is fetched by whoever measures (``git clone`` the origin repositories, ``git -C REPO show
+COMMIT:PATH > ORIGINS/REPO_OWNER+NAME/PATH``; see docs/recall.md) and lives in
+``$FACEOFF_REAL_CLIPS`` (default ``~/.cache/faceoff/real-clips``) as ``{clip_id}.mp4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+MANIFEST = Path(__file__).with_name("real_clips.json")
+ANNOTATIONS = Path(__file__).parent / "real" / "annotations"
+ENV_VAR = "FACEOFF_REAL_CLIPS"
+
+
+def clips_dir() -> Path:
+    """The folder holding ``{clip_id}.mp4``: ``$FACEOFF_REAL_CLIPS`` or ``~/.cache/faceoff/real-clips``."""
+    return Path(os.environ.get(ENV_VAR) or Path.home() / ".cache" / "faceoff" / "real-clips").expanduser()
+
+
+def load_manifest(path: Path = MANIFEST) -> list[dict[str, Any]]:
+    """The manifest's clips, in order."""
+    return json.loads(path.read_text())["clips"]
+
+
+def clip_path(clip: dict[str, Any], folder: Path | None = None) -> Path:
+    return (folder or clips_dir()) / f"{clip['clip_id']}.mp4"
+
+
+def annotation_path(clip: dict[str, Any]) -> Path:
+    return ANNOTATIONS / f"{clip['clip_id']}.parquet"
+
+
+def missing_clips(folder: Path | None = None) -> list[str]:
+    """Clip ids whose video is absent from the folder (empty when the dev set is usable)."""
+    return [c["clip_id"] for c in load_manifest() if not clip_path(c, folder).exists()]
+
+
+def origin_file(origins: Path, clip: dict[str, Any]) -> Path:
+    o = clip["origin"]
+    return origins / o["repository"].replace("/", "+") / o["path"]
+
+
+def cut(src: Path, dst: Path, clip: dict[str, Any]) -> None:
+    """Write the clip ``dst`` from its origin file ``src`` as the manifest says."""
+    from faceoff.ffmpeg import run_ffmpeg
+
+    how = clip["cut"]
+    if how["method"] == "copy":
+        shutil.copyfile(src, dst)
+        return
+    first, last = how["first_frame"], how["last_frame"]
+    trim = f"trim=start_frame={first}:end_frame={last + 1},setpts=PTS-STARTPTS"
+    run_ffmpeg(["-threads", "1", "-i", src, "-vf", trim, *how["ffmpeg_args"], dst], dst)
+
+
+def build(origins: Path, folder: Path) -> list[str]:
+    """Cut every clip into ``folder``; the problems found (origin or clip sha256, frame count)."""
+    from faceoff.probe import probe_video, sha256_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    problems = []
+    for clip in load_manifest():
+        src = origin_file(origins, clip)
+        if sha256_file(src) != clip["origin"]["sha256"]:
+            problems.append(f"{clip['clip_id']}: origin {src} does not have the manifest's sha256")
+            continue
+        dst = clip_path(clip, folder)
+        tmp = dst.with_suffix(".part.mp4")
+        cut(src, tmp, clip)
+        tmp.replace(dst)
+        problems += check_clip(clip, probe_video(dst))
+    return problems
+
+
+def check_clip(clip: dict[str, Any], info) -> list[str]:
+    """What differs between a probed clip and its manifest entry."""
+    want = {
+        "frames": clip["frames"],
+        "width": clip["width"],
+        "height": clip["height"],
+        "start_time": clip["start_time"],
+    }
+    got = {"frames": info.frame_count, "width": info.width, "height": info.height}
+    got["start_time"] = round(info.start_time, 4)
+    out = [f"{clip['clip_id']}: {k} is {got[k]}, manifest says {v}" for k, v in want.items() if got[k] != v]
+    if info.sha256 != clip["sha256"]:
+        out.append(
+            f"{clip['clip_id']}: sha256 {info.sha256} differs from the manifest's (another ffmpeg/x264 "
+            "build re-encodes differently; the frame count and size above still hold)"
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="cut the clips from the origin files")
+    b.add_argument("origins", type=Path, help="folder with OWNER+NAME/PATH of every origin file")
+    b.add_argument("--out", type=Path, default=None)
+    c = sub.add_parser("check", help="probe the clips and compare with the manifest")
+    c.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    folder = args.out or clips_dir()
+    if args.cmd == "build":
+        problems = build(args.origins, folder)
+    else:
+        from faceoff.probe import probe_video
+
+        problems = [f"{cid}: missing" for cid in missing_clips(folder)]
+        for clip in load_manifest():
+            if clip_path(clip, folder).exists():
+                problems += check_clip(clip, probe_video(clip_path(clip, folder)))
+    print("\n".join(problems) or f"all {len(load_manifest())} clips in {folder} match the manifest")
+    sys.exit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
