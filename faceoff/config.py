@@ -54,10 +54,10 @@ class DetectConfig(Section):
     detector: str = Field("centerface", description="Registered detector name.")
     runtime: Literal["auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch"] = Field(
         "auto",
-        description="auto: torch (fp16) on CUDA, else onnxruntime-int8 (CenterFace quantized here). "
-        "openvino-int8 runs the same model about 1.2-1.5x faster on CPU but cost coverage on the synthetic "
-        "suite (96.9 -> 96.1 %, docs/performance.md): choose it only where its coverage was checked. The "
-        "CPU runtimes do not import torch.",
+        description="auto: torch (fp16) on CUDA, else onnxruntime (fp32). The int8 runtimes (CenterFace "
+        "quantized here) are about 2x faster on CPU but lose faces in dark footage (docs/performance.md): "
+        "choose them only for well-lit video where their recall was checked. The CPU runtimes do not import "
+        "torch.",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto uses CUDA when present.")
     width: int = Field(

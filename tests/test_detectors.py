@@ -295,7 +295,7 @@ def test_build_detector_centerface():
     assert det.name == "centerface" and det.runtime == "onnxruntime"
     assert det.weights_sha256 == hashlib.sha256(default_onnx_path().read_bytes()).hexdigest()
     if not torch.cuda.is_available():
-        assert build_detector("centerface").runtime == AUTO_CPU_RUNTIME == "onnxruntime-int8"  # auto, CPU
+        assert build_detector("centerface").runtime == AUTO_CPU_RUNTIME == "onnxruntime"  # auto, CPU
     with pytest.raises(ValueError, match="runtime"):
         build_detector("centerface", runtime="tensorrt")
 

@@ -46,7 +46,7 @@ def detect_in_a_fresh_process(runtime: str, device: str) -> dict:
 @pytest.mark.parametrize(
     ("runtime", "device", "expected"),
     [
-        ("auto", "cpu", "onnxruntime-int8"),
+        ("auto", "cpu", "onnxruntime"),
         ("openvino-int8", "cpu", "openvino-int8"),
         ("onnxruntime", "cpu", "onnxruntime"),
         ("onnxruntime-int8", "cpu", "onnxruntime-int8"),
@@ -63,7 +63,7 @@ def test_cpu_detection_imports_no_torch(runtime, device, expected):
 @pytest.mark.skipif(_driver_present(), reason="an NVIDIA driver is here: 'auto' asks torch about CUDA")
 def test_auto_device_without_a_gpu_imports_no_torch():
     result = detect_in_a_fresh_process("auto", "auto")
-    assert result["runtime"] == "onnxruntime-int8" and result["faces"] == 1
+    assert result["runtime"] == "onnxruntime" and result["faces"] == 1
     assert result["loaded"] == []
 
 

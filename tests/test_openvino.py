@@ -89,11 +89,11 @@ def _without_openvino(monkeypatch) -> None:
 
 
 def test_openvino_asked_for_by_name_is_never_substituted(monkeypatch):
-    """auto on CPU is onnxruntime-int8 whether OpenVINO is there or not; a runtime named in the config
+    """auto on CPU is onnxruntime whether OpenVINO is there or not; a runtime named in the config
     that cannot load is an error, not a silent substitute."""
-    assert build_detector("centerface", runtime="auto", device="cpu").runtime == "onnxruntime-int8"
+    assert build_detector("centerface", runtime="auto", device="cpu").runtime == "onnxruntime"
     _without_openvino(monkeypatch)
-    assert build_detector("centerface", runtime="auto", device="cpu").runtime == "onnxruntime-int8"
+    assert build_detector("centerface", runtime="auto", device="cpu").runtime == "onnxruntime"
     with pytest.raises(ImportError, match="openvino"):
         build_detector("centerface", runtime="openvino-int8", device="cpu")
 

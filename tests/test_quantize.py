@@ -56,6 +56,13 @@ def test_deterministic_and_works_without_writable_cache(fp32, tmp_path, monkeypa
     assert len(boxes) == 1 and boxes[0, 4] > 0.5
 
 
+def test_cache_key_names_the_quantization(monkeypatch):
+    """A model quantized another way is another cache entry: users' older int8 models are not reused."""
+    key = quantize._cache_key("0" * 64)
+    monkeypatch.setattr(quantize, "QUANT_VERSION", quantize.QUANT_VERSION - 1)
+    assert quantize._cache_key("0" * 64) != key
+
+
 def test_int8_refused_on_cuda_request():
     with pytest.raises(ValueError, match="CPU only|CUDA is not available"):
         CenterFace(runtime="onnxruntime-int8", device="cuda")
