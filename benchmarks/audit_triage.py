@@ -39,12 +39,12 @@ import numpy as np
 import pandas as pd
 
 from faceoff.boxes import TRACK_SCHEMA, read_boxes, read_metadata, write_boxes
-from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig, RenderConfig
+from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig, RenderConfig, ShotsConfig
 from faceoff.evaluate import face_fractions
 from faceoff.findings import HIGH, TriageParams, triage
-from faceoff.probe import probe_video
 from faceoff.stages.audit import run_audit
 from faceoff.stages.detect import detector_from, run_detect
+from faceoff.stages.probe import run_probe
 from faceoff.stages.regularize import run_regularize
 from faceoff.stages.render import run_render
 from faceoff.synth.orscene import benchmark_suite
@@ -165,9 +165,9 @@ def synthetic(work: Path, clip_id: str, cfg, seed: int) -> tuple[Path, Path]:
 def collect(work: Path, clip_id: str, video: Path, ann: Path | None, detector) -> dict:
     """Run one clip (``ann``: its ground truth, if any) and its injected leaks, cached under ``work``;
     returns what scoring needs."""
-    info = probe_video(video)
     out = work / "runs" / clip_id
     out.mkdir(parents=True, exist_ok=True)
+    info = run_probe(video, out / "probe.json", ShotsConfig())  # the probe stage, with its shot cuts
     det, trk = out / "detections.parquet", out / "tracks.parquet"
     if not det.exists():
         run_detect(str(video), info, DetectConfig(), det)
