@@ -45,6 +45,7 @@ from faceoff.decode import iter_frames
 from faceoff.headtrack import FlowParams, flow_step
 from faceoff.metrics import iou_matrix
 from faceoff.probe import ProbeInfo
+from faceoff.shots import shot_bounds, shot_of
 
 __all__ = ["FollowParams", "follow_tracks"]
 
@@ -176,12 +177,12 @@ def follow_tracks(
     covered = boxes_by_frame(tracks)
     starts, stops = _ends(tracks, params.min_track_score)
     n = params.frames
-    edges = np.asarray([0, *cuts, info.frame_count], dtype=np.int64)
+    bounds = shot_bounds(cuts, info.frame_count)
 
     def shot(index: int) -> tuple[int, int]:
         """First and last frame of the shot of frame ``index``."""
-        k = int(np.searchsorted(edges, index, side="right"))
-        return int(edges[k - 1]), int(edges[k]) - 1
+        start, end = bounds[int(shot_of([index], cuts)[0])]
+        return start, end - 1
 
     ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
     rows: list[tuple[int, int, np.ndarray, float, float]] = []
