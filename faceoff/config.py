@@ -52,9 +52,13 @@ class DetectConfig(Section):
     """Face detection (the ``detect`` stage)."""
 
     detector: str = Field("centerface", description="Registered detector name.")
-    runtime: Literal["auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch"] = Field(
+    runtime: Literal[
+        "auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16", "openvino-int8", "torch"
+    ] = Field(
         "auto",
-        description="auto: torch (fp16) on CUDA, else onnxruntime (fp32). The int8 runtimes (CenterFace "
+        description="auto: torch (fp16) on CUDA, else onnxruntime (fp32). openvino-bf16 (CPUs with AMX or "
+        "AVX512_BF16 only) is ~1.7x faster than fp32 and holds in the dark, but loses a few small faces "
+        "(docs/performance.md). The int8 runtimes (CenterFace "
         "quantized here) are about 2x faster on CPU but lose faces in dark footage (docs/performance.md): "
         "choose them only for well-lit video where their recall was checked. The CPU runtimes do not import "
         "torch.",
