@@ -220,7 +220,7 @@ class RegularizeConfig(Section):
         description="tracks: each box's render pad is this times its per-frame motion (px).",
     )
     uncertain_pad: float = Field(
-        0.2,
+        0.3,
         ge=0,
         le=2,
         description="tracks: a box's render pad also grows by up to this share of its size as its score "
