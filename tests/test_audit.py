@@ -409,7 +409,7 @@ def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tm
     assert result["needs_review"] is False and result["runs"] == []
     checked = " ".join(result["checked"])
     assert f"every delivered frame ({N_FRAMES}), as handed to the encoder" in checked
-    assert "every detection of the detect stage at score >= 0.2 (1 boxes)" in checked
+    assert f"every detection of the detect stage at score >= {DetectConfig().threshold} (1 boxes)" in checked
     assert result["encoded_file"]["frames"] == N_FRAMES and result["encoded_file"]["size"] == [WIDTH, HEIGHT]
 
     with pytest.raises(AuditFailed, match="1 possible unhidden face.*1 run.* need review.*peak score 0.90"):
