@@ -99,8 +99,8 @@ SMALL_FACE_AT = (150, 100)  # (x, y) of the small head's top-left corner on the 
 @pytest.fixture
 def small_face_frames() -> Callable[..., tuple[np.ndarray, tuple[int, int]]]:
     """``make(n, drift)``: n grey 192x144 frames with the astronaut's head at 1/8 size (20x18 px, face
-    about 11 px wide: CenterFace at its own size scores it below 0.2), moving ``drift`` px right per frame; and
-    the head's (height, width)."""
+    about 11 px wide: CenterFace at its own size scores it below 0.2), moving ``drift`` px right per
+    frame; and the head's (height, width)."""
 
     def _make(n: int = 6, drift: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
         head = skimage.data.astronaut()[30:190, 150:290][::8, ::8]
