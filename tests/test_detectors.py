@@ -27,8 +27,11 @@ from faceoff.detectors.centerface import AUTO_CPU_RUNTIME, decode
 from faceoff.detectors.centerface_net import OnnxWeightsError, centerface_net
 from faceoff.detectors.centerface_onnx import default_onnx_path
 from faceoff.detectors.device import resolve_device
+from tests.cpu import NATIVE_BF16
 
 RUNTIMES = ["onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch"]
+if NATIVE_BF16:  # openvino-bf16 refuses a CPU without bf16 arithmetic (test_openvino.py)
+    RUNTIMES.append("openvino-bf16")
 # Astronaut's face, forehead to chin, checked by eye on a drawn overlay of the detection.
 ASTRONAUT_FACE = np.array([180.0, 58.0, 270.0, 178.0])
 

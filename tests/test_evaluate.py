@@ -8,7 +8,16 @@ import pytest
 
 from faceoff.anonymize import covered_mask
 from faceoff.config import RenderConfig
-from faceoff.evaluate import COVERED_AT, collateral, coverage, covered_fraction, evaluate_video, longest_run
+from faceoff.evaluate import (
+    COVERED_AT,
+    collateral,
+    collateral_parts,
+    coverage,
+    covered_fraction,
+    evaluate_video,
+    longest_run,
+    on_face,
+)
 
 RECT1 = RenderConfig(shape="rectangle", box_scale=1.0, min_margin=0)
 ELLIPSE1 = RenderConfig(shape="ellipse", box_scale=1.0, min_margin=0)
@@ -284,3 +293,39 @@ def test_collateral_nothing_hidden_and_boxes_outside_the_video() -> None:
     assert got == {"hidden_px": 0, "background_px": 75, "collateral": 0.0, "worst_frame": 0.0}
     # a hidden box on a frame past the end of the video is no part of it
     assert collateral(table([(3, 0, 0, 5, 5)]), table([]), RECT1, 10, 10, 1)["hidden_px"] == 0
+
+
+def test_on_face_by_overlap_or_by_the_face_centre() -> None:
+    gt = table([(0, 10, 10, 20, 20), (1, 10, 10, 20, 20)])
+    rows = table(
+        [
+            (0, 16, 10, 26, 20),  # IoU 40/160 = 0.25, the face centre (15, 15) outside
+            (0, 0, 0, 40, 40),  # IoU 100/1600, but the face's centre (15, 15) lies inside
+            (0, 19, 19, 29, 29),  # IoU 1/199, centre outside
+            (1, 30, 30, 40, 40),  # elsewhere
+            (2, 10, 10, 20, 20),  # a frame with no face
+        ]
+    )
+    assert on_face(rows, gt).tolist() == [True, True, False, False, False]
+    assert on_face(rows, gt, match_iou=0.5).tolist() == [False, True, False, False, False]
+
+
+def test_collateral_parts_split_a_hand_count() -> None:
+    """A 40x40 frame, a face at [10,20)^2 (100 px). On it a detected box with pad 2: its box hides the
+    face only (rectangle, scale 1), its pad the ring [8,22)^2 less the face: 96 px. A followed box on no
+    face at [30,36)^2: 36 px. A detected box on no face at [20,26)x[10,20): 60 px, 20 of them in the
+    pad's ring already: 40 px. The parts sum to collateral's hidden pixels."""
+    gt = table([(0, 10, 10, 20, 20)])
+    hidden = table(
+        [(0, 10, 10, 20, 20), (0, 30, 30, 36, 36), (0, 20, 10, 26, 20)],
+        pad=[2.0, 0.0, 0.0],
+        source=["detected", "followed", "detected"],
+    )
+    parts = collateral_parts(hidden, gt, RECT1, 40, 40, 1)
+    assert parts == {"face boxes": 0, "face pads": 96, "false detected": 40, "false followed": 36}
+    assert sum(parts.values()) == collateral(hidden, gt, RECT1, 40, 40, 1)["hidden_px"]
+    # scale 2 about the centre (15, 15): the box hides [5,25)^2 less the face, the pad [1,29)^2 less that
+    scaled = RenderConfig(shape="rectangle", box_scale=2.0, min_margin=0)
+    parts = collateral_parts(hidden.iloc[:1], gt, scaled, 40, 40, 1)
+    assert parts == {"face boxes": 400 - 100, "face pads": 784 - 400}
+    assert collateral_parts(hidden.iloc[:0], gt, RECT1, 40, 40, 1) == {"face boxes": 0, "face pads": 0}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from faceoff.detectors.device import _driver_present
+from tests.cpu import NATIVE_BF16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,6 +52,7 @@ def detect_in_a_fresh_process(runtime: str, device: str) -> dict:
         ("onnxruntime", "cpu", "onnxruntime"),
         ("onnxruntime-int8", "cpu", "onnxruntime-int8"),
         ("openvino", "cpu", "openvino"),
+        *([("openvino-bf16", "cpu", "openvino-bf16")] if NATIVE_BF16 else []),
     ],
 )
 def test_cpu_detection_imports_no_torch(runtime, device, expected):

