@@ -401,7 +401,7 @@ class AuditConfig(Section):
         description="Findings: ... at a peak of at least this (regularize's confident_score).",
     )
     away_frames: int = Field(
-        4, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
+        3, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
     )
     away_score: float = Field(
         0.3, gt=0, le=1, description="Findings: ... with a peak score of at least this."
@@ -419,7 +419,10 @@ class AuditConfig(Section):
         "within the track's box grown lost_scale times: a second look, at no extra detector cost.",
     )
     lost_window: int = Field(
-        12, ge=0, description="Frames of that second look after a track ends, before one starts; 0 = off."
+        0,
+        ge=0,
+        description="Frames of that second look after a track ends, before one starts; 0 = off (measured: "
+        "12 flags one more leak and one more clean video on the synthetic suite, docs/audit.md).",
     )
     lost_scale: float = Field(
         2.0,

@@ -281,7 +281,7 @@ def lost_regions(
     """``{frame: (N,4) regions}`` where the tracks may have lost a face: on the ``window`` frames after
     each track ends and before each starts (within the video, no shot cut between), the track's end
     (start) box grown ``scale`` times about its centre."""
-    ends = TrackEnds.of(tracks)
+    ends = TrackEnds.of(tracks) if len(tracks) else None
     out: dict[int, list[np.ndarray]] = {}
     for i in range(len(ends.ids)):
         last, first = int(ends.last[i]), int(ends.first[i])
@@ -346,11 +346,11 @@ def triage(
     high runs.
     """
     hidden = boxes_by_frame(tracks, hidden=True) if len(tracks) else {}
-    ends = TrackEnds.of(tracks)
+    ends = TrackEnds.of(tracks) if len(tracks) else None
     runs = []
     for k, group in enumerate(group_findings(findings, params.run_gap, params.run_iou, params.run_step)):
         run = {"run": k, **describe_run(group, hidden, params.rim_scale)}
-        run["lost_track"] = lost_track(run, ends, cuts, params)
+        run["lost_track"] = lost_track(run, ends, cuts, params) if ends is not None else None
         run["severity"], run["reasons"] = severity(run, params)
         runs.append(run)
     runs.sort(key=_order)

@@ -246,7 +246,7 @@ def test_a_second_look_at_weak_boxes_where_a_track_lost_the_face(clip, tmp_path)
     # corner, one below lost_threshold
     weak = [[*boxes[6], 0.15], [0, 0, 30, 30, 0.15], [*boxes[6], 0.05]]
     det = FixedDetector(weak, (HEIGHT, WIDTH, 3))
-    params = _audit(width=0, batch_size=4)
+    params = _audit(width=0, batch_size=4, lost_window=12)  # the second look is off by default
     result = audit_video(video, info, tracks, RenderConfig(), params, tmp_path / "a.json", det)
     # the face box on the frames after the track ended, nothing else (hidden on 0-5, away in the corner)
     assert [(f["frame_index"], f["kind"], f["score"]) for f in result["findings"]] == [
@@ -258,7 +258,7 @@ def test_a_second_look_at_weak_boxes_where_a_track_lost_the_face(clip, tmp_path)
     cut = dataclasses.replace(info, cuts=[8])
     result = audit_video(video, cut, tracks, RenderConfig(), params, tmp_path / "b.json", det)
     assert [f["frame_index"] for f in result["findings"]] == [6, 7]
-    for off in (_audit(width=0, lost_window=0), _audit(width=0, lost_threshold=0.3)):
+    for off in (_audit(width=0), _audit(width=0, lost_window=12, lost_threshold=0.3)):
         assert audit_video(video, info, tracks, RenderConfig(), off, tmp_path / "c.json", det)["passed"]
 
 
@@ -436,7 +436,7 @@ def test_audit_stage_blocks_delivery_and_says_what_it_checked(clip, detector, tm
     assert result["needs_review"] is False and result["runs"] == []
     checked = " ".join(result["checked"])
     assert f"every delivered frame ({N_FRAMES}), as handed to the encoder" in checked
-    assert "every detection of the detect stage at score >= 0.2 (1 boxes)" in checked
+    assert f"every detection of the detect stage at score >= {DetectConfig().threshold} (1 boxes)" in checked
     assert result["encoded_file"]["frames"] == N_FRAMES and result["encoded_file"]["size"] == [WIDTH, HEIGHT]
 
     with pytest.raises(AuditFailed, match="1 possible unhidden face.*1 run.* need review.*peak score 0.90"):

@@ -107,9 +107,9 @@ def _run(**evidence) -> dict:
     [
         ({}, LOW, "1 frame(s), peak 0.30, 40 px, away from hidden regions"),
         ({"agree_frames": 2, "frames": 2}, HIGH, "agree on 2 frame(s)"),
-        ({"frames": 4, "peak_score": 0.3}, HIGH, "4 frames away from hidden regions"),
+        ({"frames": 3, "peak_score": 0.3}, HIGH, "3 frames away from hidden regions"),
         ({"frames": 4, "peak_score": 0.29}, LOW, "peak 0.29"),
-        ({"frames": 3, "peak_score": 0.5}, LOW, "3 frame(s), peak 0.50"),
+        ({"frames": 2, "peak_score": 0.5}, LOW, "2 frame(s), peak 0.50"),
         ({"frames": 4, "peak_score": 0.5, "beside_hidden": 1.0}, LOW, "beside a hidden region"),
         ({"frames": 5, "peak_score": 0.6, "beside_hidden": 1.0}, HIGH, "5 frames beside a hidden region"),
         ({"peak_score": 0.7}, HIGH, "peak score 0.70"),

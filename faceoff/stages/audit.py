@@ -49,9 +49,14 @@ def _checked(frames: dict, table: dict, detect: DetectConfig, audit: AuditConfig
     zoom = "with detect's zoom on small faces" if frames.get("zoom") else "without zoom"
     return [
         f"every delivered frame ({frames['frames_audited']}), as handed to the encoder: re-detected at "
-        f"{w}x{h} by {frames['detector']} ({frames['runtime']}, {zoom}) at score >= {audit.threshold}, and "
-        f"at >= {audit.lost_threshold} within {audit.lost_window} frames of where a track ends or starts, "
-        f"near its box; a box {inside} is a finding",
+        f"{w}x{h} by {frames['detector']} ({frames['runtime']}, {zoom}) at score >= {audit.threshold}"
+        + (
+            f", and at >= {audit.lost_threshold} within {audit.lost_window} frames of where a track ends or "
+            "starts, near its box"
+            if audit.lost_window and audit.lost_threshold < audit.threshold
+            else ""
+        )
+        + f"; a box {inside} is a finding",
         f"every detection of the detect stage at score >= {detect.threshold} ({table['n_checked']} boxes): "
         f"one {inside} is a finding",
         "the encoded file: verified by the encoder before it was moved into place (one video stream and no "
