@@ -371,6 +371,12 @@ class AuditConfig(Section):
         le=1,
         description="Findings: a finding continues a run whose latest box it overlaps this much.",
     )
+    run_step: float = Field(
+        1.5,
+        ge=0,
+        description="Findings: a run of one frame is also continued by a box of about its size whose centre "
+        "moved at most this many box widths a frame (a small face crossing the frame); 0 = off.",
+    )
     rim_scale: float = Field(
         2.0,
         ge=1,
@@ -395,7 +401,7 @@ class AuditConfig(Section):
         description="Findings: ... at a peak of at least this (regularize's confident_score).",
     )
     away_frames: int = Field(
-        4, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
+        3, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
     )
     away_score: float = Field(
         0.3, gt=0, le=1, description="Findings: ... with a peak score of at least this."
@@ -404,6 +410,32 @@ class AuditConfig(Section):
         5, ge=1, description="Findings: high when this long beside a hidden region (at rim_score) ..."
     )
     rim_score: float = Field(0.6, gt=0, le=1, description="Findings: ... with a peak score of at least this.")
+    lost_threshold: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Where a track lost a face (lost_window frames after a track ends or before one "
+        "starts, no shot cut between), the rendered-frame check also reports boxes down to this score, "
+        "within the track's box grown lost_scale times: a second look, at no extra detector cost.",
+    )
+    lost_window: int = Field(
+        0,
+        ge=0,
+        description="Frames of that second look after a track ends, before one starts; 0 = off (measured: "
+        "12 flags one more leak and one more clean video on the synthetic suite, docs/audit.md).",
+    )
+    lost_scale: float = Field(
+        2.0,
+        ge=1,
+        description="That second look keeps boxes centred in the track's box grown this many times.",
+    )
+    lost_frames: int = Field(
+        5,
+        ge=1,
+        description="Findings: high when this long where a track lost a face (the run continues a track "
+        "that ended just before it, or a track that starts just after continues it; no cut between), "
+        "whatever its score.",
+    )
     peak_score: float = Field(
         0.7, gt=0, le=1, description="Findings: high at this peak score, whatever the run's length."
     )

@@ -109,8 +109,14 @@ class ZoomDetector:
         """Forget the faces carried from the previous batch."""
         self._carried = empty_boxes()
 
-    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
-        """Boxes (N,5) per frame as the wrapped detector's, plus the small faces found on magnified crops."""
+    def detect(
+        self, frames: np.ndarray, threshold: float, carry_from: float | None = None
+    ) -> list[np.ndarray]:
+        """Boxes (N,5) per frame as the wrapped detector's, plus the small faces found on magnified crops.
+
+        Only the small faces scoring at least ``carry_from`` (default ``threshold``) are looked for again
+        on the next batch: a caller asking for weaker boxes on some batches (the audit's second look)
+        leaves the next batch's look-again as its usual threshold makes it."""
         p = self.params
         found = self.inner.detect(frames, min(threshold, p.min_score))
         crops: list[np.ndarray] = []
@@ -132,6 +138,7 @@ class ZoomDetector:
                 keep &= _whole(boxes, ox, oy, window, width, height)
                 zoomed[i].append(boxes[keep])
         per_frame = [_merge(np.concatenate(z)) if z else empty_boxes() for z in zoomed]
-        self._carried = _merge(np.concatenate(per_frame)) if per_frame else empty_boxes()
+        carried = _merge(np.concatenate(per_frame)) if per_frame else empty_boxes()
+        self._carried = carried[carried[:, 4] >= (threshold if carry_from is None else carry_from)]
         kept = [boxes[boxes[:, 4] >= threshold] for boxes in found]
         return [_merge(np.concatenate([k, z])) if len(z) else k for k, z in zip(kept, per_frame, strict=True)]

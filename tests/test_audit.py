@@ -199,10 +199,12 @@ class FixedDetector:
 
     def __init__(self, boxes, shape):
         self.boxes, self.shape, self.calls = np.asarray(boxes, np.float32), shape, 0
+        self.thresholds: list[float] = []
 
     def detect(self, frames, threshold):
         assert frames.shape[1:] == self.shape
         self.calls += len(frames)
+        self.thresholds.append(threshold)
         return [self.boxes[self.boxes[:, 4] >= threshold] for _ in frames]
 
 
@@ -237,6 +239,29 @@ def test_boxes_scaled_from_detection_width_and_classified(clip, tmp_path):
     assert result["detection_size"] == [WIDTH // 2, HEIGHT // 2]
 
 
+def test_a_second_look_at_weak_boxes_where_a_track_lost_the_face(clip, tmp_path):
+    root, _, info, boxes = clip
+    video, tracks, _ = render_without(clip, set(range(6, N_FRAMES)), "ends")  # the track ends on frame 5
+    # a weak box on the face (where it is on frame 6, 3 px from frame 5's), a weak one in the empty
+    # corner, one below lost_threshold
+    weak = [[*boxes[6], 0.15], [0, 0, 30, 30, 0.15], [*boxes[6], 0.05]]
+    det = FixedDetector(weak, (HEIGHT, WIDTH, 3))
+    params = _audit(width=0, batch_size=4, lost_window=12)  # the second look is off by default
+    result = audit_video(video, info, tracks, RenderConfig(), params, tmp_path / "a.json", det)
+    # the face box on the frames after the track ended, nothing else (hidden on 0-5, away in the corner)
+    assert [(f["frame_index"], f["kind"], f["score"]) for f in result["findings"]] == [
+        (t, "lost", 0.15) for t in range(6, N_FRAMES)
+    ]
+    assert result["n_detections"] == 0 and result["hits_inside_hidden"] == 0
+    assert det.thresholds == [0.3, 0.1, 0.1]  # the low threshold only on batches with such frames
+    # a shot cut on frame 8 ends the look there; lost_window 0, or lost_threshold at the threshold: none
+    cut = dataclasses.replace(info, cuts=[8])
+    result = audit_video(video, cut, tracks, RenderConfig(), params, tmp_path / "b.json", det)
+    assert [f["frame_index"] for f in result["findings"]] == [6, 7]
+    for off in (_audit(width=0), _audit(width=0, lost_window=12, lost_threshold=0.3)):
+        assert audit_video(video, info, tracks, RenderConfig(), off, tmp_path / "c.json", det)["passed"]
+
+
 def test_inside_fraction():
     mask = np.zeros((10, 10), bool)
     mask[:, :5] = True
@@ -265,6 +290,8 @@ def test_params_validated():
         dataclasses.replace(_audit(), threshold=0)
     with pytest.raises(ValueError):
         dataclasses.replace(_audit(), outside_fraction=1.0)
+    with pytest.raises(ValueError):
+        dataclasses.replace(_audit(), lost_scale=0.5)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -82,6 +82,15 @@ def test_a_face_found_in_one_batch_is_looked_for_in_the_next_until_reset() -> No
     assert len(zoom.detect(frames[1:], 0.2)[0]) == 0  # nothing carried: nothing to look at
 
 
+def test_weak_boxes_asked_for_once_are_not_looked_for_again_with_carry_from() -> None:
+    frames = np.stack([frame_with((100, 60, 4)), frame_with((100, 60, 3))])  # 0.1 on its own, more magnified
+    for carry_from, found_next in ((None, 1), (0.2, 0)):
+        zoom = ZoomDetector(SquareDetector(), _zoom(zoom_scale=2.0))
+        (first,) = zoom.detect(frames[:1], 0.1, carry_from=carry_from)
+        assert len(first) == 1 and first[0, 4] > 0.1  # the magnified look: 0.15
+        assert len(zoom.detect(frames[1:], 0.1)[0]) == found_next  # the 3 px square: only if looked for
+
+
 def test_a_face_cut_by_a_neighbours_crop_is_boxed_whole_only() -> None:
     # the 64 px crop around the left square ends at x = 135, cutting the right square (132-138)
     frames = frame_with((100, 60, 6), (132, 60, 6))[None]

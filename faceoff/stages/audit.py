@@ -49,8 +49,14 @@ def _checked(frames: dict, table: dict, detect: DetectConfig, audit: AuditConfig
     zoom = "with detect's zoom on small faces" if frames.get("zoom") else "without zoom"
     return [
         f"every delivered frame ({frames['frames_audited']}), as handed to the encoder: re-detected at "
-        f"{w}x{h} by {frames['detector']} ({frames['runtime']}, {zoom}) at score >= {audit.threshold}; "
-        f"a box {inside} is a finding",
+        f"{w}x{h} by {frames['detector']} ({frames['runtime']}, {zoom}) at score >= {audit.threshold}"
+        + (
+            f", and at >= {audit.lost_threshold} within {audit.lost_window} frames of where a track ends or "
+            "starts, near its box"
+            if audit.lost_window and audit.lost_threshold < audit.threshold
+            else ""
+        )
+        + f"; a box {inside} is a finding",
         f"every detection of the detect stage at score >= {detect.threshold} ({table['n_checked']} boxes): "
         f"one {inside} is a finding",
         "the encoded file: verified by the encoder before it was moved into place (one video stream and no "
@@ -106,7 +112,7 @@ def run_audit(
         if frames.get("findings_truncated") or len(findings) != n_findings:
             raise FaceOffError(f"{render_stats}: the render's stats do not list every finding; render again")
         triage_params = TriageParams.from_config(audit)
-        verdict = triage(findings, hidden, triage_params)
+        verdict = triage(findings, hidden, triage_params, source.cuts or ())
         result = {
             **{k: v for k, v in frames.items() if k != "findings"},
             "format": AUDIT_FORMAT,
