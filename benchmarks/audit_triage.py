@@ -8,7 +8,9 @@ Each clip of the synthetic suite (:func:`faceoff.synth.orscene.benchmark_suite`,
 (with the frame audit) and the audit stage; the audit JSON keeps every per-frame finding
 (``max_stored_findings`` raised, nothing else changed). Then leaks are injected into the tracks, each
 rendered and audited again: ``track``, the longest track of faces at least ``MIN_FACE_PX`` wide (median
-box width) whose removal leaks at least ``MIN_LEAK`` frames; ``run``, ``RUN_FRAMES`` consecutive frames
+box width; on an annotated clip only tracks whose boxes lie on annotated, non-ignored faces on at least
+``ON_FACE_SHARE`` of their frames: removing a track on a coat is no leak of a face) whose removal leaks
+at least ``MIN_LEAK`` frames; ``run``, ``RUN_FRAMES`` consecutive frames
 from the middle of another such track, leaking at least ``MIN_LEAK``. The leak: the removed rows of
 source ``detected`` (a face the detector saw on that frame) that the other tracks leave less than
 ``LEAK_FRACTION`` covered. Everything is cached in ``WORKDIR`` (clips, tables, audit JSONs);
@@ -41,7 +43,7 @@ import pandas as pd
 
 from faceoff.boxes import TRACK_SCHEMA, read_boxes, read_metadata, write_boxes
 from faceoff.config import AuditConfig, DetectConfig, RegularizeConfig, RenderConfig, ShotsConfig
-from faceoff.evaluate import face_fractions
+from faceoff.evaluate import face_fractions, on_face
 from faceoff.findings import HIGH, TriageParams, triage
 from faceoff.stages.audit import run_audit
 from faceoff.stages.detect import detector_from, run_detect
@@ -53,6 +55,7 @@ from faceoff.synth.orscene import benchmark_suite
 MIN_FACE_PX = 20  # injected leaks: faces at least this wide (median box width of the track, source px)
 RUN_FRAMES = 8  # injected partial leak: this many consecutive frames of one track
 MIN_LEAK = 5  # an injection leaks at least this many frames of a detected face
+ON_FACE_SHARE = 0.5  # annotated clips: an injected track lies on an annotated face on this share of its rows
 LEAK_FRACTION = 0.5  # ground truth: a face less than this share covered is a leak on that frame
 GT_LEAK_FRAMES = 3  # ground-truth leaks scored: runs at least this long
 MATCH_IOU = 0.2  # a finding (a run's box) lies on a leaked face at this IoU
@@ -90,11 +93,19 @@ def _render_and_audit(video: Path, info, tracks: Path, det: Path, out: Path, det
     return result
 
 
-def _tracks_by_width(tracks: pd.DataFrame) -> list[int]:
-    """Track ids whose median box width is >= MIN_FACE_PX, longest first (ties: lower id)."""
-    g = tracks.assign(w=tracks["x2"] - tracks["x1"]).groupby("track_id")
-    n = g.size()[g["w"].median() >= MIN_FACE_PX]
-    return [int(t) for t in sorted(n.index, key=lambda t: (-n[t], t))]
+def _tracks_by_width(tracks: pd.DataFrame, gt: pd.DataFrame | None = None) -> list[int]:
+    """Track ids whose median box width is >= MIN_FACE_PX, longest first (ties: lower id); with ``gt``
+    (annotations), only tracks on a non-ignored annotated face on >= ON_FACE_SHARE of their rows."""
+    t = tracks.assign(w=tracks["x2"] - tracks["x1"])
+    if gt is not None:
+        faces = gt.loc[~gt["ignore"].to_numpy(dtype=bool)]
+        t = t.assign(face=on_face(tracks, faces))
+    g = t.groupby("track_id")
+    keep = g["w"].median() >= MIN_FACE_PX
+    if gt is not None:
+        keep &= g["face"].mean() >= ON_FACE_SHARE
+    n = g.size()[keep]
+    return [int(i) for i in sorted(n.index, key=lambda i: (-n[i], i))]
 
 
 def _leak(removed: pd.DataFrame, tracks: pd.DataFrame, info) -> pd.DataFrame:
@@ -116,11 +127,14 @@ def _middle(rows: pd.DataFrame) -> pd.DataFrame:
     return sel if len(sel) == RUN_FRAMES else rows.iloc[:0]
 
 
-def inject(tracks: pd.DataFrame, info) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
-    """{name: (rows removed, the leak)}: ``track``, the longest track of faces >= MIN_FACE_PX whose
-    removal leaks at least MIN_LEAK frames (:func:`_leak`); ``run``, RUN_FRAMES frames from the middle of
-    another (or the same) such track leaking at least MIN_LEAK of them."""
-    ids = _tracks_by_width(tracks)
+def inject(
+    tracks: pd.DataFrame, info, gt: pd.DataFrame | None = None
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """{name: (rows removed, the leak)}: ``track``, the longest track of faces >= MIN_FACE_PX (on
+    annotated faces, given ``gt``: :func:`_tracks_by_width`) whose removal leaks at least MIN_LEAK frames
+    (:func:`_leak`); ``run``, RUN_FRAMES frames from the middle of another (or the same) such track
+    leaking at least MIN_LEAK of them."""
+    ids = _tracks_by_width(tracks, gt)
     out: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}
     for t in ids:
         removed = tracks[tracks["track_id"] == t]
@@ -179,7 +193,8 @@ def collect(work: Path, clip_id: str, video: Path, ann: Path | None, detector) -
     result["base"] = _render_and_audit(video, info, trk, det, out, detector)
     result["injected"] = {}
     meta = read_metadata(trk)
-    for name, (removed, leak) in inject(tracks, info).items():
+    gt = read_boxes(ann) if ann is not None else None
+    for name, (removed, leak) in inject(tracks, info, gt).items():
         sub = out / f"inject-{name}"
         sub.mkdir(exist_ok=True)
         path = sub / "tracks.parquet"

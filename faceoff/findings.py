@@ -281,7 +281,9 @@ def lost_regions(
     """``{frame: (N,4) regions}`` where the tracks may have lost a face: on the ``window`` frames after
     each track ends and before each starts (within the video, no shot cut between), the track's end
     (start) box grown ``scale`` times about its centre."""
-    ends = TrackEnds.of(tracks) if len(tracks) else None
+    if window <= 0 or not len(tracks):
+        return {}
+    ends = TrackEnds.of(tracks)
     out: dict[int, list[np.ndarray]] = {}
     for i in range(len(ends.ids)):
         last, first = int(ends.last[i]), int(ends.first[i])

@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 
 from faceoff.config import AuditConfig
-from faceoff.findings import HIGH, LOW, TriageParams, describe_run, group_findings, severity, triage
+from faceoff.findings import (
+    HIGH,
+    LOW,
+    TriageParams,
+    describe_run,
+    group_findings,
+    lost_regions,
+    severity,
+    triage,
+)
 
 PARAMS = TriageParams.from_config(AuditConfig())
 
@@ -227,3 +236,11 @@ def test_scattered_noise_near_where_tracks_end_needs_no_review():
     assert not verdict["needs_review"], verdict["review_reasons"]
     assert sum(r["lost_track"] is not None for r in verdict["runs"]) == 3  # seen, but one frame each
     assert all(r["severity"] == LOW for r in verdict["runs"])
+
+
+def test_lost_regions_of_a_video_without_faces_or_without_a_window_are_empty():
+    """A video with no tracks (no face anywhere) has nowhere a face was lost; window 0 turns it off."""
+    assert lost_regions(NO_TRACKS, (), 12, 2.0, 60) == {}
+    assert lost_regions(HIDDEN_UNTIL_29, (), 0, 2.0, 60) == {}
+    regions = lost_regions(HIDDEN_UNTIL_29, (), 3, 2.0, 60)
+    assert sorted(regions) == [30, 31, 32]  # the 3 frames after the track's last frame (29), none before 0
