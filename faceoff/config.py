@@ -387,7 +387,7 @@ class AuditConfig(Section):
         8.0, ge=0, description="Findings: runs narrower than this (median box width, px) stay low."
     )
     agree_frames: int = Field(
-        2,
+        4,
         ge=1,
         description="Findings: high when detect and the rendered-frame check agree on this many frames.",
     )

@@ -115,7 +115,8 @@ def _run(**evidence) -> dict:
     ("evidence", "level", "why"),
     [
         ({}, LOW, "1 frame(s), peak 0.30, 40 px, away from hidden regions"),
-        ({"agree_frames": 2, "frames": 2}, HIGH, "agree on 2 frame(s)"),
+        ({"agree_frames": 4, "frames": 4, "beside_hidden": 1.0}, HIGH, "agree on 4 frame(s)"),
+        ({"agree_frames": 3, "frames": 3, "beside_hidden": 1.0}, LOW, "3 frame(s), peak 0.30, 40 px"),
         ({"frames": 3, "peak_score": 0.3}, HIGH, "3 frames away from hidden regions"),
         ({"frames": 4, "peak_score": 0.29}, LOW, "peak 0.29"),
         ({"frames": 2, "peak_score": 0.5}, LOW, "2 frame(s), peak 0.50"),
