@@ -168,7 +168,7 @@ class RegularizeConfig(Section):
         0.3, ge=0, le=1, description="kernel: boxes on one frame overlapping at least this IoU are one face."
     )
     confident_score: float = Field(
-        0.4,
+        0.3,
         gt=0,
         le=1,
         description="tracks: a track is kept only if one of its detections scores this much (hysteresis); "

@@ -73,7 +73,7 @@ def test_pseudo_labels_from_confident_gaps_only():
     box = [10.0, 10.0, 30.0, 40.0]
     rows = [(f, box[0] + f, box[1], box[2] + f, box[3], 0.9) for f in (0, 1, 2, 5, 6)]  # gap 3-4
     rows += [(f, 100.0, 10.0, 120.0, 40.0, 0.9 if f == 0 else 0.3) for f in (0, 1, 4)]  # weak gap 2-3
-    rows += [(f, 200.0, 10.0, 220.0, 40.0, 0.3) for f in (0, 1, 3)]  # unconfident track
+    rows += [(f, 200.0, 10.0, 220.0, 40.0, 0.25) for f in (0, 1, 3)]  # unconfident track
     rows += [(f, 300.0, 10.0, 320.0, 40.0, 0.9) for f in (0, 12)]  # gap longer than pseudo_max_gap
     rows += [(3, 150.0, 100.0, 170.0, 130.0, 0.9)]  # elsewhere on frame 3
     frames = np.arange(20)
