@@ -19,7 +19,8 @@ score rises, the detect stage saw it too, and it lies away from any hidden regio
    included, grown ``rim_scale`` times about its centre: a blurred head's rim); :func:`lost_track` adds
    the track that **lost** the face, if any: one that ended just before the run where the run's first
    box continues it, or started just after it and continues its last box (linked as findings are, no
-   shot cut between).
+   shot cut between); frames missing inside a track (rows removed by a correction) end it and start it
+   again there.
 3. :func:`severity` classes a run ``high`` (a reviewer must look) or ``low`` (listed, not flagged) by the
    rule below; :func:`triage` returns the runs, most severe first, and the video's verdict:
    ``needs_review`` when any run is high, with the reasons.
@@ -220,7 +221,9 @@ def describe_run(run: list[dict], hidden_by_frame: dict[int, np.ndarray], rim_sc
 
 @dataclass(frozen=True)
 class TrackEnds:
-    """Where each track of a tracks table starts and ends: frames and face boxes (no pad)."""
+    """Where each stretch of a tracks table's tracks starts and ends: frames and face boxes (no pad). A
+    stretch is a track's run of consecutive frames: the regularize stage fills a track's gaps, so a track
+    with frames missing inside (removed by a correction, or by hand) ends and starts again there."""
 
     ids: np.ndarray  # (N,) track ids
     first: np.ndarray  # (N,) first frames
@@ -230,9 +233,12 @@ class TrackEnds:
 
     @classmethod
     def of(cls, tracks: pd.DataFrame) -> TrackEnds:
-        """The starts and ends of the tracks of ``tracks`` (a tracks table)."""
+        """The starts and ends of the stretches of the tracks of ``tracks`` (a tracks table)."""
         rows = tracks.sort_values(["track_id", "frame_index"], kind="stable")
-        grouped = rows.groupby("track_id", sort=True)
+        ids, frames = rows["track_id"].to_numpy(), rows["frame_index"].to_numpy()
+        new = np.ones(len(rows), dtype=bool)
+        new[1:] = (ids[1:] != ids[:-1]) | (frames[1:] - frames[:-1] > 1)
+        grouped = rows.groupby(np.cumsum(new), sort=True)
         head, tail = grouped.head(1), grouped.tail(1)
         xy = ["x1", "y1", "x2", "y2"]
         return cls(

@@ -206,6 +206,20 @@ HIDDEN_UNTIL_29 = tracks([(f, 100, 50, 140, 100) for f in range(30)])  # a face 
             (),
             HIGH,
         ),
+        # a weak face on frames 31-35 where a track has no rows (removed from its middle: a correction)
+        (
+            moving_face(range(31, 36), "detection", 0.18, x0=40.0),
+            tracks([(f, 100 + 2 * f, 50, 140 + 2 * f, 100) for f in [*range(31), *range(36, 60)]]),
+            (),
+            HIGH,
+        ),
+        # the same findings beside the whole track: its rows hide the face, so what is seen is its rim
+        (
+            moving_face(range(31, 36), "detection", 0.18, x0=40.0),
+            tracks([(f, 100 + 2 * f, 50, 140 + 2 * f, 100) for f in range(60)]),
+            (),
+            LOW,
+        ),
         # without the track, or across a shot cut, far from where it ended, too long after, or too short
         (moving_face(range(31, 36), "lost", 0.12, x0=40.0), NO_TRACKS, (), LOW),
         (moving_face(range(31, 36), "lost", 0.12, x0=40.0), HIDDEN_UNTIL_29, (31,), LOW),
