@@ -404,7 +404,11 @@ class AuditConfig(Section):
         3, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
     )
     away_score: float = Field(
-        0.3, gt=0, le=1, description="Findings: ... with a peak score of at least this."
+        0.3,
+        gt=0,
+        le=1,
+        description="Findings: ... seen twice at this score or more (two frames, or detect and the "
+        "rendered-frame check on one).",
     )
     rim_frames: int = Field(
         5, ge=1, description="Findings: high when this long beside a hidden region (at rim_score) ..."

@@ -32,7 +32,8 @@ A run is high when its median box is at least ``min_width`` px wide and one of:
 * ``detect``: the detect stage found it on ``detect_frames`` frames or more, at a peak of
   ``detect_score`` or more (as confident as a detection that makes a track: the tracks dropped a face);
 * ``away``: away from any hidden region (beside one on less than half its frames), ``away_frames``
-  frames or more at a peak of ``away_score`` or more;
+  frames or more, seen twice at ``away_score`` or more (on two frames, or by both detect and the
+  rendered-frame check on one: its ``second_score``; a single look that high among weak ones is noise);
 * ``rim``: beside a hidden region, ``rim_frames`` frames or more at a peak of ``rim_score`` or more;
 * ``lost``: a track lost the face, ``lost_frames`` frames or more, whatever the score (a face the
   tracks followed and dropped while it was still there, or picked up late: where a track ends or
@@ -193,6 +194,11 @@ def describe_run(run: list[dict], hidden_by_frame: dict[int, np.ndarray], rim_sc
     boxes = np.array([_box(per_frame[k]) for k in frames])
     beside = [_beside(b, hidden_by_frame.get(k), rim_scale) for k, b in zip(frames, boxes, strict=True)]
     peak = max(run, key=lambda f: float(f["score"]))
+    looks: dict[tuple[int, str], float] = {}  # each frame's best score per kind: independent looks
+    for f in run:
+        key = (int(f["frame_index"]), f["kind"])
+        looks[key] = max(looks.get(key, 0.0), float(f["score"]))
+    second = sorted(looks.values())[-2] if len(looks) > 1 else 0.0
     kinds = {kind: len({int(f["frame_index"]) for f in run if f["kind"] == kind}) for kind in KINDS}
     return {
         "first_frame": frames[0],
@@ -210,6 +216,7 @@ def describe_run(run: list[dict], hidden_by_frame: dict[int, np.ndarray], rim_sc
         ),
         "peak_score": round(float(peak["score"]), 4),
         "peak_frame": int(peak["frame_index"]),
+        "second_score": round(second, 4),
         "width": round(float(np.median(boxes[:, 2] - boxes[:, 0])), 1),
         "beside_hidden": round(float(np.mean(beside)), 3),
         "path": [
@@ -326,8 +333,10 @@ def severity(run: dict[str, Any], p: TriageParams) -> tuple[str, list[str]]:
     n_detect = (run.get("kinds") or {}).get("detection", 0)
     if n_detect >= p.detect_frames and run["detect_peak"] >= p.detect_score:
         reasons.append(f"detect found it on {n_detect} frames, peak {run['detect_peak']:.2f}")
-    if not beside and n >= p.away_frames and peak >= p.away_score:
-        reasons.append(f"{n} frames away from hidden regions, peak {peak:.2f}")
+    if not beside and n >= p.away_frames and run["second_score"] >= p.away_score:
+        reasons.append(
+            f"{n} frames away from hidden regions, peak {peak:.2f}, seen twice at {p.away_score:g}+"
+        )
     if beside and n >= p.rim_frames and peak >= p.rim_score:
         reasons.append(f"{n} frames beside a hidden region, peak {peak:.2f}")
     lost = run.get("lost_track")

@@ -98,6 +98,7 @@ def test_describe_run_gives_the_evidence_and_one_box_per_frame():
     assert (run["first_frame"], run["last_frame"], run["frames"]) == (0, 3, 4)
     assert run["kinds"] == {"rendered": 4, "detection": 2} and run["agree_frames"] == 2
     assert (run["peak_score"], run["peak_frame"], run["width"]) == (0.95, 1, 40.0)
+    assert run["second_score"] == 0.95  # detection 0.95 on frames 1 and 2: two looks at 0.95
     assert run["beside_hidden"] == 0.0  # 200 px away from the hidden box
     assert [row[0] for row in run["path"]] == [0, 1, 2, 3] and run["path"][1][-1] == 0.95
     near = describe_run(moving_face(range(4), x0=330.0), hidden, rim_scale=2.0)
@@ -106,7 +107,8 @@ def test_describe_run_gives_the_evidence_and_one_box_per_frame():
 
 
 def _run(**evidence) -> dict:
-    base = {"frames": 1, "peak_score": 0.3, "width": 40.0, "beside_hidden": 0.0, "agree_frames": 0}
+    base = {"frames": 1, "peak_score": 0.3, "second_score": 0.3, "width": 40.0, "beside_hidden": 0.0}
+    base |= {"agree_frames": 0}
     base |= {"kinds": {"rendered": 1}, "detect_peak": 0.0}
     return {**base, **evidence}
 
@@ -118,7 +120,9 @@ def _run(**evidence) -> dict:
         ({"agree_frames": 4, "frames": 4, "beside_hidden": 1.0}, HIGH, "agree on 4 frame(s)"),
         ({"agree_frames": 3, "frames": 3, "beside_hidden": 1.0}, LOW, "3 frame(s), peak 0.30, 40 px"),
         ({"frames": 3, "peak_score": 0.3}, HIGH, "3 frames away from hidden regions"),
-        ({"frames": 4, "peak_score": 0.29}, LOW, "peak 0.29"),
+        ({"frames": 4, "peak_score": 0.29, "second_score": 0.29}, LOW, "peak 0.29"),
+        # one look at 0.35 among weak ones (a turned head detected at 0.15-0.2 for 7 frames)
+        ({"frames": 7, "peak_score": 0.35, "second_score": 0.2}, LOW, "7 frame(s), peak 0.35"),
         ({"frames": 2, "peak_score": 0.5}, LOW, "2 frame(s), peak 0.50"),
         ({"frames": 4, "peak_score": 0.5, "beside_hidden": 1.0}, LOW, "beside a hidden region"),
         ({"frames": 5, "peak_score": 0.6, "beside_hidden": 1.0}, HIGH, "5 frames beside a hidden region"),
@@ -163,6 +167,21 @@ def test_a_clean_video_with_scattered_low_score_noise_needs_no_review():
     assert rim["frames"] == 4 and rim["beside_hidden"] == 1.0
 
 
+def test_one_strong_look_among_weak_ones_needs_no_review_two_do():
+    """A turned head detected at 0.15-0.2 for 7 frames, re-detected once at 0.31 on the delivered frame,
+    away from hidden regions: noise (one look). A second look at 0.3 or more, on another frame or by the
+    other check on the same frame, makes it a face to look at."""
+    weak = moving_face(range(68, 75), "detection", 0.18)
+    once = weak + [finding(74, (236, 50, 276, 100), 0.31)]
+    assert not triage(once, NO_TRACKS, PARAMS)["needs_review"]
+    for second in (
+        finding(70, (232, 50, 272, 100), 0.33),
+        finding(74, (236, 50, 276, 100), 0.3, "detection"),
+    ):
+        verdict = triage([*once, second], NO_TRACKS, PARAMS)
+        assert verdict["needs_review"] and "seen twice" in verdict["review_reasons"][0]
+
+
 def test_a_removed_track_needs_review_and_comes_first():
     noise = [finding(7, (500, 20, 530, 50), 0.24, "detection")]
     # the track of a face was removed: the rendered-frame check and the detect stage both see it
@@ -178,7 +197,8 @@ def test_a_removed_track_needs_review_and_comes_first():
     )
     assert verdict["review_reasons"] == [
         "frames 30-49: detect and the rendered-frame check agree on 20 frame(s); detect found it on 20 "
-        "frames, peak 0.70; 20 frames away from hidden regions, peak 0.85; peak score 0.85"
+        "frames, peak 0.70; 20 frames away from hidden regions, peak 0.85, seen twice at 0.3+; "
+        "peak score 0.85"
     ]
     assert verdict["runs"][1]["severity"] == LOW
     # five frames of a track removed, seen by the rendered-frame check alone, at a modest score
