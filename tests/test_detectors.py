@@ -251,7 +251,11 @@ def test_batch_equals_one_at_a_time(detectors, astronaut, runtime):
         assert_valid(b, 301, 333)
         np.testing.assert_allclose(b, s, atol=1e-3)
         assert len(b) == 1  # the same face, moved by the crop offset
-        np.testing.assert_allclose(b[0, :4] + [dx, dy, dx, dy], ASTRONAUT_FACE, atol=8)
+        moved = b[0, :4] + [dx, dy, dx, dy]
+        if runtime.endswith("int8"):  # the int8 bar of test_openvino.py (CPUs differ in int8 arithmetic)
+            assert iou(moved, np.asarray(ASTRONAUT_FACE, np.float64)) > 0.85
+        else:
+            np.testing.assert_allclose(moved, ASTRONAUT_FACE, atol=8)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
