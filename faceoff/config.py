@@ -395,7 +395,7 @@ class AuditConfig(Section):
         3, ge=1, description="Findings: high when the detect stage found it on this many frames ..."
     )
     detect_score: float = Field(
-        0.4,
+        0.3,
         gt=0,
         le=1,
         description="Findings: ... at a peak of at least this (regularize's confident_score).",
