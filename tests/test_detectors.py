@@ -253,7 +253,7 @@ def test_batch_equals_one_at_a_time(detectors, astronaut, runtime):
         assert len(b) == 1  # the same face, moved by the crop offset
         moved = b[0, :4] + [dx, dy, dx, dy]
         if runtime.endswith("int8"):  # the int8 bar of test_openvino.py (CPUs differ in int8 arithmetic)
-            assert iou(moved, np.asarray(ASTRONAUT_FACE, np.float64)) > 0.85
+            assert iou(moved, ASTRONAUT_FACE) > 0.85
         else:
             np.testing.assert_allclose(moved, ASTRONAUT_FACE, atol=8)
 

@@ -108,8 +108,7 @@ def test_describe_run_gives_the_evidence_and_one_box_per_frame():
 
 def _run(**evidence) -> dict:
     base = {"frames": 1, "peak_score": 0.3, "second_score": 0.3, "width": 40.0, "beside_hidden": 0.0}
-    base |= {"agree_frames": 0}
-    base |= {"kinds": {"rendered": 1}, "detect_peak": 0.0}
+    base |= {"agree_frames": 0, "kinds": {"rendered": 1}, "detect_peak": 0.0}
     return {**base, **evidence}
 
 
