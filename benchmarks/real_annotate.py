@@ -4,6 +4,8 @@
     python benchmarks/real_annotate.py mtcnn [CLIP ...] [--every N]  # MTCNN (facenet-pytorch)
     python benchmarks/real_annotate.py build [CLIP ...]        # merge both + edits -> annotations
     python benchmarks/real_annotate.py sheets CLIP [--first N --last M --step K]  # PNGs to check by eye
+    python benchmarks/real_annotate.py faces CLIP        # a crop per annotated face track and 25 frames
+    python benchmarks/real_annotate.py candidates CLIP --tracks T.parquet  # pre-labels left out, uncovered
 
 Pre-labels (``benchmarks/real/prelabel/{clip}-{detector}.parquet``) are two detectors' raw boxes:
 CenterFace through ``run_detect`` (``runtime: onnxruntime``, threshold 0.1) and MTCNN from
@@ -31,6 +33,15 @@ what a person decided on the contact sheets, in order:
 Faces narrower than ``MIN_FACE_PX`` are ``ignore``. The result is
 ``benchmarks/real/annotations/{clip}.parquet`` in the annotation schema (README, "Box
 tables"); docs/recall.md states the conventions (what a box spans, when a face is ``ignore``).
+
+Two checks after ``build``, both as crop grids in ``SHEETS``:
+
+* ``faces``: is every annotated box a face? The scored boxes are linked over frames into face tracks
+  (:func:`link_groups`); one crop per track and ``REVIEW_SPAN`` frames.
+* ``candidates``: is a face missing? The pre-labels that are on no annotated face (CenterFace from
+  ``CANDIDATE_CENTERFACE``, MTCNN from ``CANDIDATE_MTCNN``, at least ``MIN_FACE_PX`` wide), linked the
+  same way. Shown are those that the render of ``--tracks`` (a tracks table of the clip) leaves under 90 %
+  hidden on two or more frames: missing faces that would hide leaks.
 """
 
 from __future__ import annotations
@@ -59,6 +70,9 @@ MTCNN_KEEP = 0.9
 MTCNN_EVERY = 3
 SAME_FACE_IOU = 0.3
 MIN_FACE_PX = 12  # narrower faces are ``ignore``: too small to score either way
+REVIEW_SPAN = 25  # faces: one crop per face track and this many frames
+CANDIDATE_CENTERFACE = 0.15
+CANDIDATE_MTCNN = 0.7
 XYXY = ["x1", "y1", "x2", "y2"]
 
 
@@ -287,9 +301,125 @@ def sheets(
     return out
 
 
+def link_groups(df: pd.DataFrame, max_gap: int = 3, max_step: float = 0.8) -> np.ndarray:
+    """A group id per row of ``df`` (frame_index, x1..y2): each box joins the group whose last box is at
+    most ``max_gap`` frames back and whose centre is nearest, within ``max_step`` of that box's width;
+    a group takes one box per frame."""
+    group = np.full(len(df), -1, dtype=np.int64)
+    frames = df["frame_index"].to_numpy()
+    boxes = _boxes(df)
+    last: dict[int, tuple[int, np.ndarray]] = {}  # group -> (frame, box) of its last box
+    for f in np.unique(frames):
+        taken: set[int] = set()
+        for i in np.flatnonzero(frames == f):
+            centre = (boxes[i, :2] + boxes[i, 2:]) / 2
+            best, best_step = -1, max_step
+            for g, (gf, gb) in last.items():
+                if g in taken or not 0 < f - gf <= max_gap:
+                    continue
+                step = np.linalg.norm((gb[:2] + gb[2:]) / 2 - centre) / max(gb[2] - gb[0], 1.0)
+                if step < best_step:
+                    best, best_step = g, step
+            group[i] = best if best >= 0 else len(last)
+            last[int(group[i])] = (int(f), boxes[i])
+            taken.add(int(group[i]))
+    return group
+
+
+def _crop_grid(
+    clip: dict[str, Any], rows: pd.DataFrame, labels: list[str], name: str, context: float
+) -> list[Path]:
+    """PNG grids (8 x 6) of a crop around each row's box (``context`` times its size each way), the box
+    drawn, each tile labelled."""
+    import cv2
+
+    from faceoff.decode import frames_at
+    from faceoff.probe import probe_video
+
+    info = probe_video(clip_path(clip))
+    got = frames_at(clip_path(clip), info, sorted({int(f) for f in rows["frame_index"]}))
+    tiles = []
+    for r, label in zip(rows.itertuples(), labels, strict=True):
+        img = np.ascontiguousarray(got[int(r.frame_index)][:, :, ::-1])
+        half = int(max(r.x2 - r.x1, r.y2 - r.y1) * context) + 4
+        cx, cy = (r.x1 + r.x2) / 2, (r.y1 + r.y2) / 2
+        x0 = int(np.clip(cx - half, 0, max(0, info.width - 2 * half)))
+        y0 = int(np.clip(cy - half, 0, max(0, info.height - 2 * half)))
+        tile = cv2.resize(
+            img[y0 : y0 + 2 * half, x0 : x0 + 2 * half], (160, 160), interpolation=cv2.INTER_CUBIC
+        )
+        k = 160 / (2 * half)
+        p1, p2 = (int((r.x1 - x0) * k), int((r.y1 - y0) * k)), (int((r.x2 - x0) * k), int((r.y2 - y0) * k))
+        cv2.rectangle(tile, p1, p2, (0, 255, 0), 1)
+        cv2.putText(tile, label, (2, 12), 0, 0.38, (255, 255, 255), 1)
+        tiles.append(tile)
+    SHEETS.mkdir(parents=True, exist_ok=True)
+    out = []
+    for s in range(0, len(tiles), 48):
+        chunk = tiles[s : s + 48]
+        chunk += [np.zeros_like(tiles[0])] * (-len(chunk) % 8)
+        path = SHEETS / f"{clip['clip_id']}-{name}-{s // 48:02d}.png"
+        cv2.imwrite(str(path), np.vstack([np.hstack(chunk[i : i + 8]) for i in range(0, len(chunk), 8)]))
+        out.append(path)
+    return out
+
+
+def review_faces(clip: dict[str, Any]) -> list[Path]:
+    """Crop grids of the annotated (scored) faces: one per face track and ``REVIEW_SPAN`` frames."""
+    ann = read_boxes(ANNOTATIONS / f"{clip['clip_id']}.parquet")
+    ann = ann.loc[~ann["ignore"]].reset_index(drop=True)
+    ann["group"] = link_groups(ann)
+    picks, labels = [], []
+    for g, rows in ann.groupby("group"):
+        for _, span in rows.groupby(rows["frame_index"] // REVIEW_SPAN):
+            r = span.iloc[len(span) // 2]
+            picks.append(r)
+            labels.append(f"t{g} f{int(r.frame_index)} n{len(rows)}")
+    return _crop_grid(clip, pd.DataFrame(picks), labels, "faces", 1.5) if picks else []
+
+
+def review_candidates(clip: dict[str, Any], tracks: Path) -> list[Path]:
+    """Crop grids of the pre-label groups on no annotated face that the render of ``tracks`` leaves
+    under 90 % hidden on two or more frames (see module doc)."""
+    from faceoff.config import RenderConfig
+    from faceoff.evaluate import face_fractions
+    from faceoff.probe import probe_video
+
+    cid = clip["clip_id"]
+    cf = read_boxes(PRELABEL / f"{cid}-centerface.parquet")
+    mt = read_boxes(PRELABEL / f"{cid}-mtcnn.parquet")
+    cand = pd.concat(
+        [cf.loc[cf["score"] >= CANDIDATE_CENTERFACE], mt.loc[mt["score"] >= CANDIDATE_MTCNN]],
+        ignore_index=True,
+    )[["frame_index", *XYXY, "score"]]
+    cand = cand.loc[cand["x2"] - cand["x1"] >= MIN_FACE_PX].reset_index(drop=True)
+    ann = read_boxes(ANNOTATIONS / f"{cid}.parquet")
+    on_face = np.zeros(len(cand), dtype=bool)
+    for f, at in cand.groupby("frame_index").groups.items():
+        faces = _boxes(ann.loc[ann["frame_index"] == f])
+        if len(faces):
+            b = _boxes(cand.loc[at])
+            centre = (faces[:, :2] + faces[:, 2:]) / 2
+            holds = (b[:, None, :2] <= centre[None]) & (centre[None] <= b[:, None, 2:])
+            on_face[at] = (iou_matrix(b, faces).max(axis=1) >= 0.2) | holds.all(axis=2).any(axis=1)
+    cand = cand.loc[~on_face].reset_index(drop=True)
+    cand["group"] = link_groups(cand)
+    info = probe_video(clip_path(clip))
+    hidden = face_fractions(read_boxes(tracks), cand, RenderConfig(), info.width, info.height)
+    left = cand.loc[hidden < 0.9]
+    picks, labels = [], []
+    for g, rows in left.groupby("group"):
+        if len(rows) >= 2:
+            r = rows.iloc[len(rows) // 2]
+            picks.append(r)
+            span = f"{int(rows['frame_index'].min())}-{int(rows['frame_index'].max())}"
+            labels.append(f"c{g} f{span} n{len(rows)} {rows['score'].max():.2f}")
+    return _crop_grid(clip, pd.DataFrame(picks), labels, "candidates", 2.5) if picks else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cmd", choices=["centerface", "mtcnn", "build", "sheets"])
+    parser.add_argument("cmd", choices=["centerface", "mtcnn", "build", "sheets", "faces", "candidates"])
     parser.add_argument("clips", nargs="*")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--last", type=int, default=10**9)
@@ -299,12 +429,19 @@ def main() -> None:
     parser.add_argument("--cols", type=int, default=4)
     parser.add_argument("--thumb", type=int, default=480, help="thumbnail width in pixels")
     parser.add_argument("--crop", type=int, nargs=4, help="sheets: x1 y1 x2 y2 of the frame to show")
+    parser.add_argument("--tracks", type=Path, help="candidates: a tracks table of the clip")
     args = parser.parse_args()
     for clip in _clips(args.clips):
         if args.cmd == "centerface":
             prelabel_centerface(clip)
         elif args.cmd == "mtcnn":
             prelabel_mtcnn(clip, args.every, args.min_face)
+        elif args.cmd == "faces":
+            print("\n".join(map(str, review_faces(clip))))
+        elif args.cmd == "candidates":
+            if args.tracks is None:
+                parser.error("candidates needs --tracks")
+            print("\n".join(map(str, review_candidates(clip, args.tracks))))
         elif args.cmd == "build":
             df = build(clip)
             print(f"{clip['clip_id']}: {len(df)} boxes, {int(df['ignore'].sum())} ignore", file=sys.stderr)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.real_annotate import apply_edits, interpolate
+from benchmarks.real_annotate import apply_edits, interpolate, link_groups
 from benchmarks.real_clips import annotation_path, clip_path, clips_dir, load_manifest, missing_clips
 from faceoff.annotations import load_annotations
 from faceoff.boxes import read_metadata
@@ -82,3 +82,20 @@ def test_edits_drop_flag_and_add() -> None:
     assert out[["frame_index", "x1"]].values.tolist() == [[0, 0], [1, 0], [2, 1], [3, 3]]
     assert out["ignore"].tolist() == [False, True, False, False]  # frame 2's box was replaced
     assert out["occluded"].tolist() == [False, False, True, True]
+
+
+def test_link_groups_follows_faces_over_frames() -> None:
+    """Two 20 px faces walking past each other a row apart stay two groups; a face seen again after
+    more than ``max_gap`` frames, or far from every group, starts a new one."""
+    rows = []
+    for f in range(5):
+        rows.append((f, 100 + 12 * f, 50))  # walks right, 0.6 widths a frame
+        rows.append((f, 160 - 12 * f, 80))  # walks left, 1.5 widths below
+    rows += [(9, 160, 50), (10, 400, 300)]  # 5 frames after the walkers ended; far from everything
+    df = pd.DataFrame(
+        [{"frame_index": f, "x1": x, "y1": y, "x2": x + 20.0, "y2": y + 20.0} for f, x, y in rows]
+    )
+    group = link_groups(df)
+    right, left = group[0:10:2], group[1:10:2]
+    assert len(set(right)) == 1 and len(set(left)) == 1 and right[0] != left[0]
+    assert len(set(group)) == 4
