@@ -244,6 +244,21 @@ class RegularizeConfig(Section):
         "the picture, keeps its box there for this many frames past its last (before its first) detection; "
         "never past the frames regularized together (a cut). 0 = off.",
     )
+    occlusion_hold: int = Field(
+        30,
+        ge=0,
+        le=1000,
+        description="tracks: a track whose last (first) box lies behind another track's box (occlusion_share "
+        "of it covered) keeps that box after its end (before its start) while another track's box covers it "
+        "and no track of its size begins (ends) on its place, up to this many frames past its last evidence; "
+        "never across a cut: a face passing behind another head. 0 = off.",
+    )
+    occlusion_share: float = Field(
+        0.3,
+        gt=0,
+        le=1,
+        description="tracks: ... the share of the box's area that another track's box must cover.",
+    )
     follow_frames: int = Field(
         30,
         ge=0,

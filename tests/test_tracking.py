@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from faceoff.boxes import hidden_boxes
 from faceoff.config import RegularizeConfig, RenderConfig
 from faceoff.evaluate import COVERED_AT, face_fractions
-from faceoff.tracking import TrackParams, link_detections, track_regularize
+from faceoff.tracking import TrackParams, hold_behind, link_detections, track_regularize
 
 W, H = 1280, 720
 
@@ -283,3 +283,44 @@ def test_the_pad_never_exceeds_its_share_of_the_box(seed, jump, fraction, margin
         return
     loose = _run(det, 20, dataclasses.replace(params, max_pad_fraction=100.0))
     assert (loose["pad"] >= tracks["pad"] - 1e-6).all()
+
+
+def _behind_scene() -> pd.DataFrame:
+    """A 60 px face at (400, 300), seen on frames 0-18 and 30-39, while an 80 px head crossing at 8 px a
+    frame covers 0.3 or more of it on frames 18-30 (0.4 on 18, 0.33 on 30)."""
+    hidden = _moving([*range(19), *range(30, 40)], 400, 300, 0, 0, 60)
+    return pd.concat([hidden, _moving(range(40), 200, 290, 8, 0, 80)], ignore_index=True)
+
+
+def test_a_face_passing_behind_another_head_stays_hidden():
+    """Each end of the face's two tracks lies behind the crossing head: both are held there while the
+    head covers 0.3 of the box, until the other track has the face again, so the face has a box on every
+    frame; held rows are ``extended``, keep the end's box and carry their own frame's timestamp."""
+    params = dataclasses.replace(PLAIN, max_gap=5, occlusion_hold=30, occlusion_share=0.3)
+    tracks = _run(_behind_scene(), 40, params)
+    face = tracks[(tracks["x1"] == 400) & (tracks["y1"] == 300)]
+    assert sorted(face["frame_index"].unique()) == list(range(40))
+    held = face[face["source"] == "extended"]
+    assert sorted(held["frame_index"]) == sorted([*range(19, 30)] * 2)
+    np.testing.assert_allclose(held["pts_time"], held["frame_index"] / 25.0)
+    off = _run(_behind_scene(), 40, dataclasses.replace(params, occlusion_hold=0))
+    assert sorted(off.loc[(off["x1"] == 400) & (off["y1"] == 300), "frame_index"]) == [
+        *range(19),
+        *range(30, 40),
+    ]
+
+
+def test_the_hold_behind_is_bounded_and_stops_at_a_cut():
+    """Held at most ``occlusion_hold`` frames, never across a cut, and not at all where no other box
+    covers the end."""
+    params = dataclasses.replace(PLAIN, max_gap=5, occlusion_hold=0)
+    tracks = _run(_behind_scene(), 40, params)
+    pts = np.arange(40) / 25.0
+    short = hold_behind(tracks, pts, (), dataclasses.replace(params, occlusion_hold=4, occlusion_share=0.3))
+    first_face = short[(short["y1"] == 300) & (short["source"] == "extended")]
+    assert sorted(first_face["frame_index"]) == [19, 20, 21, 22, 26, 27, 28, 29]
+    cut = hold_behind(tracks, pts, (21,), dataclasses.replace(params, occlusion_hold=30, occlusion_share=0.3))
+    held = cut.loc[(cut["y1"] == 300) & (cut["source"] == "extended"), "frame_index"]
+    assert sorted(held) == [19, 20, *range(21, 30)]
+    alone = _run(_moving(range(10), 400, 300, 0, 0, 60), 40, dataclasses.replace(params, occlusion_hold=30))
+    assert alone["frame_index"].max() == 9
