@@ -31,8 +31,7 @@ IoU and centre distance). Then, per track:
 Last, :func:`hold_behind`: a track's first or last box that lies behind another track's box
 (``occlusion_share`` of it covered: a face passing behind another head) is held there, frame by frame,
 while another track's box still covers it and none of its size lies on the same place (the face found
-again), for up to ``occlusion_hold`` frames past the end's last evidence. The regularize stage holds
-again after following (:mod:`faceoff.follow`), whose boxes move ends and cover others.
+again), for up to ``occlusion_hold`` frames past the end's last evidence, with no pad.
 
 The whole pass is offline and deterministic: the same table in gives the same table out.
 """
@@ -296,8 +295,8 @@ def hold_behind(
     each track's first and last box held before and after it, frame by frame, while another track's box
     covers ``occlusion_share`` of it and none of its size lies on its place, up to ``occlusion_hold``
     frames past the end's last evidence (rows already ``extended`` there count) and never across a shot
-    cut (``cuts``): a face passing behind another head. Held rows are ``extended`` and keep the end's
-    score and pad. Sorted by track, then frame."""
+    cut (``cuts``): a face passing behind another head. Held rows are ``extended``, keep the end's score
+    and have no pad. Sorted by track, then frame."""
     if params.occlusion_hold <= 0 or tracks.empty or tracks["track_id"].nunique() < 2:
         return tracks
     n_frames = len(pts_time)
@@ -342,6 +341,7 @@ def hold_behind(
                     {
                         **row.to_dict(),
                         "frame_index": at,
+                        "pad": 0.0,  # a held box does not move; its end's motion and doubt pads would grow it
                         "pts_time": float(pts_time[at]),
                         "source": "extended",
                     }

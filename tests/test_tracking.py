@@ -285,17 +285,18 @@ def test_the_pad_never_exceeds_its_share_of_the_box(seed, jump, fraction, margin
     assert (loose["pad"] >= tracks["pad"] - 1e-6).all()
 
 
-def _behind_scene() -> pd.DataFrame:
-    """A 60 px face at (400, 300), seen on frames 0-18 and 30-39, while an 80 px head crossing at 8 px a
-    frame covers 0.3 or more of it on frames 18-30 (0.4 on 18, 0.33 on 30)."""
-    hidden = _moving([*range(19), *range(30, 40)], 400, 300, 0, 0, 60)
+def _behind_scene(score: float = 0.9) -> pd.DataFrame:
+    """A 60 px face at (400, 300), seen on frames 0-18 and 30-39 at ``score``, while an 80 px head
+    crossing at 8 px a frame covers 0.3 or more of it on frames 18-30 (0.4 on 18, 0.33 on 30)."""
+    hidden = _moving([*range(19), *range(30, 40)], 400, 300, 0, 0, 60, score)
     return pd.concat([hidden, _moving(range(40), 200, 290, 8, 0, 80)], ignore_index=True)
 
 
 def test_a_face_passing_behind_another_head_stays_hidden():
     """Each end of the face's two tracks lies behind the crossing head: both are held there while the
     head covers 0.3 of the box, until the other track has the face again, so the face has a box on every
-    frame; held rows are ``extended``, keep the end's box and carry their own frame's timestamp."""
+    frame; held rows are ``extended``, keep the end's box with no pad and carry their own frame's
+    timestamp."""
     params = dataclasses.replace(PLAIN, max_gap=5, occlusion_hold=30, occlusion_share=0.3)
     tracks = _run(_behind_scene(), 40, params)
     face = tracks[(tracks["x1"] == 400) & (tracks["y1"] == 300)]
@@ -303,6 +304,10 @@ def test_a_face_passing_behind_another_head_stays_hidden():
     held = face[face["source"] == "extended"]
     assert sorted(held["frame_index"]) == sorted([*range(19, 30)] * 2)
     np.testing.assert_allclose(held["pts_time"], held["frame_index"] / 25.0)
+    weak = _run(_behind_scene(0.35), 40, dataclasses.replace(params, uncertain_pad=0.3))
+    weak = weak[weak["y1"] == 300]
+    assert (weak.loc[weak["source"] == "detected", "pad"] > 0).all()  # a weak box's pad...
+    assert (weak.loc[weak["source"] == "extended", "pad"] == 0).all()  # ...does not grow a held box
     off = _run(_behind_scene(), 40, dataclasses.replace(params, occlusion_hold=0))
     assert sorted(off.loc[(off["x1"] == 400) & (off["y1"] == 300), "frame_index"]) == [
         *range(19),

@@ -17,7 +17,7 @@ from faceoff.provenance import stage_metadata, timing
 from faceoff.regularize import kernel_regularize
 from faceoff.shots import check_within_shots, per_shot, shot_bounds
 from faceoff.stride import detected_frames, longest_skip
-from faceoff.tracking import TrackParams, hold_behind, track_regularize
+from faceoff.tracking import TrackParams, track_regularize
 
 
 def _kernel_reach(detected: np.ndarray, cuts: list[int]) -> int:
@@ -91,9 +91,6 @@ def run_regularize(
                 extra["pts_time"] = pts_time[extra["frame_index"].to_numpy()]
                 tracks = pd.concat([tracks, extra[tracks.columns]], ignore_index=True)
                 followed = len(extra)
-                tracks = hold_behind(
-                    tracks, pts_time, cuts, params
-                )  # the followed boxes moved and cover ends
     check_within_shots(tracks, cuts, str(out))
     meta = stage_metadata("regularize", info, cfg.params_hash())
     meta.update(
