@@ -42,6 +42,7 @@ TRACK_FIELDS = [
 ]
 DETECTION_SCHEMA = pa.schema(BASE_FIELDS)
 TRACK_SCHEMA = pa.schema(BASE_FIELDS + TRACK_FIELDS)
+XYXY = ["x1", "y1", "x2", "y2"]  # the box columns of every box table
 SOURCES = ("detected", "propagated", "interpolated", "extended", "followed", "manual")
 FLAG_COLUMNS = ("ignore", "masked", "occluded")
 META_KEY = b"faceoff"
@@ -102,7 +103,7 @@ def check_made_for(path: str | Path, info: ProbeInfo) -> None:
 
 def boxes_array(df: pd.DataFrame) -> np.ndarray:
     """The ``x1 y1 x2 y2`` columns as an (N, 4) float32 array."""
-    return df[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float32)
+    return df[XYXY].to_numpy(dtype=np.float32)
 
 
 def pads(df: pd.DataFrame) -> np.ndarray:

@@ -29,14 +29,21 @@ import numpy as np
 import pandas as pd
 
 from faceoff.annotations import detect_format, load_annotations
-from faceoff.boxes import TRACK_SCHEMA, check_made_for, clip_to_frame, read_boxes, read_metadata, write_boxes
+from faceoff.boxes import (
+    TRACK_SCHEMA,
+    XYXY,
+    check_made_for,
+    clip_to_frame,
+    read_boxes,
+    read_metadata,
+    write_boxes,
+)
 from faceoff.errors import FaceOffError
 from faceoff.probe import ProbeInfo, sha256_file
 
 SUFFIXES = (".xml", ".json", ".parquet")
 SAME_BOX_PX = 0.5  # CVAT writes coordinates with 2 decimals
 EDGE_TOLERANCE_PX = 1.0
-XYXY = ["x1", "y1", "x2", "y2"]
 
 
 def corrections_index(folder: str | Path | None, ids: list[str]) -> dict[str, str]:

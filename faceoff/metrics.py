@@ -18,19 +18,28 @@ from faceoff.boxes import boxes_array
 EVAL_FLAGS = ("masked", "occluded")
 
 
+def areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas of ``x1 y1 x2 y2`` boxes (N, 4) -> (N,) float64; degenerate boxes have area 0."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas of ``x1 y1 x2 y2`` boxes: (N, 4) x (M, 4) -> (N, M) float64."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(iw, 0, None) * np.clip(ih, 0, None)
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of ``x1 y1 x2 y2`` boxes: (N, 4) x (M, 4) -> (N, M) float64.
 
     Degenerate boxes (zero or negative width/height) have zero area and IoU 0 with everything.
     """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
-    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
+    inter = intersection_matrix(a, b)
+    union = areas(a)[:, None] + areas(b)[None, :] - inter
     out = np.zeros_like(inter)
     np.divide(inter, union, out=out, where=union > 0)
     return out

@@ -31,7 +31,8 @@ IoU and centre distance). Then, per track:
 Last, :func:`hold_behind`: a track's first or last box that lies behind another track's box
 (``occlusion_share`` of it covered: a face passing behind another head) is held there, frame by frame,
 while another track's box still covers it and none of its size lies on the same place (the face found
-again), for up to ``occlusion_hold`` frames past the end's last evidence, with no pad.
+again), for up to ``occlusion_hold`` frames past the end's last evidence, with no pad. The tracker runs
+per shot (:func:`faceoff.shots.per_shot`), so no hold crosses a cut.
 
 The whole pass is offline and deterministic: the same table in gives the same table out.
 """
@@ -39,7 +40,6 @@ The whole pass is offline and deterministic: the same table in gives the same ta
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,12 +47,10 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from scipy.optimize import linear_sum_assignment
 
-from faceoff.boxes import TRACK_SCHEMA, clip_to_frame, empty_frame
+from faceoff.boxes import TRACK_SCHEMA, XYXY, clip_to_frame, empty_frame
 from faceoff.config import RegularizeConfig, params_from
-from faceoff.metrics import iou_matrix
-from faceoff.shots import shot_bounds, shot_of
+from faceoff.metrics import areas, intersection_matrix, iou_matrix
 
-XYXY = ["x1", "y1", "x2", "y2"]
 # A held box stops where another track of its size begins (going back: ends) on the same place: the face
 # was found again. A head passing in front does not begin there.
 SAME_PLACE_IOU = 0.5
@@ -278,65 +276,52 @@ def _smooth_and_pad(
     return out, pad
 
 
-def _covered_share(box: np.ndarray, others: np.ndarray) -> float:
-    """The largest share of ``box``'s area that one of ``others`` (N, 4) covers."""
-    if not len(others):
-        return 0.0
-    w = np.minimum(others[:, 2], box[2]) - np.maximum(others[:, 0], box[0])
-    h = np.minimum(others[:, 3], box[3]) - np.maximum(others[:, 1], box[1])
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-    return float(inter.max() / max((box[2] - box[0]) * (box[3] - box[1]), 1e-9))
-
-
-def hold_behind(
-    tracks: pd.DataFrame, pts_time: np.ndarray, cuts: Sequence[int], params: TrackParams
-) -> pd.DataFrame:
-    """``tracks`` (a tracks table of a video with these frame timestamps, followed rows included) with
-    each track's first and last box held before and after it, frame by frame, while another track's box
-    covers ``occlusion_share`` of it and none of its size lies on its place, up to ``occlusion_hold``
-    frames past the end's last evidence (rows already ``extended`` there count) and never across a shot
-    cut (``cuts``): a face passing behind another head. Held rows are ``extended``, keep the end's score
-    and have no pad. Sorted by track, then frame."""
+def hold_behind(tracks: pd.DataFrame, pts_time: np.ndarray, params: TrackParams) -> pd.DataFrame:
+    """``tracks`` (a tracks table of one shot with these frame timestamps) with each track's first and last
+    box held before and after it, frame by frame, while another track's box covers ``occlusion_share`` of
+    it and no track of its size begins (going back: ends) on its place, up to ``occlusion_hold`` frames
+    past the end's last evidence (rows already ``extended`` there count): a face passing behind another
+    head. Held rows are ``extended``, keep the end's score and have no pad. Sorted by track, then frame."""
     if params.occlusion_hold <= 0 or tracks.empty or tracks["track_id"].nunique() < 2:
         return tracks
-    n_frames = len(pts_time)
     frames = tracks["frame_index"].to_numpy(np.int64)
     ids = tracks["track_id"].to_numpy(np.int64)
     boxes = tracks[XYXY].to_numpy(np.float64)
     order = np.argsort(frames, kind="stable")
-    bounds = np.searchsorted(frames[order], np.arange(n_frames + 1))
-
-    track_ids, first_at = np.unique(ids[order], return_index=True)
-    first_of = dict(zip(track_ids.tolist(), frames[order][first_at].tolist(), strict=True))
-    last_of = tracks.groupby("track_id")["frame_index"].max().to_dict()
+    bounds = np.searchsorted(frames[order], np.arange(len(pts_time) + 1))
+    span = tracks.groupby("track_id")["frame_index"]
+    begins_at = {1: span.min().to_dict(), -1: span.max().to_dict()}  # where a track begins, by direction
 
     def behind(track_id: int, frame: int, box: np.ndarray, step: int) -> bool:
-        """Covered by another track's box, and not found again: no track of its size begins (going
-        forward; ends, going back) on its place here."""
+        """Covered by another track's box, and the face not found again there."""
         at = order[bounds[frame] : bounds[frame + 1]]
         at = at[ids[at] != track_id]
         if not len(at):
             return False
         others = boxes[at]
         ratio = (others[:, 2] - others[:, 0]) / max(box[2] - box[0], 1e-9)
-        begins = np.array([(first_of if step > 0 else last_of)[int(t)] == frame for t in ids[at]])
-        found = begins & (iou_matrix(box[None], others)[0] >= SAME_PLACE_IOU)
-        if (found & (np.maximum(ratio, 1 / ratio) <= SAME_SIZE)).any():
+        begins = np.array([begins_at[step][int(t)] == frame for t in ids[at]])
+        same = (iou_matrix(box[None], others)[0] >= SAME_PLACE_IOU) & (
+            np.maximum(ratio, 1 / ratio) <= SAME_SIZE
+        )
+        if (begins & same).any():
             return False
-        return _covered_share(box, others) >= params.occlusion_share
+        return intersection_matrix(box[None], others).max() >= params.occlusion_share * max(
+            areas(box)[0], 1e-9
+        )
 
-    shots = shot_bounds(cuts, n_frames)
     held = []
     for track_id, rows in tracks.groupby("track_id", sort=True):
         rows = rows.sort_values("frame_index", kind="stable")
-        start, end = shots[int(shot_of([int(rows["frame_index"].iloc[0])], cuts)[0])]
         extended = rows["source"].to_numpy() == "extended"
         for row, step, outward in ((rows.iloc[0], -1, extended), (rows.iloc[-1], 1, extended[::-1])):
             # the budget counts from the last evidence: rows already extended at this end use it up
             budget = params.occlusion_hold - (len(outward) if outward.all() else int(np.argmin(outward)))
             frame, box = int(row["frame_index"]), row[XYXY].to_numpy(np.float64)
             at = frame + step
-            while abs(at - frame) <= budget and start <= at < end and behind(int(track_id), at, box, step):
+            while (
+                abs(at - frame) <= budget and 0 <= at < len(pts_time) and behind(int(track_id), at, box, step)
+            ):
                 held.append(
                     {
                         **row.to_dict(),
@@ -399,5 +384,6 @@ def track_regularize(
     tracks = clip_to_frame(pd.concat(parts, ignore_index=True), width, height)
     size = np.maximum(tracks["x2"] - tracks["x1"], tracks["y2"] - tracks["y1"])
     tracks["pad"] = np.minimum(tracks["pad"], params.max_pad_fraction * size)
-    tracks["pts_time"] = np.asarray(pts_time, dtype=np.float64)[tracks["frame_index"].to_numpy()]
-    return hold_behind(tracks.reset_index(drop=True), np.asarray(pts_time, dtype=np.float64), (), params)
+    pts_time = np.asarray(pts_time, dtype=np.float64)
+    tracks["pts_time"] = pts_time[tracks["frame_index"].to_numpy()]
+    return hold_behind(tracks.reset_index(drop=True), pts_time, params)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from faceoff.boxes import hidden_boxes
 from faceoff.config import RegularizeConfig, RenderConfig
 from faceoff.evaluate import COVERED_AT, face_fractions
+from faceoff.shots import per_shot
 from faceoff.tracking import TrackParams, hold_behind, link_detections, track_regularize
 
 W, H = 1280, 720
@@ -316,15 +317,16 @@ def test_a_face_passing_behind_another_head_stays_hidden():
 
 
 def test_the_hold_behind_is_bounded_and_stops_at_a_cut():
-    """Held at most ``occlusion_hold`` frames, never across a cut, and not at all where no other box
-    covers the end."""
+    """Held at most ``occlusion_hold`` frames, never across a cut (the tracker runs per shot), and not at
+    all where no other box covers the end."""
     params = dataclasses.replace(PLAIN, max_gap=5, occlusion_hold=0)
     tracks = _run(_behind_scene(), 40, params)
     pts = np.arange(40) / 25.0
-    short = hold_behind(tracks, pts, (), dataclasses.replace(params, occlusion_hold=4, occlusion_share=0.3))
+    short = hold_behind(tracks, pts, dataclasses.replace(params, occlusion_hold=4, occlusion_share=0.3))
     first_face = short[(short["y1"] == 300) & (short["source"] == "extended")]
     assert sorted(first_face["frame_index"]) == [19, 20, 21, 22, 26, 27, 28, 29]
-    cut = hold_behind(tracks, pts, (21,), dataclasses.replace(params, occlusion_hold=30, occlusion_share=0.3))
+    holding = dataclasses.replace(params, occlusion_hold=30, occlusion_share=0.3)
+    cut = per_shot(_behind_scene(), pts, [21], None, lambda d, t, _: track_regularize(d, t, holding, W, H))
     held = cut.loc[(cut["y1"] == 300) & (cut["source"] == "extended"), "frame_index"]
     assert sorted(held) == [19, 20, *range(21, 30)]
     alone = _run(_moving(range(10), 400, 300, 0, 0, 60), 40, dataclasses.replace(params, occlusion_hold=30))
