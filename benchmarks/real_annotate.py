@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -288,15 +289,23 @@ def sheets(
         img = cv2.resize(img[y0:y1, x0:x1], (thumb, round((y1 - y0) * scale)), interpolation=cv2.INTER_AREA)
         cv2.putText(img, str(index), (4, 16), 0, 0.5, (255, 255, 255), 1)
         tiles.append(img)
-    out = []
+    return _write_grids(tiles, cols, 4, lambda s: f"{clip['clip_id']}-{wanted[s]:04d}.png")
+
+
+def _write_grids(tiles: list[np.ndarray], cols: int, rows: int, name: Callable[[int], str]) -> list[Path]:
+    """PNG grids of ``cols`` x ``rows`` ``tiles`` (of one size) in ``SHEETS``, named ``name(first tile)``."""
+    import cv2
+
     SHEETS.mkdir(parents=True, exist_ok=True)
-    per = cols * 4
+    out = []
+    per = cols * rows
     for s in range(0, len(tiles), per):
         chunk = tiles[s : s + per]
         chunk += [np.zeros_like(tiles[0])] * (-len(chunk) % cols)
-        grid = np.vstack([np.hstack(chunk[r : r + cols]) for r in range(0, len(chunk), cols)])
-        path = SHEETS / f"{clip['clip_id']}-{wanted[s]:04d}.png"
-        cv2.imwrite(str(path), grid)
+        path = SHEETS / name(s)
+        cv2.imwrite(
+            str(path), np.vstack([np.hstack(chunk[r : r + cols]) for r in range(0, len(chunk), cols)])
+        )
         out.append(path)
     return out
 
@@ -353,15 +362,7 @@ def _crop_grid(
         cv2.rectangle(tile, p1, p2, (0, 255, 0), 1)
         cv2.putText(tile, label, (2, 12), 0, 0.38, (255, 255, 255), 1)
         tiles.append(tile)
-    SHEETS.mkdir(parents=True, exist_ok=True)
-    out = []
-    for s in range(0, len(tiles), 48):
-        chunk = tiles[s : s + 48]
-        chunk += [np.zeros_like(tiles[0])] * (-len(chunk) % 8)
-        path = SHEETS / f"{clip['clip_id']}-{name}-{s // 48:02d}.png"
-        cv2.imwrite(str(path), np.vstack([np.hstack(chunk[i : i + 8]) for i in range(0, len(chunk), 8)]))
-        out.append(path)
-    return out
+    return _write_grids(tiles, 8, 6, lambda s: f"{clip['clip_id']}-{name}-{s // 48:02d}.png")
 
 
 def review_faces(clip: dict[str, Any]) -> list[Path]:
