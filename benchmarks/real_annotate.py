@@ -336,16 +336,14 @@ def link_groups(df: pd.DataFrame, max_gap: int = 3, max_step: float = 0.8) -> np
 
 
 def _crop_grid(
-    clip: dict[str, Any], rows: pd.DataFrame, labels: list[str], name: str, context: float
+    clip: dict[str, Any], info: Any, rows: pd.DataFrame, labels: list[str], name: str, context: float
 ) -> list[Path]:
-    """PNG grids (8 x 6) of a crop around each row's box (``context`` times its size each way), the box
-    drawn, each tile labelled."""
+    """PNG grids (8 x 6) of a crop around each row's box (``context`` times its size each way) in the
+    clip (``info``: its probe), the box drawn, each tile labelled."""
     import cv2
 
     from faceoff.decode import frames_at
-    from faceoff.probe import probe_video
 
-    info = probe_video(clip_path(clip))
     got = frames_at(clip_path(clip), info, sorted({int(f) for f in rows["frame_index"]}))
     tiles = []
     for r, label in zip(rows.itertuples(), labels, strict=True):
@@ -376,14 +374,18 @@ def review_faces(clip: dict[str, Any]) -> list[Path]:
             r = span.iloc[len(span) // 2]
             picks.append(r)
             labels.append(f"t{g} f{int(r.frame_index)} n{len(rows)}")
-    return _crop_grid(clip, pd.DataFrame(picks), labels, "faces", 1.5) if picks else []
+    if not picks:
+        return []
+    from faceoff.probe import probe_video
+
+    return _crop_grid(clip, probe_video(clip_path(clip)), pd.DataFrame(picks), labels, "faces", 1.5)
 
 
 def review_candidates(clip: dict[str, Any], tracks: Path) -> list[Path]:
     """Crop grids of the pre-label groups on no annotated face that the render of ``tracks`` leaves
     under 90 % hidden on two or more frames (see module doc)."""
     from faceoff.config import RenderConfig
-    from faceoff.evaluate import face_fractions
+    from faceoff.evaluate import COVERED_AT, face_fractions, on_face
     from faceoff.probe import probe_video
 
     cid = clip["clip_id"]
@@ -395,19 +397,11 @@ def review_candidates(clip: dict[str, Any], tracks: Path) -> list[Path]:
     )[["frame_index", *XYXY, "score"]]
     cand = cand.loc[cand["x2"] - cand["x1"] >= MIN_FACE_PX].reset_index(drop=True)
     ann = read_boxes(ANNOTATIONS / f"{cid}.parquet")
-    on_face = np.zeros(len(cand), dtype=bool)
-    for f, at in cand.groupby("frame_index").groups.items():
-        faces = _boxes(ann.loc[ann["frame_index"] == f])
-        if len(faces):
-            b = _boxes(cand.loc[at])
-            centre = (faces[:, :2] + faces[:, 2:]) / 2
-            holds = (b[:, None, :2] <= centre[None]) & (centre[None] <= b[:, None, 2:])
-            on_face[at] = (iou_matrix(b, faces).max(axis=1) >= 0.2) | holds.all(axis=2).any(axis=1)
-    cand = cand.loc[~on_face].reset_index(drop=True)
+    cand = cand.loc[~on_face(cand, ann)].reset_index(drop=True)
     cand["group"] = link_groups(cand)
     info = probe_video(clip_path(clip))
     hidden = face_fractions(read_boxes(tracks), cand, RenderConfig(), info.width, info.height)
-    left = cand.loc[hidden < 0.9]
+    left = cand.loc[hidden < COVERED_AT]
     picks, labels = [], []
     for g, rows in left.groupby("group"):
         if len(rows) >= 2:
@@ -415,7 +409,7 @@ def review_candidates(clip: dict[str, Any], tracks: Path) -> list[Path]:
             picks.append(r)
             span = f"{int(rows['frame_index'].min())}-{int(rows['frame_index'].max())}"
             labels.append(f"c{g} f{span} n{len(rows)} {rows['score'].max():.2f}")
-    return _crop_grid(clip, pd.DataFrame(picks), labels, "candidates", 2.5) if picks else []
+    return _crop_grid(clip, info, pd.DataFrame(picks), labels, "candidates", 2.5) if picks else []
 
 
 def main() -> None:
