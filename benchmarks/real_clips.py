@@ -2,6 +2,7 @@
 
     python benchmarks/real_clips.py build ORIGINS [--out DIR]   # cut the clips, check every sha256
     python benchmarks/real_clips.py check [--out DIR]           # are the clips there and unchanged?
+    python benchmarks/real_clips.py dark [--out DIR] [--luma L]  # dark copies of the clips (below)
 
 ``benchmarks/real_clips.json`` names each clip's origin (public repository, path, commit, the origin
 file's sha256 and licence as its repository states it) and how the clip is cut from it: ``copy``
@@ -10,6 +11,11 @@ the manifest's ffmpeg arguments. Only our manifest, annotations and scripts are 
 is fetched by whoever measures (``git clone`` the origin repositories, ``git -C REPO show
 COMMIT:PATH > ORIGINS/REPO_OWNER+NAME/PATH``; see docs/recall.md) and lives in
 ``$FACEOFF_REAL_CLIPS`` (default ``~/.cache/faceoff/real-clips``) as ``{clip_id}.mp4``.
+
+No fetchable clip is really dark, so ``dark`` derives a dark stage from each clip (:func:`darken`): the
+same frames and timestamps (so the same annotations score them), the light scaled down to a mean luma
+of ``DARK_LUMA`` and sensor noise added, in ``~/.cache/faceoff/real-clips-dark``; point
+``$FACEOFF_REAL_CLIPS`` there to score them (``benchmarks/recall.py --suite real``).
 """
 
 from __future__ import annotations
@@ -22,9 +28,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 MANIFEST = Path(__file__).with_name("real_clips.json")
 ANNOTATIONS = Path(__file__).parent / "real" / "annotations"
 ENV_VAR = "FACEOFF_REAL_CLIPS"
+DARK_LUMA = 32.0
+"""Mean luma (16-235) of a clip's dark copy: a dim stage (goldeneye-cut, the darkest clip, has 48)."""
+DARK_NOISE = 5
+"""Strength of the dark copy's temporal luma noise (ffmpeg's ``noise`` filter): a sensor's gain."""
 
 
 def clips_dir() -> Path:
@@ -106,6 +118,31 @@ def check_clip(clip: dict[str, Any], info) -> list[str]:
     return out
 
 
+def darken(src: Path, dst: Path, luma: float = DARK_LUMA, noise: int = DARK_NOISE) -> float:
+    """Write ``dst``, a dark copy of the video ``src``: every pixel's light scaled about black by one
+    gain so that the mean luma (16 at black) is ``luma`` (a darker clip is left as it is), temporal
+    luma noise of ``noise`` added (a fixed seed), x264 crf 16; the same frames and timestamps, checked.
+    Returns the gain."""
+    from faceoff.decode import iter_frames
+    from faceoff.ffmpeg import run_ffmpeg
+    from faceoff.probe import probe_video
+
+    info = probe_video(src)
+    mean = np.mean([frames.mean() for _, frames in iter_frames(src, info, gray=True)])
+    gain = min(1.0, (luma - 16.0) / max(float(mean) - 16.0, 1e-6))  # luma is 16 at black (limited range)
+    g = f"{gain:.4f}"
+    scale = f"lutyuv=y='16+(val-16)*{g}':u='128+(val-128)*{g}':v='128+(val-128)*{g}'"
+    vf = f"{scale},noise=c0s={noise}:c0f=t:c0_seed=20,setpts=PTS-STARTPTS"
+    args = ["-threads", "1", "-i", src, "-vf", vf, "-an", "-sn", "-dn", "-map_metadata", "-1"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p"]
+    args += ["-fps_mode", "passthrough", "-output_ts_offset", f"{info.start_time:.6f}", dst]
+    run_ffmpeg(args, dst)
+    got = probe_video(dst)
+    if got.frame_count != info.frame_count or not np.allclose(got.pts_time, info.pts_time, atol=1e-6):
+        raise RuntimeError(f"{dst}: frames or timestamps differ from {src}'s")
+    return gain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -114,7 +151,16 @@ def main() -> None:
     b.add_argument("--out", type=Path, default=None)
     c = sub.add_parser("check", help="probe the clips and compare with the manifest")
     c.add_argument("--out", type=Path, default=None)
+    d = sub.add_parser("dark", help="dark copies of the clips, for $FACEOFF_REAL_CLIPS")
+    d.add_argument("--out", type=Path, default=Path.home() / ".cache" / "faceoff" / "real-clips-dark")
+    d.add_argument("--luma", type=float, default=DARK_LUMA, help="mean luma of the copies (16-235)")
     args = parser.parse_args()
+    if args.cmd == "dark":
+        args.out.mkdir(parents=True, exist_ok=True)
+        for clip in load_manifest():
+            gain = darken(clip_path(clip), clip_path(clip, args.out), args.luma)
+            print(f"{clip['clip_id']}: light x {gain:.3f}")
+        return
     folder = args.out or clips_dir()
     if args.cmd == "build":
         problems = build(args.origins, folder)

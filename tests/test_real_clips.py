@@ -99,3 +99,29 @@ def test_link_groups_follows_faces_over_frames() -> None:
     right, left = group[0:10:2], group[1:10:2]
     assert len(set(right)) == 1 and len(set(left)) == 1 and right[0] != left[0]
     assert len(set(group)) == 4
+
+
+def test_dark_copy_keeps_frames_and_timestamps_and_is_dark(make_clip, tmp_path) -> None:
+    """``real_clips.py dark``: the same frames at the same (variable, offset) timestamps, so the clip's
+    annotations score the copy; the light scaled to ``DARK_LUMA``; a clip already that dark untouched."""
+    from benchmarks.real_clips import DARK_LUMA, darken
+    from faceoff.decode import iter_frames
+    from faceoff.probe import probe_video
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(90, 230, size=(14, 48, 64, 3), dtype=np.uint8)
+    pts = [1.5 + 0.04 * i + (0.08 if i > 6 else 0.0) for i in range(14)]  # starts at 1.5 s, 2 frames dropped
+    bright = make_clip("bright.mp4", frames=frames, pts_time=pts)
+    gain = darken(bright, tmp_path / "dark.mp4")
+    src, dst = probe_video(bright), probe_video(tmp_path / "dark.mp4")
+    assert dst.frame_count == 14 and np.allclose(dst.pts_time, src.pts_time, atol=1e-6)
+    assert src.start_time == pytest.approx(1.5, abs=1e-3)
+    luma = [f.astype(float) for _, b in iter_frames(tmp_path / "dark.mp4", dst, gray=True) for f in b]
+    orig = [f.astype(float) for _, b in iter_frames(bright, src, gray=True) for f in b]
+    assert np.mean(luma) == pytest.approx(DARK_LUMA, abs=2.0)
+    assert 0.05 < gain < 0.3
+    # each frame is its source darkened, not another frame: pixel for pixel about 16 + (y - 16) * gain
+    for d, o in zip(luma, orig, strict=True):
+        assert np.abs(d - (16 + (o - 16) * gain)).mean() < 4.0
+    dim = make_clip("dim.mp4", frames=(frames // 16 + 4).astype(np.uint8))
+    assert darken(dim, tmp_path / "dim-dark.mp4") == 1.0
