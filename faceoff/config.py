@@ -201,6 +201,13 @@ class RegularizeConfig(Section):
         description="tracks: the same for a track of one detection, which has no velocity to predict with "
         "yet: a face moving more than a box width per frame still starts a track.",
     )
+    link_sure_distance: float = Field(
+        2.5,
+        ge=0,
+        description="tracks: the same when that one detection and the new one both score confident_score "
+        "or more: a small face moving about two widths per frame (a pan) still starts a track; weak "
+        "detections never link this far (in a crowd they would make false tracks).",
+    )
     max_gap: int = Field(
         15, ge=0, le=1000, description="tracks: missed frames bridged (interpolated) inside a track."
     )

@@ -2,7 +2,8 @@
 
 Detections (kept down to the detector's low threshold) are linked into tracks frame by frame with a
 constant-velocity prediction and one-to-one assignment (``scipy.optimize.linear_sum_assignment`` on
-IoU and centre distance). Then, per track:
+IoU and centre distance; a track of one detection has no velocity yet and links further, furthest when
+both detections are confident). Then, per track:
 
 - hysteresis: a track is real only if it holds a confident detection (``confident_score``) and at least
   ``min_detections`` detections, or ``persistent_detections`` detections (counted in time: under a
@@ -71,6 +72,7 @@ class TrackParams:
     link_iou: float
     link_distance: float
     link_new_distance: float
+    link_sure_distance: float
     max_gap: int
     extend: int
     smooth_window: int
@@ -117,14 +119,15 @@ class _Track:
 def _link_cost(pred: np.ndarray, dets: np.ndarray, reach: np.ndarray, params: TrackParams) -> np.ndarray:
     """Assignment cost (lower is better); ``inf`` where a pair may not link.
 
-    ``reach``: per predicted box, how many box widths away a centre may lie and still link.
+    ``reach``: per predicted box and detection (or per predicted box, as a column), how many box widths
+    away the detection's centre may lie and still link.
     """
     iou = iou_matrix(pred, dets)
     pc = (pred[:, None, :2] + pred[:, None, 2:]) / 2
     dc = (dets[None, :, :2] + dets[None, :, 2:]) / 2
     size = np.maximum((pred[:, None, 2] - pred[:, None, 0]), (dets[None, :, 2] - dets[None, :, 0]))
     dist = np.linalg.norm(pc - dc, axis=2) / np.maximum(size, 1.0)
-    ok = (iou >= params.link_iou) | (dist <= reach[:, None])
+    ok = (iou >= params.link_iou) | (dist <= reach)
     return np.where(ok, (1.0 - iou) + dist, np.inf)
 
 
@@ -162,7 +165,10 @@ def link_detections(
         if active:
             pred = np.stack([tracks[i].predict(t) for i in active])
             seen = np.array([len(tracks[i].frames) for i in active])
-            reach = np.where(seen > 1, params.link_distance, params.link_new_distance)
+            reach = np.where(seen > 1, params.link_distance, params.link_new_distance)[:, None]
+            sure = (seen == 1) & (np.array([tracks[i].scores[-1] for i in active]) >= params.confident_score)
+            sure = sure[:, None] & (scores[s:e] >= params.confident_score)[None, :]
+            reach = np.where(sure, params.link_sure_distance, reach)
             cost = _link_cost(pred, boxes[s:e], reach, params)
             finite = np.where(np.isfinite(cost), cost, 1e9)
             rows, cols = linear_sum_assignment(finite)

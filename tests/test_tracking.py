@@ -192,10 +192,25 @@ def test_linking_an_empty_table_gives_no_tracks():
 def test_a_face_faster_than_its_width_per_frame_starts_one_track(reach, n_tracks):
     """A new track has no velocity yet: only its wider ``link_new_distance`` lets a 16 px face moving
     20 px per frame (a small face crossing a wide shot) link from its second detection on."""
-    det = _moving(range(20), 40, 300, 20, 0, 16, score=0.3)
+    det = _moving(range(20), 40, 300, 20, 0, 16, score=0.25)
     tracks = link_detections(det, _params(link_new_distance=reach))
     assert len(tracks) == n_tracks
     assert sorted(f for t in tracks for f in t.frames) == list(range(20))
+
+
+@pytest.mark.parametrize("score, n_tracks", [(0.45, 1), (0.25, 9)])
+def test_a_small_face_two_widths_a_frame_starts_a_track_when_its_detections_are_sure(score, n_tracks):
+    """A 13 px face moving 24 px per frame (1.8 widths: a pan; the synthetic suite's 1080p walkers)
+    detected at ``confident_score`` or more links within ``link_sure_distance`` and is hidden on every
+    frame; the same chain of weak detections (noise in a crowd looks like this) does not link."""
+    det = _moving(range(9), 300, 500, 24, 0, 13, score=score)
+    assert len(link_detections(det, _params())) == n_tracks
+    tracks = _run(det, 9, _params())
+    if n_tracks == 1:
+        truth = _moving(range(9), 300, 500, 24, 0, 13)
+        assert (face_fractions(tracks, truth, RenderConfig(), W, H) >= COVERED_AT).all()
+    else:
+        assert tracks.empty
 
 
 FACE_W, FACE_H = 166, 256  # the face of the issue's real clip that leaves at the corner
