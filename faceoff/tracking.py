@@ -35,6 +35,11 @@ while another track's box still covers it and none of its size lies on the same 
 again), for up to ``occlusion_hold`` frames past the end's last evidence, with no pad. The tracker runs
 per shot (:func:`faceoff.shots.per_shot`), so no hold crosses a cut.
 
+After following (the regularize stage), the detections of ``keep_score`` or more that no track hides
+(:func:`loose_detections`: their track was too short or never confident) are added as tracks of their
+detected rows alone (:func:`detected_only`): the tracks never leave visible what the detector saw that
+clearly.
+
 The whole pass is offline and deterministic: the same table in gives the same table out.
 """
 
@@ -48,7 +53,7 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from scipy.optimize import linear_sum_assignment
 
-from faceoff.boxes import TRACK_SCHEMA, XYXY, clip_to_frame, empty_frame
+from faceoff.boxes import TRACK_SCHEMA, XYXY, boxes_array, boxes_by_frame, clip_to_frame, empty_frame
 from faceoff.config import RegularizeConfig, params_from
 from faceoff.metrics import areas, intersection_matrix, iou_matrix
 
@@ -59,6 +64,8 @@ SAME_SIZE = 1.25  # widths within this ratio
 # A box side this near the frame edge (px) is cut by it: a detector's box of a half-visible face stops up
 # to a few pixels short of the edge (real dev clips: 0-4.7 px).
 EDGE_PX = 5.0
+LOOSE_IOU = 0.3
+"""A detection overlapping a track's box this much (IoU) on its frame is that track's: hidden already."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class TrackParams:
     occlusion_hold: int
     occlusion_share: float
     max_pad_fraction: float
+    keep_score: float
 
     @classmethod
     def from_config(cls, cfg: RegularizeConfig) -> TrackParams:
@@ -393,3 +401,38 @@ def track_regularize(
     pts_time = np.asarray(pts_time, dtype=np.float64)
     tracks["pts_time"] = pts_time[tracks["frame_index"].to_numpy()]
     return hold_behind(tracks.reset_index(drop=True), pts_time, params)
+
+
+def loose_detections(detections: pd.DataFrame, tracks: pd.DataFrame, keep_score: float) -> pd.DataFrame:
+    """The rows of ``detections`` scoring ``keep_score`` or more that overlap no box of ``tracks`` on
+    their frame (IoU under ``LOOSE_IOU``): what the tracks left unhidden."""
+    det = detections[detections["score"] >= keep_score]
+    if det.empty or tracks.empty:
+        return det
+    by_frame = boxes_by_frame(tracks)
+    frames, boxes = det["frame_index"].to_numpy(np.int64), boxes_array(det)
+    loose = np.ones(len(det), dtype=bool)
+    for f in np.intersect1d(frames, np.fromiter(by_frame, np.int64)):
+        rows = np.flatnonzero(frames == f)
+        loose[rows] = iou_matrix(boxes[rows], by_frame[int(f)]).max(axis=1) < LOOSE_IOU
+    return det[loose]
+
+
+def detected_only(detections: pd.DataFrame, pts_time: np.ndarray, params: TrackParams) -> pd.DataFrame:
+    """A tracks table of one shot from ``detections`` (:func:`loose_detections`): linked as the tracker
+    links them, each track holding its detected rows only (no interpolation, extension, smoothing or
+    pad), whatever its length and scores."""
+    parts = []
+    for track_id, track in enumerate(link_detections(detections, params)):
+        part = pd.DataFrame(np.stack(track.boxes), columns=XYXY)
+        part.insert(0, "frame_index", np.asarray(track.frames, dtype=np.int64))
+        part["score"] = track.scores
+        part["track_id"] = track_id
+        part["source"] = "detected"
+        part["pad"] = 0.0
+        parts.append(part)
+    if not parts:
+        return empty_frame(TRACK_SCHEMA)
+    out = pd.concat(parts, ignore_index=True)
+    out["pts_time"] = np.asarray(pts_time, dtype=np.float64)[out["frame_index"].to_numpy()]
+    return out

@@ -17,7 +17,7 @@ from faceoff.provenance import stage_metadata, timing
 from faceoff.regularize import kernel_regularize
 from faceoff.shots import check_within_shots, per_shot, shot_bounds
 from faceoff.stride import detected_frames, longest_skip
-from faceoff.tracking import TrackParams, track_regularize
+from faceoff.tracking import TrackParams, detected_only, loose_detections, track_regularize
 
 
 def _kernel_reach(detected: np.ndarray, cuts: list[int]) -> int:
@@ -46,6 +46,7 @@ def run_regularize(
     ``video`` (the detected video) is read when the ``tracks`` method follows faces past the ends of
     their tracks (``follow_frames`` > 0); without it that is an error, not a silent skip. Each shot
     (the probe's ``cuts``, :mod:`faceoff.shots`) is regularized on its own: no track crosses a cut.
+    Last, the detections of ``keep_score`` or more that no track hides are added on their own frames.
     """
     start = time.perf_counter()
     check_made_for(detections, info)
@@ -91,6 +92,12 @@ def run_regularize(
                 extra["pts_time"] = pts_time[extra["frame_index"].to_numpy()]
                 tracks = pd.concat([tracks, extra[tracks.columns]], ignore_index=True)
                 followed = len(extra)
+        if params.keep_score > 0:
+            loose = loose_detections(det, tracks, params.keep_score)
+            kept = per_shot(loose, pts_time, cuts, None, lambda d, t, _: detected_only(d, t, params))
+            if len(kept):
+                kept["track_id"] += int(tracks["track_id"].max()) + 1 if len(tracks) else 0
+                tracks = pd.concat([tracks, kept[tracks.columns]], ignore_index=True)
     check_within_shots(tracks, cuts, str(out))
     meta = stage_metadata("regularize", info, cfg.params_hash())
     meta.update(

@@ -55,3 +55,28 @@ def test_detections_of_another_video_are_refused(clip, tmp_path):
     with pytest.raises(FaceOffError, match="made for width"):
         run_regularize(wide, info, RegularizeConfig(follow_frames=0), out)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("keep_score", [0.2, 0.0])
+def test_a_face_the_tracks_drop_is_still_hidden_where_the_detector_saw_it(clip, tmp_path, keep_score):
+    """A face seen at 0.25 on frames 2, 5 and 9 only is never confident and too brief to persist, so it
+    makes no track. With ``keep_score`` 0.2 each of those detections is hidden on its own frame (one
+    track of detected rows, no pad, nothing in between); a 0.17 box is not; a 0.25 box on a kept track's
+    face is not added twice. With 0, none of them is hidden (the tracker alone)."""
+    info = dataclasses.replace(probe_video(clip), cuts=[])  # 12 frames, 64x48
+    rows = [(f, 2.0, 2.0, 16.0, 16.0, 0.9) for f in range(12)]  # a confident face: a track
+    rows += [(f, 36.0, 20.0, 50.0, 34.0, 0.25) for f in (2, 5, 9)]  # the weak face
+    rows += [(7, 36.0, 20.0, 50.0, 34.0, 0.17), (4, 3.0, 2.0, 17.0, 16.0, 0.25)]
+    det = pd.DataFrame(rows, columns=["frame_index", "x1", "y1", "x2", "y2", "score"]).assign(pts_time=0.0)
+    write_boxes(det, tmp_path / "d.parquet", {"frame_count": info.frame_count}, DETECTION_SCHEMA)
+    cfg = RegularizeConfig(follow_frames=0, keep_score=keep_score)
+    tracks = run_regularize(tmp_path / "d.parquet", info, cfg, tmp_path / "t.parquet")
+    weak = tracks[tracks["x1"] > 30]
+    assert (tracks[tracks["x1"] < 30].groupby("frame_index").size() == 1).all()  # the kept face, once
+    if keep_score == 0:
+        assert weak.empty
+        return
+    assert sorted(weak["frame_index"]) == [2, 5, 9] and weak["track_id"].nunique() == 1
+    assert (weak["source"] == "detected").all() and (weak["pad"] == 0).all()
+    np.testing.assert_allclose(weak[["x1", "y1", "x2", "y2"]], [[36.0, 20.0, 50.0, 34.0]] * 3)
+    np.testing.assert_array_equal(weak["pts_time"], np.asarray(info.pts_time)[[2, 5, 9]])
