@@ -201,8 +201,9 @@ def test_changing_the_shot_cuts_reruns_the_probe_and_the_tracks_not_detect(clean
 
 def test_audit_failure_blocks_delivery(tmp_path):
     """A face seen on one frame only: detect finds it, the tracks drop it (a one-detection track is a false
-    positive to them), so it is not hidden. The audit finds it twice, in the detections table and on the
-    rendered frame; with fail_on_findings nothing is delivered."""
+    positive to them; ``keep_score`` 0, so its detection is not kept either), so it is not hidden. The
+    audit finds it twice, in the detections table and on the rendered frame; with fail_on_findings
+    nothing is delivered."""
     videos = tmp_path / "videos"
     videos.mkdir()
     frames = np.full((8, 192, 256, 3), 90, np.uint8)
@@ -213,6 +214,7 @@ def test_audit_failure_blocks_delivery(tmp_path):
         "results": "results",
         "annotations": None,
         "detect": {"width": 0},  # detect's defaults otherwise (threshold 0.2)
+        "regularize": {"keep_score": 0},
         "audit": {"fail_on_findings": True},
     }
     (tmp_path / "my.yaml").write_text(yaml.safe_dump(cfg))
