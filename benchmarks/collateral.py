@@ -42,6 +42,7 @@ PARTS = [
     "false interpolated",
     "false extended",
     "false followed",
+    "false unconfirmed",
 ]
 
 

@@ -2,7 +2,8 @@
 
 Columns: ``frame_index`` int64 (0-based, presentation order), ``pts_time`` float64 seconds,
 ``x1 y1 x2 y2`` float32 pixels in the displayed frame at source resolution, ``score`` float32.
-Tracks add ``track_id`` int64, ``source`` string (:data:`SOURCES`; ``manual``: a reviewer's box,
+Tracks add ``track_id`` int64, ``source`` string (:data:`SOURCES`; ``unconfirmed``: a detection that no
+confirmed track holds, hidden on its own frame, ``regularize.keep_score``; ``manual``: a reviewer's box,
 :mod:`faceoff.corrections`) and ``pad`` float32: pixels the render stage adds on
 every side of the box before scaling it (the motion margin of a moving face; 0 if the column is absent),
 so ``x1 y1 x2 y2`` stay the estimate of the face itself. Annotations may add bool flags
@@ -43,7 +44,7 @@ TRACK_FIELDS = [
 DETECTION_SCHEMA = pa.schema(BASE_FIELDS)
 TRACK_SCHEMA = pa.schema(BASE_FIELDS + TRACK_FIELDS)
 XYXY = ["x1", "y1", "x2", "y2"]  # the box columns of every box table
-SOURCES = ("detected", "propagated", "interpolated", "extended", "followed", "manual")
+SOURCES = ("detected", "propagated", "interpolated", "extended", "followed", "unconfirmed", "manual")
 FLAG_COLUMNS = ("ignore", "masked", "occluded")
 META_KEY = b"faceoff"
 

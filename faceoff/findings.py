@@ -230,7 +230,8 @@ def describe_run(run: list[dict], hidden_by_frame: dict[int, np.ndarray], rim_sc
 class TrackEnds:
     """Where each stretch of a tracks table's tracks starts and ends: frames and face boxes (no pad). A
     stretch is a track's run of consecutive frames: the regularize stage fills a track's gaps, so a track
-    with frames missing inside (removed by a correction, or by hand) ends and starts again there."""
+    with frames missing inside (removed by a correction, or by hand) ends and starts again there. Rows of
+    source ``unconfirmed`` are left out: the tracker never took them for a face, so they lose none."""
 
     ids: np.ndarray  # (N,) track ids
     first: np.ndarray  # (N,) first frames
@@ -241,6 +242,8 @@ class TrackEnds:
     @classmethod
     def of(cls, tracks: pd.DataFrame) -> TrackEnds:
         """The starts and ends of the stretches of the tracks of ``tracks`` (a tracks table)."""
+        if "source" in tracks:
+            tracks = tracks[tracks["source"] != "unconfirmed"]
         rows = tracks.sort_values(["track_id", "frame_index"], kind="stable")
         ids, frames = rows["track_id"].to_numpy(), rows["frame_index"].to_numpy()
         new = np.ones(len(rows), dtype=bool)

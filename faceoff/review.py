@@ -35,6 +35,7 @@ LANE_COLOURS = {  # as the contact sheet draws them (faceoff/contact_sheet.py); 
     "extended": "#00c8ff",
     "propagated": "#ff00ff",
     "followed": "#ff8000",
+    "unconfirmed": "#9be79b",
     "manual": "#000000",
 }
 FINDING_COLOUR = "#ff0000"

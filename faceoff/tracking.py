@@ -37,8 +37,8 @@ per shot (:func:`faceoff.shots.per_shot`), so no hold crosses a cut.
 
 After following (the regularize stage), the detections of ``keep_score`` or more that no track hides
 (:func:`loose_detections`: their track was too short or never confident) are added as tracks of their
-detected rows alone (:func:`detected_only`): the tracks never leave visible what the detector saw that
-clearly.
+detected rows alone, of source ``unconfirmed`` (:func:`unconfirmed_tracks`): the tracks never leave
+visible what the detector saw that clearly.
 
 The whole pass is offline and deterministic: the same table in gives the same table out.
 """
@@ -418,17 +418,17 @@ def loose_detections(detections: pd.DataFrame, tracks: pd.DataFrame, keep_score:
     return det[loose]
 
 
-def detected_only(detections: pd.DataFrame, pts_time: np.ndarray, params: TrackParams) -> pd.DataFrame:
+def unconfirmed_tracks(detections: pd.DataFrame, pts_time: np.ndarray, params: TrackParams) -> pd.DataFrame:
     """A tracks table of one shot from ``detections`` (:func:`loose_detections`): linked as the tracker
-    links them, each track holding its detected rows only (no interpolation, extension, smoothing or
-    pad), whatever its length and scores."""
+    links them, each track holding its detected rows only, of source ``unconfirmed`` (no interpolation,
+    extension, smoothing or pad), whatever its length and scores."""
     parts = []
     for track_id, track in enumerate(link_detections(detections, params)):
         part = pd.DataFrame(np.stack(track.boxes), columns=XYXY)
         part.insert(0, "frame_index", np.asarray(track.frames, dtype=np.int64))
         part["score"] = track.scores
         part["track_id"] = track_id
-        part["source"] = "detected"
+        part["source"] = "unconfirmed"
         part["pad"] = 0.0
         parts.append(part)
     if not parts:

@@ -232,6 +232,15 @@ HIDDEN_UNTIL_29 = tracks([(f, 100, 50, 140, 100) for f in range(30)])  # a face 
             (),
             HIGH,
         ),
+        # the same where the rows are unconfirmed detections (regularize.keep_score): no face was lost
+        (
+            moving_face(range(31, 36), "detection", 0.18, x0=40.0),
+            tracks([(f, 100 + 2 * f, 50, 140 + 2 * f, 100) for f in [*range(31), *range(36, 60)]]).assign(
+                source="unconfirmed"
+            ),
+            (),
+            LOW,
+        ),
         # the same findings beside the whole track: its rows hide the face, so what is seen is its rim
         (
             moving_face(range(31, 36), "detection", 0.18, x0=40.0),

@@ -163,6 +163,7 @@ def test_report_keys_and_numbers(tmp_path: Path) -> None:
         "interpolated": 1,
         "extended": 0,
         "followed": 0,
+        "unconfirmed": 0,
         "manual": 0,
     }
     assert r["corrections"] is None  # the tracks table records none

@@ -17,7 +17,7 @@ from faceoff.provenance import stage_metadata, timing
 from faceoff.regularize import kernel_regularize
 from faceoff.shots import check_within_shots, per_shot, shot_bounds
 from faceoff.stride import detected_frames, longest_skip
-from faceoff.tracking import TrackParams, detected_only, loose_detections, track_regularize
+from faceoff.tracking import TrackParams, loose_detections, track_regularize, unconfirmed_tracks
 
 
 def _kernel_reach(detected: np.ndarray, cuts: list[int]) -> int:
@@ -94,7 +94,7 @@ def run_regularize(
                 followed = len(extra)
         if params.keep_score > 0:
             loose = loose_detections(det, tracks, params.keep_score)
-            kept = per_shot(loose, pts_time, cuts, None, lambda d, t, _: detected_only(d, t, params))
+            kept = per_shot(loose, pts_time, cuts, None, lambda d, t, _: unconfirmed_tracks(d, t, params))
             if len(kept):
                 kept["track_id"] += int(tracks["track_id"].max()) + 1 if len(tracks) else 0
                 tracks = pd.concat([tracks, kept[tracks.columns]], ignore_index=True)

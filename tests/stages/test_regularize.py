@@ -61,8 +61,8 @@ def test_detections_of_another_video_are_refused(clip, tmp_path):
 def test_a_face_the_tracks_drop_is_still_hidden_where_the_detector_saw_it(clip, tmp_path, keep_score):
     """A face seen at 0.25 on frames 2, 5 and 9 only is never confident and too brief to persist, so it
     makes no track. With ``keep_score`` 0.2 each of those detections is hidden on its own frame (one
-    track of detected rows, no pad, nothing in between); a 0.17 box is not; a 0.25 box on a kept track's
-    face is not added twice. With 0, none of them is hidden (the tracker alone)."""
+    track of ``unconfirmed`` rows, no pad, nothing in between); a 0.17 box is not; a 0.25 box on a kept
+    track's face is not added twice. With 0, none of them is hidden (the tracker alone)."""
     info = dataclasses.replace(probe_video(clip), cuts=[])  # 12 frames, 64x48
     rows = [(f, 2.0, 2.0, 16.0, 16.0, 0.9) for f in range(12)]  # a confident face: a track
     rows += [(f, 36.0, 20.0, 50.0, 34.0, 0.25) for f in (2, 5, 9)]  # the weak face
@@ -77,6 +77,6 @@ def test_a_face_the_tracks_drop_is_still_hidden_where_the_detector_saw_it(clip, 
         assert weak.empty
         return
     assert sorted(weak["frame_index"]) == [2, 5, 9] and weak["track_id"].nunique() == 1
-    assert (weak["source"] == "detected").all() and (weak["pad"] == 0).all()
+    assert (weak["source"] == "unconfirmed").all() and (weak["pad"] == 0).all()
     np.testing.assert_allclose(weak[["x1", "y1", "x2", "y2"]], [[36.0, 20.0, 50.0, 34.0]] * 3)
     np.testing.assert_array_equal(weak["pts_time"], np.asarray(info.pts_time)[[2, 5, 9]])
