@@ -432,7 +432,7 @@ class AuditConfig(Section):
         description="Findings: ... at a peak of at least this (regularize's confident_score).",
     )
     away_frames: int = Field(
-        3, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
+        5, ge=1, description="Findings: high when this long away from hidden regions (at away_score) ..."
     )
     away_score: float = Field(
         0.3,
