@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -354,6 +355,20 @@ def hold_behind(tracks: pd.DataFrame, pts_time: np.ndarray, params: TrackParams)
     return out.sort_values(["track_id", "frame_index"], kind="stable").reset_index(drop=True)
 
 
+def _track_rows(
+    track_id: int, frames: np.ndarray, boxes: np.ndarray, scores: Any, sources: Any, pad: Any
+) -> pd.DataFrame:
+    """One track's rows of a tracks table (no ``pts_time`` yet); ``scores``, ``sources`` and ``pad``
+    per row or one for all."""
+    part = pd.DataFrame(boxes, columns=XYXY)
+    part.insert(0, "frame_index", frames.astype(np.int64))
+    part["score"] = scores
+    part["track_id"] = track_id
+    part["source"] = sources
+    part["pad"] = pad
+    return part
+
+
 def track_regularize(
     detections: pd.DataFrame,
     pts_time: np.ndarray,
@@ -386,13 +401,7 @@ def track_regularize(
         )
         frames, boxes, scores, sources = _fill(whole, n_frames, params, detected, (edge[0], edge[1]))
         boxes, pad = _smooth_and_pad(frames, boxes, scores, sources, params)
-        part = pd.DataFrame(boxes, columns=["x1", "y1", "x2", "y2"])
-        part.insert(0, "frame_index", frames.astype(np.int64))
-        part["score"] = scores
-        part["track_id"] = track_id
-        part["source"] = sources
-        part["pad"] = pad
-        parts.append(part)
+        parts.append(_track_rows(track_id, frames, boxes, scores, sources, pad))
     if not parts:
         return empty_frame(TRACK_SCHEMA)
     tracks = clip_to_frame(pd.concat(parts, ignore_index=True), width, height)
@@ -422,15 +431,10 @@ def unconfirmed_tracks(detections: pd.DataFrame, pts_time: np.ndarray, params: T
     """A tracks table of one shot from ``detections`` (:func:`loose_detections`): linked as the tracker
     links them, each track holding its detected rows only, of source ``unconfirmed`` (no interpolation,
     extension, smoothing or pad), whatever its length and scores."""
-    parts = []
-    for track_id, track in enumerate(link_detections(detections, params)):
-        part = pd.DataFrame(np.stack(track.boxes), columns=XYXY)
-        part.insert(0, "frame_index", np.asarray(track.frames, dtype=np.int64))
-        part["score"] = track.scores
-        part["track_id"] = track_id
-        part["source"] = "unconfirmed"
-        part["pad"] = 0.0
-        parts.append(part)
+    parts = [
+        _track_rows(k, np.asarray(t.frames), np.stack(t.boxes), t.scores, "unconfirmed", 0.0)
+        for k, t in enumerate(link_detections(detections, params))
+    ]
     if not parts:
         return empty_frame(TRACK_SCHEMA)
     out = pd.concat(parts, ignore_index=True)
