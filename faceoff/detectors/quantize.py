@@ -3,20 +3,18 @@ the fp32 ONNX.
 
 The fp32 model (:func:`faceoff.detectors.centerface_onnx.dynamic_model_bytes`) is raised to opset 13
 (per-channel ``DequantizeLinear`` needs it), BatchNorm is folded into the decoder's transposed convolutions
-(``quant_pre_process``), and ``quantize_static`` writes a QDQ model: weights int8 per channel in 7 bits
-(``reduce_range``: on x86 CPUs without VNNI, AVX2 only, onnxruntime and OpenVINO multiply uint8 by int8 in
-pairs summed into int16, which saturates with 8-bit weights: boxes moved by up to 14 px and faces were lost
-or doubled there), activations uint8 per tensor with MinMax ranges from :func:`calibration_frames` (the
-built-in demo clip and scikit-image's public-domain photos at two sizes). The input's quantization is the
-identity (scale 1, zero point 0: frames are uint8 already), so onnxruntime can take the frames as they are
-(:func:`take_uint8_frames`: (B,H,W,3) uint8, zero-padded to multiples of 32): bit for bit the same outputs
-with no float copy of the frame (7 % less CPU per frame at 1280x720, with the landmark head gone).
-Nothing is downloaded; the result is deterministic for given weights, onnxruntime version and calibration
-set.
+(``quant_pre_process``), and ``quantize_static`` writes a QDQ model in which the stem (the first convolution
+and the depthwise one after it, :func:`float_convolutions`) stays fp32: 5 % of the arithmetic; quantized,
+it lost small faces in daylight and dim faces (docs/performance.md). The other weights are int8 per
+channel in 7 bits (``reduce_range``: on x86 CPUs without VNNI, AVX2 only, onnxruntime and OpenVINO
+multiply uint8 by int8 in pairs summed into int16, which saturates with 8-bit weights: boxes moved by up
+to 14 px and faces were lost or doubled there), activations uint8 per tensor with MinMax ranges from
+:func:`calibration_frames` (the built-in demo clip and scikit-image's public-domain photos at two sizes).
+The model takes the same float input as the fp32 one. Nothing is downloaded; the result is deterministic
+for given weights, onnxruntime version and calibration set.
 
-Measured on this project's 2-core AMD EPYC (AVX-512 VNNI), 2 threads, one frame per run:
-1280x736 18.6 -> 31.5 frames/s, 960x544 33.3 -> 53.3, 640x384 70.8 -> 120. On the synthetic OR benchmark
-recall and coverage were not lower than fp32's (docs/recall.md); ``detect.runtime: onnxruntime`` keeps fp32.
+About twice as fast as fp32 on CPUs with VNNI (docs/performance.md), but not the CPU default: it still
+loses faces in the dark and small faces in noise; ``detect.runtime: auto`` keeps fp32.
 
 The model is built once per (weights, onnxruntime, :data:`QUANT_VERSION`) and kept in the detectors' cache
 (:mod:`.cache`: written to a temporary name and renamed, so concurrent jobs never read a partial file);
@@ -34,9 +32,10 @@ import numpy as np
 
 from faceoff.detectors.cache import cached
 
-QUANT_VERSION = 3
+QUANT_VERSION = 4
 CALIBRATION_SIZES = ((640, 384), (1280, 736))  # (width, height), multiples of 32
 CALIBRATION_DEMO_FRAMES = 12
+FLOAT_DEPTHWISE_STRIDE = 2  # depthwise convolutions at strides up to this stay fp32: the stem
 
 
 def calibration_frames() -> Iterator[np.ndarray]:
@@ -89,6 +88,9 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
     raw, pre, out = folder / "fp32.onnx", folder / "fp32-pre.onnx", folder / "int8.onnx"
     onnx.save(model, str(raw))
     quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
+    prepared = onnx.load(str(pre))
+    kept_float = float_convolutions(prepared.graph, input_name)
+    onnx.save(prepared, str(pre))
     quantize_static(
         str(pre),
         str(out),
@@ -99,106 +101,37 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
         weight_type=QuantType.QInt8,
         reduce_range=True,
         calibrate_method=CalibrationMethod.MinMax,
-        extra_options={
-            "TensorQuantOverrides": {
-                input_name: [{"scale": np.array(1, np.float32), "zero_point": np.array(0, np.uint8)}]
-            }
-        },
+        nodes_to_exclude=kept_float,
     )
     return out
 
 
-def take_uint8_frames(model_bytes: bytes, input_name: str) -> bytes:
-    """The int8 QDQ model taking (B,H,W,3) uint8 frames as ``input_name`` (for onnxruntime).
+def float_convolutions(graph, input_name: str, max_stride: int = FLOAT_DEPTHWISE_STRIDE) -> list[str]:
+    """The names of the convolutions that stay fp32: those reading ``input_name`` and the depthwise ones
+    (``group`` > 1) whose output is at most ``max_stride`` times smaller than the frame. Unnamed nodes are
+    named first (``quantize_static`` excludes by name).
 
-    Its input's ``QuantizeLinear`` (scale 1, zero point 0, uint8: the identity on 0..255) is replaced by a
-    ``Transpose`` from NHWC; the rest of the graph sees the same uint8 tensor as before. The first
-    convolution (3x3, stride 2, 3 channels: int8 kernels handle 3 channels poorly) becomes a 2x2 stride-1
-    convolution of the padded input's 2x2 blocks stacked as 12 channels (:func:`_blocks_first_conv`).
-    Integer arithmetic either way: the outputs are bit for bit those of the float input (checked on this
-    project's AVX-512 VNNI CPU; 5 % less CPU per 1280x720 frame).
-    """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    Strides are followed through the graph (nodes are in topological order, as ONNX requires): a
+    convolution multiplies its input's by its own, a transposed convolution divides, other nodes keep
+    their first input's."""
+    from onnx import helper
 
-    model = onnx.load_from_string(model_bytes)
-    graph = model.graph
-    consumers = [n for n in graph.node if input_name in n.input]
-    if len(consumers) != 1 or consumers[0].op_type != "QuantizeLinear":
-        raise ValueError(f"{input_name} should feed one QuantizeLinear, not {[n.op_type for n in consumers]}")
-    quant = consumers[0]
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    scale, zero = constants[quant.input[1]], constants[quant.input[2]]
-    if scale != 1 or zero != 0 or zero.dtype != np.uint8:
-        raise ValueError(f"{input_name} is quantized with scale {scale} and zero point {zero!r}, not 1 and 0")
-    index = list(graph.node).index(quant)
-    graph.node.remove(quant)
-    graph.node.insert(
-        index, helper.make_node("Transpose", [input_name], [quant.output[0]], perm=[0, 3, 1, 2])
-    )
-    (tensor,) = [i for i in graph.input if i.name == input_name]
-    tensor.type.tensor_type.elem_type = TensorProto.UINT8
-    shape = tensor.type.tensor_type.shape
-    del shape.dim[:]
-    for name in ("B", "H", "W"):
-        shape.dim.add().dim_param = name
-    shape.dim.add().dim_value = 3
-    _blocks_first_conv(graph, quant.output[0])
-    return model.SerializeToString()
-
-
-def _blocks_first_conv(graph, quantized: str) -> None:
-    """Rewrite the convolution reading ``quantized`` (through its DequantizeLinear), when it is 3x3,
-    stride 2, padding 1, on 3 channels, as zero padding, ``SpaceToDepth(2)`` and a 2x2 convolution whose
-    int8 weights are the 3x3 ones rearranged (a tap outside the 3x3 is 0); else leave the graph alone."""
-    from onnx import helper, numpy_helper
-
-    def consumer(name: str, op: str):
-        found = [n for n in graph.node if name in n.input and n.op_type == op]
-        return found[0] if len(found) == 1 else None
-
-    dequant = consumer(quantized, "DequantizeLinear")
-    conv = dequant and consumer(dequant.output[0], "Conv")
-    if conv is None:
-        return
-    attrs = {a.name: helper.get_attribute_value(a) for a in conv.attribute}
-    weights_dq = next((n for n in graph.node if n.output[0] == conv.input[1]), None)
-    tensors = {t.name: t for t in graph.initializer}
-    if (
-        list(attrs.get("kernel_shape", [])) != [3, 3]
-        or list(attrs.get("strides", [])) != [2, 2]
-        or list(attrs.get("pads", [])) != [1, 1, 1, 1]
-        or attrs.get("group", 1) != 1
-        or list(attrs.get("dilations", [1, 1])) != [1, 1]
-        or weights_dq is None
-        or weights_dq.input[0] not in tensors
-    ):
-        return
-    weights = numpy_helper.to_array(tensors[weights_dq.input[0]])  # (out, 3, 3, 3) int8
-    out, channels = weights.shape[:2]
-    if channels != 3:
-        return
-    blocks = np.zeros((out, 4 * channels, 2, 2), weights.dtype)  # channel (dy * 2 + dx) * C + c
-    for ky in range(3):
-        for kx in range(3):
-            (by, dy), (bx, dx) = divmod(ky, 2), divmod(kx, 2)
-            start = (dy * 2 + dx) * channels
-            blocks[:, start : start + channels, by, bx] = weights[:, :, ky, kx]
-    tensors[weights_dq.input[0]].CopyFrom(numpy_helper.from_array(blocks, weights_dq.input[0]))
-    pads = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), f"{quantized}_block_pads")
-    graph.initializer.append(pads)
-    index = list(graph.node).index(dequant)
-    graph.node.insert(index, helper.make_node("Pad", [quantized, pads.name], [f"{quantized}_padded"]))
-    graph.node.insert(
-        index + 1,
-        helper.make_node("SpaceToDepth", [f"{quantized}_padded"], [f"{quantized}_blocks"], blocksize=2),
-    )
-    dequant.input[0] = f"{quantized}_blocks"
-    del conv.attribute[:]
-    conv.attribute.extend(
-        helper.make_attribute(k, v)
-        for k, v in {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [0, 0, 0, 0], "group": 1}.items()
-    )
+    stride = {input_name: 1.0}
+    kept = []
+    for index, node in enumerate(graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{index}"
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        first = stride.get(node.input[0], 1.0) if node.input else 1.0
+        step = float(max(attrs.get("strides", [1])))
+        out = {"Conv": first * step, "ConvTranspose": first / step}.get(node.op_type, first)
+        for name in node.output:
+            stride[name] = out
+        if node.op_type == "Conv" and (
+            input_name in node.input or (attrs.get("group", 1) > 1 and out <= max_stride)
+        ):
+            kept.append(node.name)
+    return kept
 
 
 def int8_model_bytes(fp32_model: Callable[[], bytes], weights_sha256: str, input_name: str) -> bytes:
