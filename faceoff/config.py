@@ -80,6 +80,15 @@ class DetectConfig(Section):
         "more area hidden; docs/recall.md).",
     )
     batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
+    low_light_below: float = Field(
+        0.0,
+        ge=0,
+        le=255,
+        description="A second look at dark frames: frames (and zoom crops) whose 99th luma percentile is "
+        "below this are detected again brightened (that percentile scaled to 220, at most 8x) and the boxes "
+        "of both looks merged (faceoff/lowlight.py). 147 (a gain of 1.5 or more) found more dim faces but "
+        "raised the hidden area of dark scenes up to 3x (docs/recall.md); 0 = off.",
+    )
     zoom_scale: float = Field(
         2.0,
         ge=1,

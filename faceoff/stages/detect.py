@@ -21,13 +21,15 @@ from faceoff.stride import RevisitParams, detected_record, revisit, strided
 
 
 def detector_from(cfg: DetectConfig, threads: int | None = None):
-    """The detector the detect section describes, wrapped in the zoom (:mod:`faceoff.zoom`) when it is
-    on; detect and the render's frame check (the audit) look through it. ``threads`` applies when
+    """The detector the detect section describes, with the second look at dark frames
+    (:mod:`faceoff.lowlight`) and wrapped in the zoom (:mod:`faceoff.zoom`) when they are on; detect and
+    the render's frame check (the audit) look through it. ``threads`` applies when
     ``cfg.threads`` is not set.
 
     The detector modules are imported here, not at the top: only a process that runs a detector loads them.
     """
     from faceoff.detectors import build_detector
+    from faceoff.lowlight import LowLightDetector
     from faceoff.zoom import ZoomDetector, ZoomParams
 
     detector = build_detector(
@@ -37,6 +39,8 @@ def detector_from(cfg: DetectConfig, threads: int | None = None):
         threads=cfg.threads or threads,
         checkpoint=cfg.checkpoint,
     )
+    if cfg.low_light_below > 0:
+        detector = LowLightDetector(detector, cfg.low_light_below)
     if cfg.zoom_scale <= 1:
         return detector
     return ZoomDetector(detector, ZoomParams.from_config(cfg))
