@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceoff.detectors.base import Detector
+from faceoff.detectors.base import Detector, DetectorWrapper
 from faceoff.metrics import iou_matrix
 
 TARGET = 220.0  # the 99th luma percentile of a dark frame's brightened copy
@@ -51,18 +51,15 @@ def merged(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.concatenate([out, second[~same]])
 
 
-class LowLightDetector:
+class LowLightDetector(DetectorWrapper):
     """A :class:`~faceoff.detectors.base.Detector` that also detects on brightened copies of its dark
     frames and merges the boxes (see the module docstring)."""
 
     def __init__(self, detector: Detector, below: float) -> None:
         if below <= 0:
             raise ValueError(f"the low-light level must be above 0, got {below}")
-        self.inner = detector
+        super().__init__(detector)
         self.below = below
-        self.name = detector.name
-        self.weights_sha256 = detector.weights_sha256
-        self.runtime = detector.runtime
 
     def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
         """Boxes (N,5) per frame: the wrapped detector's, merged with the brightened copies'."""

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from faceoff.config import DetectConfig, params_from
-from faceoff.detectors.base import Detector, empty_boxes
+from faceoff.detectors.base import Detector, DetectorWrapper, empty_boxes
 from faceoff.detectors.nms import nms
 
 __all__ = ["ZoomDetector", "ZoomParams"]
@@ -86,18 +86,15 @@ def _merge(boxes: np.ndarray) -> np.ndarray:
     return boxes[nms(boxes[:, :4], boxes[:, 4], MERGE_IOU)]
 
 
-class ZoomDetector:
+class ZoomDetector(DetectorWrapper):
     """A :class:`~faceoff.detectors.base.Detector` that also detects on magnified crops around small,
     weak boxes (see the module docstring)."""
 
     def __init__(self, detector: Detector, params: ZoomParams) -> None:
         if params.scale <= 1:
             raise ValueError(f"zoom scale must be above 1, got {params.scale}")
-        self.inner = detector
+        super().__init__(detector)
         self.params = params
-        self.name = detector.name
-        self.weights_sha256 = detector.weights_sha256
-        self.runtime = detector.runtime
         self._carried = empty_boxes()  # small faces found on magnified crops of the previous batch
 
     @property

@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "Detector",
     "DetectorFactory",
+    "DetectorWrapper",
     "available_detectors",
     "build_detector",
     "check_frames",
@@ -36,6 +37,17 @@ class Detector(Protocol):
         frames, boxes clipped to the frame.
         """
         ...
+
+
+class DetectorWrapper:
+    """Base of a detector that looks through another one (the zoom, the second look at dark frames): it
+    carries the wrapped detector's name, weights and runtime, which the stages record."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.inner = detector
+        self.name = detector.name
+        self.weights_sha256 = detector.weights_sha256
+        self.runtime = detector.runtime
 
 
 DetectorFactory = Callable[..., Detector]
