@@ -1,13 +1,12 @@
 """A second look at dark frames: the detector also runs on a brightened copy of each frame (or zoom crop)
-whose light is low, and the boxes of both looks are merged.
+whose light is low, and the faces it found on the frame are scored as the surer of the two looks.
 
 A frame's light is the 99th percentile of its luma (BT.601, on every 4th pixel of every 4th row); below
 ``below`` the copy is scaled so that percentile reaches :data:`TARGET` (at most :data:`MAX_GAIN` times).
-The first look's boxes all stay, scored up where the second look is surer; the second adds the boxes
-none of them overlaps. Dim faces that CenterFace misses at their own light are found on the copy; the
-copy also raises the noise, so the first look is kept whole. Lit frames cost nothing more. Off by
-default (``detect.low_light_below`` 0): on the dark copies of the real dev set it hid more faces but
-made more false boxes, and more hidden area (docs/recall.md).
+The first look's boxes stay where they are; the second only raises their scores, so a dim face the
+network sees weakly at its own light can confirm a track. Boxes the copy alone shows are not added: they
+were mostly its raised noise (docs/recall.md). Lit frames cost nothing more. Off by default
+(``detect.low_light_below`` 0): on a dim real clip it also confirmed false tracks (more hidden area).
 """
 
 from __future__ import annotations
@@ -38,17 +37,17 @@ def brightened(frame: np.ndarray, gain: float) -> np.ndarray:
 
 
 def merged(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """The boxes (N,5) of ``first``, each scored the higher of its own score and that of the ``second``
-    box overlapping it most (IoU >= :data:`MERGE_IOU`), then the ``second`` boxes that overlap none:
-    the second look confirms and adds faces, it never moves or removes one."""
+    """The boxes (N,5) of ``first``, each scored the higher of its own score and that of the ``second`` box
+    overlapping it most (IoU >= :data:`MERGE_IOU`): the second look confirms faces the first found, it
+    never moves, removes or adds one (the boxes it alone found were mostly the brightened noise)."""
+    out = first.copy()
     if not len(first) or not len(second):
-        return np.concatenate([first, second])
+        return out
     overlap = iou_matrix(second[:, :4], first[:, :4])
     best = overlap.argmax(axis=1)
     same = overlap[np.arange(len(second)), best] >= MERGE_IOU
-    out = first.copy()
     np.maximum.at(out[:, 4], best[same], second[same, 4])
-    return np.concatenate([out, second[~same]])
+    return out
 
 
 class LowLightDetector(DetectorWrapper):
