@@ -11,6 +11,7 @@ were mostly its raised noise (docs/recall.md). Lit frames cost nothing more. Off
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from faceoff.detectors.base import Detector, DetectorWrapper
@@ -19,13 +20,12 @@ from faceoff.metrics import iou_matrix
 TARGET = 220.0  # the 99th luma percentile of a dark frame's brightened copy
 MAX_GAIN = 8.0
 MERGE_IOU = 0.3  # a box of the second look overlapping one of the first this much is that face (as NMS)
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def frame_gain(frame: np.ndarray, below: float) -> float:
     """The gain the second look brightens (H,W,3) uint8 RGB ``frame`` by; 1.0: no second look."""
-    luma = frame[::4, ::4].astype(np.float32) @ _LUMA
-    light = float(np.percentile(luma, 99)) if luma.size else 255.0
+    luma = cv2.cvtColor(np.ascontiguousarray(frame[::4, ::4]), cv2.COLOR_RGB2GRAY)
+    light = float(np.percentile(luma, 99))
     if light >= below:
         return 1.0
     return min(MAX_GAIN, TARGET / max(light, 1.0))
