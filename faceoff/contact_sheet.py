@@ -152,7 +152,8 @@ def write_contact_sheet(
     chosen = pick_frames(tracks, findings, info.frame_count, k)
     if not chosen:
         raise FaceOffError(f"{anonymized_video}: no frames to show")
-    lay = sheet_layout(len(chosen), info.width, info.height, thumb_width)
+    aspect_w, aspect_h = info.sample_aspect  # thumbnails at the displayed shape (anamorphic video)
+    lay = sheet_layout(len(chosen), round(info.width * aspect_w / aspect_h), info.height, thumb_width)
     tw, th = lay["thumb_width"], lay["thumb_height"]
     size = None if (tw, th) == (info.width, info.height) else (tw, th)
     sx, sy = tw / info.width, th / info.height

@@ -15,6 +15,8 @@ last frame keeps the source's last-frame duration.
 Sizes and orientation
 ---------------------
 Frames are already upright, so no display matrix is written (and none is accepted in verification).
+An anamorphic source (non-square pixels, ``ProbeInfo.sample_aspect``) keeps its pixel aspect (``setsar``),
+so the output is displayed at the source's shape; verification checks it.
 Even sizes are encoded as ``yuv420p``. H.264 cannot signal an odd width/height in 4:2:0 (SPS cropping
 works in 2-pixel units, ``h264_metadata`` refuses ``crop_right=1``), so odd sizes are encoded as
 ``yuv444p`` (High 4:4:4 profile), which decoders (FFmpeg, PyAV, decord) return at the exact odd size.
@@ -32,11 +34,11 @@ Verification rejects the output if any other tag, stream or a chapter is present
 Fail closed
 -----------
 ffmpeg writes ``.{name}.partial-{pid}.mp4`` next to ``out_path`` (:mod:`faceoff.atomic`). Only after
-ffmpeg exits 0 and the file verifies (one video stream, packet count == frame_count, size, pts, no
-rotation, allowed tags/streams) is it renamed atomically to ``out_path``. Any error, an exception inside
-the ``with`` block, or fewer/more frames than ``frame_count`` kills ffmpeg and deletes the temp file;
-``out_path`` is then never created or replaced (a file already there from an earlier run is left as it
-was). A temp file left by a killed process is removed by the next writer of the same output
+ffmpeg exits 0 and the file verifies (one video stream, packet count == frame_count, size, pixel aspect,
+pts, no rotation, allowed tags/streams) is it renamed atomically to ``out_path``. Any error, an
+exception inside the ``with`` block, or fewer/more frames than ``frame_count`` kills ffmpeg and deletes
+the temp file; ``out_path`` is then never created or replaced (a file already there from an earlier run
+is left as it was). A temp file left by a killed process is removed by the next writer of the same output
 (:func:`faceoff.atomic.remove_stale_partials`).
 """
 
@@ -136,7 +138,10 @@ class VideoWriter:
         """The ffmpeg command line (built with ffmpeg-python)."""
         has_audio = self.keep_audio and self.info.streams.get("audio", 0) > 0
         video_in = ffmpeg_python.input("pipe:", format="nut")
-        streams = [video_in["v:0"]]
+        video = video_in["v:0"]
+        if self.info.sample_aspect != (1, 1):  # anamorphic: the output is displayed as the source is
+            video = video.filter("setsar", "{}/{}".format(*self.info.sample_aspect))
+        streams = [video]
         if has_audio:
             streams.append(ffmpeg_python.input(str(self.source_path))["a"])
         opts: dict[str, Any] = {
@@ -326,6 +331,11 @@ class VideoWriter:
                     raise VideoError(
                         out, f"output is {vs.width}x{vs.height}, expected {info.width}x{info.height}"
                     )
+                sar = Fraction(vs.sample_aspect_ratio or 1) or Fraction(1)
+                if sar != Fraction(*info.sample_aspect):
+                    raise VideoError(
+                        out, f"output pixel aspect is {sar}, the source's {Fraction(*info.sample_aspect)}"
+                    )
                 out_tb = Fraction(vs.time_base)
                 packets = [(p.pts, p.is_discard) for p in c.demux(vs) if p.size]
             if any(t is None or discard for t, discard in packets):
@@ -333,7 +343,12 @@ class VideoWriter:
             pts = sorted(t for t, _ in packets)
             if len(pts) != info.frame_count:
                 raise VideoError(out, f"output has {len(pts)} frames, expected {info.frame_count}")
-            self.verification.update(frames=len(pts), size=[info.width, info.height], timestamps_match=True)
+            self.verification.update(
+                frames=len(pts),
+                size=[info.width, info.height],
+                sample_aspect=list(info.sample_aspect),
+                timestamps_match=True,
+            )
             src_tb = info.time_base_fraction
             half_tick = src_tb / 2
             for i, (a, b) in enumerate(zip(pts, info.pts, strict=True)):

@@ -1,4 +1,4 @@
-"""Probe a video: frame index, timestamps, size, rotation, streams and content hash.
+"""Probe a video: frame index, timestamps, size, rotation, pixel aspect, streams and content hash.
 
 Timestamp convention
 --------------------
@@ -24,7 +24,7 @@ import json
 import re
 import struct
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,8 @@ class ProbeInfo:
     chapters: int = 0
     seconds: float = 0.0  # how long probing took
     cuts: list[int] | None = None  # frames that start a new shot (faceoff.shots); None: not looked for
+    sample_aspect: tuple[int, int] = (1, 1)  # shape of a displayed pixel, width:height (rotation applied;
+    # anamorphic video, e.g. 16:11 for PAL 16:9): the output keeps it. Probe JSON without it: square
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -83,6 +85,7 @@ class ProbeInfo:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["time_base"] = list(self.time_base)
+        d["sample_aspect"] = list(self.sample_aspect)
         cuts = d.pop("cuts")
         out: dict[str, Any] = {"format": PROBE_FORMAT}
         for key, value in d.items():
@@ -96,14 +99,17 @@ class ProbeInfo:
         if d.get("format", PROBE_FORMAT) != PROBE_FORMAT:
             raise ValueError(f"unknown probe format {d.get('format')!r}")
         names = {f.name for f in fields(cls)}
-        missing = names - d.keys()
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        missing = (required | {"cuts"}) - d.keys()
         if missing:
             raise ValueError(f"probe JSON lacks {sorted(missing)}")
-        kw = {k: d[k] for k in names}
+        kw = {k: d[k] for k in names & d.keys()}
         kw["time_base"] = tuple(int(x) for x in d["time_base"])
         kw["pts"] = [int(x) for x in d["pts"]]
         kw["pts_time"] = [float(x) for x in d["pts_time"]]
         kw["cuts"] = None if d["cuts"] is None else [int(x) for x in d["cuts"]]
+        if "sample_aspect" in d:  # a probe JSON written before it was recorded: square (the default)
+            kw["sample_aspect"] = tuple(int(x) for x in d["sample_aspect"])
         info = cls(**kw)
         if not (len(info.pts) == len(info.pts_time) == info.frame_count):
             raise ValueError("pts/pts_time length differs from frame_count")
@@ -279,6 +285,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
         codec = vs.codec_context.name
         nb_frames = int(vs.frames or 0)
         average_rate = Fraction(vs.average_rate) if vs.average_rate else None
+        sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio  # container's, else codec's
         pts: list[int] = []
         durations: dict[int, int] = {}
         discarded = 0
@@ -329,6 +336,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
         raise VideoError(p, "display matrix mirrors the picture: not supported")
     cw, ch = first.width, first.height
     width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
+    sample_aspect = _sample_aspect(sar, rotation)
 
     n_decord = _decord_count(p)
     if n_decord != len(pts):
@@ -363,7 +371,18 @@ def probe_video(path: str | Path) -> ProbeInfo:
         streams=streams,
         chapters=chapters,
         seconds=time.perf_counter() - t0,
+        sample_aspect=sample_aspect,
     )
+
+
+def _sample_aspect(sar: Fraction | None, rotation: int) -> tuple[int, int]:
+    """The displayed pixel's width:height from the stream's sample aspect ratio (None or 0: unknown, taken
+    as square); a quarter turn swaps it."""
+    if not sar or sar <= 0:
+        return (1, 1)
+    sar = Fraction(sar)
+    num, den = sar.numerator, sar.denominator
+    return (den, num) if rotation in (90, 270) else (num, den)
 
 
 def write_probe(info: ProbeInfo, out_path: str | Path) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
 
-from faceoff.boxes import TRACK_SCHEMA, empty_frame, write_boxes
+from faceoff.boxes import TRACK_SCHEMA, empty_frame, read_boxes, write_boxes
 from faceoff.config import RenderConfig
 from faceoff.contact_sheet import (
     FINDING_COLOUR,
@@ -153,3 +155,19 @@ def test_sheet_never_upscales(rendered, tmp_path):
     chosen = write_contact_sheet(anon, info, tracks_path, [], tmp_path / "s.png", k=3, thumb_width=4000)
     sheet = cv2.imread(str(tmp_path / "s.png"))
     assert len(chosen) == 3 and sheet.shape == (H + 20, 3 * W, 3)
+
+
+def test_sheet_shows_anamorphic_video_at_its_displayed_shape(rendered, tmp_path):
+    # the same stored frames marked as 2:1 pixels (anamorphic): thumbnails twice as wide as stored
+    _, anon, info, tracks_path, boxes = rendered
+    wide = dataclasses.replace(info, sample_aspect=(2, 1))
+    (index,) = write_contact_sheet(anon, wide, tracks_path, [], tmp_path / "s.png", k=1, thumb_width=2 * W)
+    sheet = cv2.cvtColor(cv2.imread(str(tmp_path / "s.png")), cv2.COLOR_BGR2RGB)
+    assert sheet.shape == (H + 20, 2 * W, 3)
+    # the box outline lies at the stretched place: x doubled, y unchanged
+    x1, y1, x2, y2 = boxes[index]
+    (source,) = read_boxes(tracks_path).query("frame_index == @index")["source"]
+    outline = (sheet[:H] == SOURCE_COLOURS[source]).all(axis=2)
+    ys, xs = np.nonzero(outline)
+    assert abs(xs.min() - 2 * x1) <= 2 and abs(xs.max() - 2 * x2) <= 2
+    assert abs(ys.min() - y1) <= 2 and abs(ys.max() - y2) <= 2

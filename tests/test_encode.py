@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
+from fractions import Fraction
 
 import av
 import decord
@@ -90,6 +92,37 @@ def test_rotated_source_written_upright(make_clip, tmp_path, rotation):
         coded = frame.to_ndarray(format="rgb24")
     expected = np.rot90(pattern_frames(1, 160, 96)[0], rotation // 90)
     assert np.abs(coded.astype(int) - expected).mean() < 3  # stored upright
+
+
+@pytest.mark.parametrize(("rotation", "shown"), [(0, (16, 11)), (90, (11, 16))])
+def test_anamorphic_source_keeps_its_pixel_aspect(make_clip, tmp_path, rotation, shown):
+    # a PAL 16:9 recording stores 4:3 worth of pixels; without its pixel aspect people look squeezed
+    src = make_clip(n=6, width=64, height=48, sample_aspect=(16, 11), rotation=rotation)
+    out = tmp_path / "wide.mp4"
+    info, got = transcode(src, out)
+    assert info.sample_aspect == got.sample_aspect == shown
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(*shown)
+        assert c.streams.video[0].codec_context.sample_aspect_ratio == Fraction(*shown)  # in the H.264 VUI
+    assert got.pts_time == info.pts_time
+    frames = np.concatenate([f for _, f in iter_frames(out, got)])
+    assert [pattern_index(f) for f in frames] == list(range(6))
+
+
+def test_square_source_gets_no_aspect_filter(clip, tmp_path):
+    w = VideoWriter(tmp_path / "o.mp4", probe_video(clip))
+    assert not any("setsar" in arg for arg in w.command())
+
+
+def test_output_with_another_pixel_aspect_is_refused(make_clip, tmp_path, partial_files):
+    src = make_clip(n=4, sample_aspect=(16, 11))
+    info = probe_video(src)
+    out = tmp_path / "o.mp4"
+    with pytest.raises(VideoError, match="pixel aspect"), VideoWriter(out, info) as w:  # ffmpeg: 16:11 ...
+        for _, frames in iter_frames(src, info, batch_size=4):
+            w.write(frames)
+        w.info = replace(info, sample_aspect=(1, 1))  # ... the file is checked against square pixels
+    assert not out.exists() and partial_files(tmp_path) == []
 
 
 def test_drops_audio_subtitles_chapters_metadata(make_clip, tmp_path):

@@ -82,6 +82,7 @@ def test_ok_cases_probe(hostile_corpus, name):
     assert info.frame_count == case.frames == len(info.pts)
     assert (info.width, info.height) == case.size
     assert info.rotation == case.rotation
+    assert info.sample_aspect == case.sample_aspect
     assert (info.codec, info.pix_fmt) == (case.codec, case.pix_fmt)
     np.testing.assert_allclose(info.pts_time, case.pts_time, atol=float(info.time_base_fraction))
     assert info.variable_frame_rate == (name == "vfr")
@@ -116,7 +117,12 @@ def test_ok_cases_round_trip(hostile_corpus, name, tmp_path, partial_files):
         writer.write(source)
     got = probe_video(out)
     assert got.frame_count == info.frame_count
-    assert (got.width, got.height, got.rotation) == (info.width, info.height, 0)
+    assert (got.width, got.height, got.rotation, got.sample_aspect) == (
+        info.width,
+        info.height,
+        0,
+        info.sample_aspect,
+    )
     odd = info.width % 2 or info.height % 2
     assert (got.codec, got.pix_fmt) == ("h264", "yuv444p" if odd else "yuv420p")
     np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
@@ -178,11 +184,12 @@ def test_workflow_ok_cases_delivered(hostile_corpus, corpus_run):
         assert out.is_file(), f"{name}: no output\n{_job_logs(results, vid)}\n{proc.stderr[-2000:]}"
         assert (results / "reports" / f"{vid}.json").is_file(), name
         src, got = probe_video(path), probe_video(out)
-        assert (got.frame_count, got.width, got.height, got.rotation) == (
+        assert (got.frame_count, got.width, got.height, got.rotation, got.sample_aspect) == (
             src.frame_count,
             src.width,
             src.height,
             0,
+            CASES[name].sample_aspect,  # anamorphic video is still displayed at its shape
         ), name
         assert got.codec == "h264", name
 

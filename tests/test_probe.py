@@ -59,6 +59,32 @@ def test_rotation(make_clip, rotation):
     assert info.coded_size == (64, 48)
 
 
+def test_square_pixels_by_default(clip):
+    assert probe_video(clip).sample_aspect == (1, 1)
+
+
+@pytest.mark.parametrize(("rotation", "expect"), [(0, (16, 11)), (180, (16, 11)), (90, (11, 16))])
+def test_anamorphic_pixel_aspect(make_clip, rotation, expect):
+    # PAL 16:9 stores 704x576 pixels each 16/11 as wide as high; a quarter turn makes them 11/16
+    info = probe_video(make_clip(width=64, height=48, sample_aspect=(16, 11), rotation=rotation))
+    assert info.sample_aspect == expect
+
+
+def test_probe_json_without_pixel_aspect_reads_as_square(make_clip, tmp_path):
+    # a probe written before the pixel aspect was recorded still resumes a run
+    info = probe_video(make_clip(sample_aspect=(16, 11)))
+    out = tmp_path / "probe.json"
+    write_probe(info, out)
+    old = json.loads(out.read_text())
+    assert old.pop("sample_aspect") == [16, 11]
+    out.write_text(json.dumps(old))
+    assert read_probe(out).sample_aspect == (1, 1)
+    del old["cuts"]
+    out.write_text(json.dumps(old))
+    with pytest.raises(VideoError, match="lacks"):
+        read_probe(out)
+
+
 def test_mirrored_display_matrix_rejected(make_clip):
     path = make_clip(hflip=True)
     with pytest.raises(VideoError, match="mirror") as e:
@@ -81,8 +107,8 @@ def test_stream_and_chapter_counts(make_clip):
     assert info.frame_count == 12
 
 
-def test_json_round_trip(clip, tmp_path):
-    info = probe_video(clip)
+def test_json_round_trip(make_clip, tmp_path):
+    info = probe_video(make_clip(sample_aspect=(4, 3)))
     out = tmp_path / "probe.json"
     write_probe(info, out)
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

@@ -21,15 +21,19 @@ from faceoff.findings import TriageParams, triage
 from faceoff.probe import ProbeInfo, probe_video
 
 
+def _shape(info: ProbeInfo) -> str:
+    """Frames, size and pixel aspect, as the encoded file must repeat them."""
+    aspect_w, aspect_h = info.sample_aspect
+    return f"{info.frame_count} frames {info.width}x{info.height} pixel aspect {aspect_w}:{aspect_h}"
+
+
 def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> tuple[ProbeInfo, dict]:
-    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames and size.
-    Returns its probe (upright: no rotation, unlike a rotated source's) and the check's record."""
+    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames, size
+    and pixel aspect. Returns its probe (upright: no rotation, unlike a rotated source's) and the check's
+    record."""
     info = probe_video(rendered)
-    if (info.frame_count, info.width, info.height) != (source.frame_count, source.width, source.height):
-        raise FaceOffError(
-            f"{rendered}: {info.frame_count} frames {info.width}x{info.height}, source has "
-            f"{source.frame_count} frames {source.width}x{source.height}"
-        )
+    if _shape(info) != _shape(source):
+        raise FaceOffError(f"{rendered}: {_shape(info)}, source has {_shape(source)}")
     if stats.get("output_sha256") != info.sha256:
         raise FaceOffError(
             f"{rendered}: not the file the render stage encoded (sha256 differs from its stats)"
@@ -38,6 +42,7 @@ def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) ->
         "sha256": info.sha256,
         "frames": info.frame_count,
         "size": [info.width, info.height],
+        "sample_aspect": list(info.sample_aspect),
         "encoder_verified": stats.get("output_check", {}),
     }
 

@@ -82,6 +82,7 @@ def write_clip(
     pts_time: Sequence[float] | None = None,
     rotation: int = 0,
     hflip: bool = False,
+    sample_aspect: tuple[int, int] | None = None,
     audio: bool = False,
     metadata: dict[str, str] | None = None,
     codec: str = "libx264",
@@ -96,8 +97,9 @@ def write_clip(
 
     ``pts_time`` (seconds, strictly increasing) gives a variable frame rate; otherwise frames are ``1/fps``
     apart. ``rotation`` (0/90/180/270, counter-clockwise) sets the display matrix (``hflip`` adds a
-    mirror, which FaceOff rejects). ``audio`` adds a 440 Hz AAC track; ``metadata`` sets container tags
-    (e.g. ``creation_time``, ``location``, ``title``);
+    mirror, which FaceOff rejects). ``sample_aspect`` (width, height of a pixel as displayed, e.g. (16, 11)
+    for anamorphic PAL 16:9) marks the pixels non-square. ``audio`` adds a 440 Hz AAC track; ``metadata``
+    sets container tags (e.g. ``creation_time``, ``location``, ``title``);
     ``subtitle`` adds a mov_text (SRT in MKV) subtitle stream and ``chapters`` two chapters, both by a
     stream-copy remux with the ffmpeg CLI. ``faststart`` puts the MP4 index (moov) before the data.
     ``pix_fmt`` defaults to yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 needs even sizes);
@@ -132,6 +134,8 @@ def write_clip(
             opts.update(codec_options or {})
             if opts:
                 vs.codec_context.options = opts
+            if sample_aspect is not None:
+                vs.codec_context.sample_aspect_ratio = Fraction(*sample_aspect)
             if rotation % 360 or hflip:
                 vs.set_display_rotation(rotation % 360, hflip=hflip)
             aus = _add_audio_stream(out) if audio else None  # all streams before the first packet

@@ -42,6 +42,7 @@ class HostileCase:
     frames: int = 0  # ok: frame count
     size: tuple[int, int] = (0, 0)  # ok: displayed (width, height)
     rotation: int = 0  # ok: display rotation
+    sample_aspect: tuple[int, int] = (1, 1)  # ok: displayed pixel width:height
     pts_time: tuple[float, ...] = ()  # ok: presentation times (s)
     pix_fmt: str = ""  # ok: the source's pixel format
     codec: str = ""  # ok: the source's codec
@@ -82,17 +83,26 @@ def _garbage(path: Path) -> None:
 
 
 def _ok(
-    filename: str, n: int, size: tuple[int, int], *, rotation: int = 0, pts_time=None, **kw
+    filename: str,
+    n: int,
+    size: tuple[int, int],
+    *,
+    rotation: int = 0,
+    pts_time=None,
+    sample_aspect: tuple[int, int] = (1, 1),
+    **kw,
 ) -> HostileCase:
-    """An "ok" case: ``size`` is the *coded* (width, height); the expected size is the displayed one."""
+    """An "ok" case: ``size`` and ``sample_aspect`` are the *coded* ones; the expected ones are displayed."""
     w, h = size
+    turned = rotation in (90, 270)
     return HostileCase(
         filename,
         "ok",
-        _clip(n, w, h, rotation=rotation, pts_time=pts_time, **kw),
+        _clip(n, w, h, rotation=rotation, pts_time=pts_time, sample_aspect=sample_aspect, **kw),
         frames=n,
-        size=(h, w) if rotation in (90, 270) else (w, h),
+        size=(h, w) if turned else (w, h),
         rotation=rotation,
+        sample_aspect=sample_aspect[::-1] if turned else sample_aspect,
         pts_time=tuple(pts_time) if pts_time is not None else _cfr(n),
         pix_fmt=kw.get("pix_fmt") or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"),
         codec="hevc" if kw.get("codec") == "libx265" else "h264",
@@ -127,6 +137,8 @@ CASES: dict[str, HostileCase] = {
     "rotation_90": _ok("rotation_90.mp4", 5, (64, 48), rotation=90),
     "rotation_180": _ok("rotation_180.mp4", 5, (64, 48), rotation=180),
     "rotation_270": _ok("rotation_270.mp4", 5, (64, 48), rotation=270),
+    "anamorphic": _ok("anamorphic_pal_16x9.mp4", 5, (64, 48), sample_aspect=(16, 11)),
+    "anamorphic_rotated": _ok("anamorphic_rotation_90.mp4", 5, (64, 48), rotation=90, sample_aspect=(16, 11)),
     "single_frame": _ok("single_frame.mp4", 1, (64, 48)),
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
