@@ -16,7 +16,9 @@ Sizes and orientation
 ---------------------
 Frames are already upright, so no display matrix is written (and none is accepted in verification).
 An anamorphic source (non-square pixels, ``ProbeInfo.sample_aspect``) keeps its pixel aspect (``setsar``),
-so the output is displayed at the source's shape; verification checks it.
+so the output is displayed at the source's shape; an interlaced one (``ProbeInfo.interlace``) is encoded
+interlaced with the same field first (``setfield``, x264's interlaced mode), so players still deinterlace it.
+Verification checks both.
 Even sizes are encoded as ``yuv420p``. H.264 cannot signal an odd width/height in 4:2:0 (SPS cropping
 works in 2-pixel units, ``h264_metadata`` refuses ``crop_right=1``), so odd sizes are encoded as
 ``yuv444p`` (High 4:4:4 profile), which decoders (FFmpeg, PyAV, decord) return at the exact odd size.
@@ -35,7 +37,7 @@ Fail closed
 -----------
 ffmpeg writes ``.{name}.partial-{pid}.mp4`` next to ``out_path`` (:mod:`faceoff.atomic`). Only after
 ffmpeg exits 0 and the file verifies (one video stream, packet count == frame_count, size, pixel aspect,
-pts, no rotation, allowed tags/streams) is it renamed atomically to ``out_path``. Any error, an
+interlacing, pts, no rotation, allowed tags/streams) is it renamed atomically to ``out_path``. Any error, an
 exception inside the ``with`` block, or fewer/more frames than ``frame_count`` kills ffmpeg and deletes
 the temp file; ``out_path`` is then never created or replaced (a file already there from an earlier run
 is left as it was). A temp file left by a killed process is removed by the next writer of the same output
@@ -59,7 +61,7 @@ from faceoff import yuv
 from faceoff.atomic import commit, partial_path, remove_stale_partials
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import ffmpeg_exe, tail
-from faceoff.probe import ProbeInfo
+from faceoff.probe import INTERLACE, ProbeInfo
 
 ALLOWED_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
 ALLOWED_STREAM_TAGS = frozenset({"language", "handler_name", "vendor_id"})
@@ -141,6 +143,8 @@ class VideoWriter:
         video = video_in["v:0"]
         if self.info.sample_aspect != (1, 1):  # anamorphic: the output is displayed as the source is
             video = video.filter("setsar", "{}/{}".format(*self.info.sample_aspect))
+        if self.info.interlace != "progressive":  # interlaced stays interlaced, the same field first
+            video = video.filter("setfield", self.info.interlace)
         streams = [video]
         if has_audio:
             streams.append(ffmpeg_python.input(str(self.source_path))["a"])
@@ -160,6 +164,8 @@ class VideoWriter:
             "metadata:s:v": "encoder=",
             "bsf:v": "filter_units=remove_types=6",
         }
+        if self.info.interlace != "progressive":  # x264 codes the fields setfield marked
+            opts["flags:v"] += "+ildct+ilme"
         if has_audio:
             opts["c:a"] = "copy"
         cmd = ffmpeg_python.output(*streams, str(self.tmp_path), **opts).compile(cmd=ffmpeg_exe())
@@ -336,6 +342,9 @@ class VideoWriter:
                     raise VideoError(
                         out, f"output pixel aspect is {sar}, the source's {Fraction(*info.sample_aspect)}"
                     )
+                interlace = INTERLACE.get(int(vs.codec_context.field_order or 0), "progressive")
+                if interlace != info.interlace:
+                    raise VideoError(out, f"output is {interlace}, the source {info.interlace}")
                 out_tb = Fraction(vs.time_base)
                 packets = [(p.pts, p.is_discard) for p in c.demux(vs) if p.size]
             if any(t is None or discard for t, discard in packets):
@@ -347,6 +356,7 @@ class VideoWriter:
                 frames=len(pts),
                 size=[info.width, info.height],
                 sample_aspect=list(info.sample_aspect),
+                interlace=info.interlace,
                 timestamps_match=True,
             )
             src_tb = info.time_base_fraction

@@ -1,4 +1,4 @@
-"""Probe a video: frame index, timestamps, size, rotation, pixel aspect, streams and content hash.
+"""Probe a video: frame index, timestamps, size, rotation, pixel aspect, interlacing, streams, content hash.
 
 Timestamp convention
 --------------------
@@ -36,6 +36,9 @@ from faceoff.atomic import write_text
 from faceoff.errors import VideoError
 
 STREAM_KINDS = ("video", "audio", "subtitle", "data", "attachment")
+# FFmpeg's field orders (AVFieldOrder: TT, BB, TB, BT = top/bottom coded, then displayed, first) by the
+# field displayed first; unknown (0) and progressive (1) are progressive.
+INTERLACE = {2: "tff", 3: "bff", 4: "bff", 5: "tff"}
 PROBE_FORMAT = "faceoff.probe/1"
 
 
@@ -66,6 +69,8 @@ class ProbeInfo:
     cuts: list[int] | None = None  # frames that start a new shot (faceoff.shots); None: not looked for
     sample_aspect: tuple[int, int] = (1, 1)  # shape of a displayed pixel, width:height (rotation applied;
     # anamorphic video, e.g. 16:11 for PAL 16:9): the output keeps it. Probe JSON without it: square
+    interlace: str = "progressive"  # "tff" / "bff": interlaced, top / bottom field of the upright frame
+    # shown first; the output keeps it (a quarter-turned source is written progressive)
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -108,7 +113,7 @@ class ProbeInfo:
         kw["pts"] = [int(x) for x in d["pts"]]
         kw["pts_time"] = [float(x) for x in d["pts_time"]]
         kw["cuts"] = None if d["cuts"] is None else [int(x) for x in d["cuts"]]
-        if "sample_aspect" in d:  # a probe JSON written before it was recorded: square (the default)
+        if "sample_aspect" in d:  # a probe JSON written before it (and interlace) was recorded: defaults
             kw["sample_aspect"] = tuple(int(x) for x in d["sample_aspect"])
         info = cls(**kw)
         if not (len(info.pts) == len(info.pts_time) == info.frame_count):
@@ -286,6 +291,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
         nb_frames = int(vs.frames or 0)
         average_rate = Fraction(vs.average_rate) if vs.average_rate else None
         sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio  # container's, else codec's
+        interlace = INTERLACE.get(int(vs.codec_context.field_order or 0), "progressive")
         pts: list[int] = []
         durations: dict[int, int] = {}
         discarded = 0
@@ -337,6 +343,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
     cw, ch = first.width, first.height
     width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
     sample_aspect = _sample_aspect(sar, rotation)
+    interlace = _upright_interlace(interlace, rotation)
 
     n_decord = _decord_count(p)
     if n_decord != len(pts):
@@ -372,7 +379,18 @@ def probe_video(path: str | Path) -> ProbeInfo:
         chapters=chapters,
         seconds=time.perf_counter() - t0,
         sample_aspect=sample_aspect,
+        interlace=interlace,
     )
+
+
+def _upright_interlace(interlace: str, rotation: int) -> str:
+    """The coded frames' field order as the upright frames have it: a half turn puts the top field's rows
+    at the bottom field's places; after a quarter turn fields are columns, which no encoder interlaces."""
+    if rotation in (90, 270):
+        return "progressive"
+    if rotation == 180:
+        return {"tff": "bff", "bff": "tff"}.get(interlace, interlace)
+    return interlace
 
 
 def _sample_aspect(sar: Fraction | None, rotation: int) -> tuple[int, int]:

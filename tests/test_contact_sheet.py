@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skimage.data
+import skimage.io
 
 from faceoff.boxes import TRACK_SCHEMA, empty_frame, read_boxes, write_boxes
 from faceoff.config import RenderConfig
@@ -102,6 +103,12 @@ def rendered(tmp_path_factory):
     return src, out, info, tracks_path, boxes
 
 
+def _png(path) -> np.ndarray:
+    """The sheet as RGB, read by another decoder than the one that wrote it (OpenCV's PNG reader also fails
+    once decord is loaded: "libpng error: bad parameters to zlib")."""
+    return skimage.io.imread(path)[..., :3]
+
+
 def _decode(path, info, size) -> np.ndarray:
     return np.concatenate([f for _, f in iter_frames(path, info, batch_size=4, size=size)])
 
@@ -113,7 +120,7 @@ def test_sheet_shows_anonymized_pixels_boxes_and_labels(rendered, tmp_path):
     out = tmp_path / "sheets" / "sheet.png"
     chosen = write_contact_sheet(anon, info, tracks_path, findings, out, k=5, thumb_width=96)
     assert chosen == [0, 3, 4, 6, 8]  # extended, interpolated, earlier of 4-5, findings
-    sheet = cv2.cvtColor(cv2.imread(str(out)), cv2.COLOR_BGR2RGB)
+    sheet = _png(out)
     lay = sheet_layout(5, W, H, 96)
     assert (lay["thumb_width"], lay["thumb_height"], lay["columns"], lay["rows"]) == (96, 64, 4, 2)
     assert sheet.shape == (lay["height"], lay["width"], 3) == (2 * 64 + 20, 4 * 96, 3)
@@ -153,7 +160,7 @@ def test_sheet_rejects_tracks_of_another_video(rendered, tmp_path):
 def test_sheet_never_upscales(rendered, tmp_path):
     _, anon, info, tracks_path, _ = rendered
     chosen = write_contact_sheet(anon, info, tracks_path, [], tmp_path / "s.png", k=3, thumb_width=4000)
-    sheet = cv2.imread(str(tmp_path / "s.png"))
+    sheet = _png(tmp_path / "s.png")
     assert len(chosen) == 3 and sheet.shape == (H + 20, 3 * W, 3)
 
 
@@ -162,7 +169,7 @@ def test_sheet_shows_anamorphic_video_at_its_displayed_shape(rendered, tmp_path)
     _, anon, info, tracks_path, boxes = rendered
     wide = dataclasses.replace(info, sample_aspect=(2, 1))
     (index,) = write_contact_sheet(anon, wide, tracks_path, [], tmp_path / "s.png", k=1, thumb_width=2 * W)
-    sheet = cv2.cvtColor(cv2.imread(str(tmp_path / "s.png")), cv2.COLOR_BGR2RGB)
+    sheet = _png(tmp_path / "s.png")
     assert sheet.shape == (H + 20, 2 * W, 3)
     # the box outline lies at the stretched place: x doubled, y unchanged
     x1, y1, x2, y2 = boxes[index]

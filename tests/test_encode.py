@@ -109,9 +109,34 @@ def test_anamorphic_source_keeps_its_pixel_aspect(make_clip, tmp_path, rotation,
     assert [pattern_index(f) for f in frames] == list(range(6))
 
 
-def test_square_source_gets_no_aspect_filter(clip, tmp_path):
+def test_square_progressive_source_gets_no_aspect_filter_or_interlacing(clip, tmp_path):
     w = VideoWriter(tmp_path / "o.mp4", probe_video(clip))
-    assert not any("setsar" in arg for arg in w.command())
+    assert not any("setsar" in arg or "ildct" in arg or "ff=1" in arg for arg in w.command())
+
+
+@pytest.mark.parametrize("field", ["tff", "bff"])
+def test_interlaced_source_stays_interlaced(make_clip, tmp_path, field):
+    # an SD recorder's interlaced video: written progressive, players would show its combing
+    src = make_clip(n=6, width=64, height=48, interlace=field)
+    out = tmp_path / "i.mp4"
+    info, got = transcode(src, out)
+    assert info.interlace == got.interlace == field
+    with av.open(str(out)) as c:
+        assert next(c.decode(video=0)).interlaced_frame
+    assert got.pts_time == info.pts_time
+    frames = np.concatenate([f for _, f in iter_frames(out, got)])
+    assert [pattern_index(f) for f in frames] == list(range(6))
+
+
+def test_output_with_another_field_order_is_refused(make_clip, tmp_path, partial_files):
+    src = make_clip(n=4, interlace="tff")
+    info = probe_video(src)
+    out = tmp_path / "o.mp4"
+    with pytest.raises(VideoError, match="output is tff, the source bff"), VideoWriter(out, info) as w:
+        for _, frames in iter_frames(src, info, batch_size=4):
+            w.write(frames)
+        w.info = replace(info, interlace="bff")  # the file is checked against a bottom-field-first source
+    assert not out.exists() and partial_files(tmp_path) == []
 
 
 def test_output_with_another_pixel_aspect_is_refused(make_clip, tmp_path, partial_files):

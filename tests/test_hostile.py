@@ -83,6 +83,7 @@ def test_ok_cases_probe(hostile_corpus, name):
     assert (info.width, info.height) == case.size
     assert info.rotation == case.rotation
     assert info.sample_aspect == case.sample_aspect
+    assert info.interlace == case.interlace
     assert (info.codec, info.pix_fmt) == (case.codec, case.pix_fmt)
     np.testing.assert_allclose(info.pts_time, case.pts_time, atol=float(info.time_base_fraction))
     assert info.variable_frame_rate == (name == "vfr")
@@ -117,11 +118,12 @@ def test_ok_cases_round_trip(hostile_corpus, name, tmp_path, partial_files):
         writer.write(source)
     got = probe_video(out)
     assert got.frame_count == info.frame_count
-    assert (got.width, got.height, got.rotation, got.sample_aspect) == (
+    assert (got.width, got.height, got.rotation, got.sample_aspect, got.interlace) == (
         info.width,
         info.height,
         0,
         info.sample_aspect,
+        info.interlace,
     )
     odd = info.width % 2 or info.height % 2
     assert (got.codec, got.pix_fmt) == ("h264", "yuv444p" if odd else "yuv420p")
@@ -184,12 +186,13 @@ def test_workflow_ok_cases_delivered(hostile_corpus, corpus_run):
         assert out.is_file(), f"{name}: no output\n{_job_logs(results, vid)}\n{proc.stderr[-2000:]}"
         assert (results / "reports" / f"{vid}.json").is_file(), name
         src, got = probe_video(path), probe_video(out)
-        assert (got.frame_count, got.width, got.height, got.rotation, got.sample_aspect) == (
+        assert (got.frame_count, got.width, got.height, got.rotation, got.sample_aspect, got.interlace) == (
             src.frame_count,
             src.width,
             src.height,
             0,
             CASES[name].sample_aspect,  # anamorphic video is still displayed at its shape
+            CASES[name].interlace,  # interlaced video is still deinterlaced by players
         ), name
         assert got.codec == "h264", name
 

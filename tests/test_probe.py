@@ -70,6 +70,22 @@ def test_anamorphic_pixel_aspect(make_clip, rotation, expect):
     assert info.sample_aspect == expect
 
 
+@pytest.mark.parametrize(
+    ("coded", "rotation", "expect"),
+    [
+        (None, 0, "progressive"),
+        ("tff", 0, "tff"),
+        ("bff", 0, "bff"),
+        ("tff", 180, "bff"),
+        ("tff", 90, "progressive"),
+    ],
+)
+def test_interlacing_of_the_upright_frames(make_clip, coded, rotation, expect):
+    # a half turn puts the top field's rows where the bottom field's were; a quarter turn leaves no fields
+    info = probe_video(make_clip(interlace=coded, rotation=rotation))
+    assert info.interlace == expect
+
+
 def test_probe_json_without_pixel_aspect_reads_as_square(make_clip, tmp_path):
     # a probe written before the pixel aspect was recorded still resumes a run
     info = probe_video(make_clip(sample_aspect=(16, 11)))
@@ -77,6 +93,7 @@ def test_probe_json_without_pixel_aspect_reads_as_square(make_clip, tmp_path):
     write_probe(info, out)
     old = json.loads(out.read_text())
     assert old.pop("sample_aspect") == [16, 11]
+    assert old.pop("interlace") == "progressive"
     out.write_text(json.dumps(old))
     assert read_probe(out).sample_aspect == (1, 1)
     del old["cuts"]
@@ -108,7 +125,7 @@ def test_stream_and_chapter_counts(make_clip):
 
 
 def test_json_round_trip(make_clip, tmp_path):
-    info = probe_video(make_clip(sample_aspect=(4, 3)))
+    info = probe_video(make_clip(sample_aspect=(4, 3), interlace="bff"))
     out = tmp_path / "probe.json"
     write_probe(info, out)
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

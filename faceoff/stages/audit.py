@@ -22,15 +22,18 @@ from faceoff.probe import ProbeInfo, probe_video
 
 
 def _shape(info: ProbeInfo) -> str:
-    """Frames, size and pixel aspect, as the encoded file must repeat them."""
+    """Frames, size, pixel aspect and interlacing, as the encoded file must repeat them."""
     aspect_w, aspect_h = info.sample_aspect
-    return f"{info.frame_count} frames {info.width}x{info.height} pixel aspect {aspect_w}:{aspect_h}"
+    return (
+        f"{info.frame_count} frames {info.width}x{info.height} pixel aspect {aspect_w}:{aspect_h} "
+        f"{info.interlace}"
+    )
 
 
 def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> tuple[ProbeInfo, dict]:
-    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames, size
-    and pixel aspect. Returns its probe (upright: no rotation, unlike a rotated source's) and the check's
-    record."""
+    """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames, size,
+    pixel aspect and interlacing. Returns its probe (upright: no rotation, unlike a rotated source's) and
+    the check's record."""
     info = probe_video(rendered)
     if _shape(info) != _shape(source):
         raise FaceOffError(f"{rendered}: {_shape(info)}, source has {_shape(source)}")
@@ -43,6 +46,7 @@ def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) ->
         "frames": info.frame_count,
         "size": [info.width, info.height],
         "sample_aspect": list(info.sample_aspect),
+        "interlace": info.interlace,
         "encoder_verified": stats.get("output_check", {}),
     }
 

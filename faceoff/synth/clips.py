@@ -83,6 +83,7 @@ def write_clip(
     rotation: int = 0,
     hflip: bool = False,
     sample_aspect: tuple[int, int] | None = None,
+    interlace: str | None = None,
     audio: bool = False,
     metadata: dict[str, str] | None = None,
     codec: str = "libx264",
@@ -98,7 +99,8 @@ def write_clip(
     ``pts_time`` (seconds, strictly increasing) gives a variable frame rate; otherwise frames are ``1/fps``
     apart. ``rotation`` (0/90/180/270, counter-clockwise) sets the display matrix (``hflip`` adds a
     mirror, which FaceOff rejects). ``sample_aspect`` (width, height of a pixel as displayed, e.g. (16, 11)
-    for anamorphic PAL 16:9) marks the pixels non-square. ``audio`` adds a 440 Hz AAC track; ``metadata``
+    for anamorphic PAL 16:9) marks the pixels non-square; ``interlace`` (``"tff"``/``"bff"``, libx264 only)
+    encodes interlaced, that field first. ``audio`` adds a 440 Hz AAC track; ``metadata``
     sets container tags (e.g. ``creation_time``, ``location``, ``title``);
     ``subtitle`` adds a mov_text (SRT in MKV) subtitle stream and ``chapters`` two chapters, both by a
     stream-copy remux with the ffmpeg CLI. ``faststart`` puts the MP4 index (moov) before the data.
@@ -131,6 +133,8 @@ def write_clip(
             opts = {"crf": str(crf)} if codec.startswith("libx26") else {}
             if codec == "libx265":
                 opts["x265-params"] = "log-level=error"
+            if interlace is not None:
+                opts.update({"flags": "+ildct+ilme", "x264-params": f"{interlace}=1"})
             opts.update(codec_options or {})
             if opts:
                 vs.codec_context.options = opts

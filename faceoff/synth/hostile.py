@@ -43,6 +43,7 @@ class HostileCase:
     size: tuple[int, int] = (0, 0)  # ok: displayed (width, height)
     rotation: int = 0  # ok: display rotation
     sample_aspect: tuple[int, int] = (1, 1)  # ok: displayed pixel width:height
+    interlace: str = "progressive"  # ok: field shown first (tff, bff) of the upright frames
     pts_time: tuple[float, ...] = ()  # ok: presentation times (s)
     pix_fmt: str = ""  # ok: the source's pixel format
     codec: str = ""  # ok: the source's codec
@@ -90,6 +91,7 @@ def _ok(
     rotation: int = 0,
     pts_time=None,
     sample_aspect: tuple[int, int] = (1, 1),
+    interlace: str | None = None,
     **kw,
 ) -> HostileCase:
     """An "ok" case: ``size`` and ``sample_aspect`` are the *coded* ones; the expected ones are displayed."""
@@ -98,11 +100,21 @@ def _ok(
     return HostileCase(
         filename,
         "ok",
-        _clip(n, w, h, rotation=rotation, pts_time=pts_time, sample_aspect=sample_aspect, **kw),
+        _clip(
+            n,
+            w,
+            h,
+            rotation=rotation,
+            pts_time=pts_time,
+            sample_aspect=sample_aspect,
+            interlace=interlace,
+            **kw,
+        ),
         frames=n,
         size=(h, w) if turned else (w, h),
         rotation=rotation,
         sample_aspect=sample_aspect[::-1] if turned else sample_aspect,
+        interlace=interlace or "progressive",
         pts_time=tuple(pts_time) if pts_time is not None else _cfr(n),
         pix_fmt=kw.get("pix_fmt") or ("yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"),
         codec="hevc" if kw.get("codec") == "libx265" else "h264",
@@ -139,6 +151,8 @@ CASES: dict[str, HostileCase] = {
     "rotation_270": _ok("rotation_270.mp4", 5, (64, 48), rotation=270),
     "anamorphic": _ok("anamorphic_pal_16x9.mp4", 5, (64, 48), sample_aspect=(16, 11)),
     "anamorphic_rotated": _ok("anamorphic_rotation_90.mp4", 5, (64, 48), rotation=90, sample_aspect=(16, 11)),
+    "interlaced_tff": _ok("interlaced_tff.mp4", 6, (64, 48), interlace="tff"),
+    "interlaced_bff": _ok("interlaced_bff.mkv", 6, (64, 48), interlace="bff"),
     "single_frame": _ok("single_frame.mp4", 1, (64, 48)),
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
