@@ -33,8 +33,8 @@ REAL_CLIPS = Path(
 REAL_MANIFEST = Path(__file__).parents[1] / "benchmarks" / "real_clips.json"
 REAL_ANNOTATIONS = REAL_MANIFEST.parent / "real" / "annotations"
 REAL_STEP = 4  # every 4th frame of a clip without annotations
-INT8_DARK = "measured: int8 finds 61.3 % of these 168 dark faces, fp32 70.2 % (docs/performance.md)"
-INT8_REAL = "measured: int8 finds 82.0 % of paris-street's faces, fp32 83.7 % (docs/performance.md)"
+INT8_DARK = "measured: int8 finds 68.5 % of these 168 dark faces, fp32 70.2 % (docs/performance.md)"
+INT8_REAL = "measured: int8 finds 83.1 % of paris-street's faces, fp32 83.7 % (docs/performance.md)"
 
 
 def _runtimes(int8_reason: str) -> list:

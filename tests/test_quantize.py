@@ -116,3 +116,35 @@ def test_first_and_high_resolution_depthwise_convolutions_stay_fp32(fp32, tmp_pa
             dequantize = producers[weights]
             assert dequantize.op_type == "DequantizeLinear", node.name
             assert initializers[dequantize.input[0]].data_type == onnx.TensorProto.INT8, node.name
+
+
+def test_equalization_keeps_the_fp32_function_and_raises_faint_channels(fp32):
+    """Evening out the channels before quantizing changes no fp32 output (a dark frame included), and
+    after it each channel feeding a depthwise convolution reaches the tensor's top on the calibration
+    frames, or EQUALIZE_MAX_GAIN times its own top (maxima measured again on the changed model)."""
+    import onnxruntime
+
+    before = onnx.load_from_string(fp32[0]())
+    after = onnx.load_from_string(fp32[0]())
+    assert quantize.equalize_ranges(after, ONNX_INPUT) > 30  # a ReLU pair in every block
+    pairs = [(between, dw) for _, between, _, dw in quantize._relu_pairs(before.graph)]
+    assert sum(dw for _, dw in pairs) >= 17 and not all(dw for _, dw in pairs)
+
+    frame = skimage.data.astronaut()[:256, :256].astype(np.float32)
+    blobs = [frame.transpose(2, 0, 1)[None].copy(), (frame * 0.1).transpose(2, 0, 1)[None].copy()]
+    run = [onnxruntime.InferenceSession(m.SerializeToString()) for m in (before, after)]
+    for blob in blobs:
+        for a, b in zip(
+            run[0].run(None, {ONNX_INPUT: blob}), run[1].run(None, {ONNX_INPUT: blob}), strict=True
+        ):
+            np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
+
+    names = [between for between, _ in pairs]
+    old = quantize._channel_maxima(before, names, ONNX_INPUT)
+    new = quantize._channel_maxima(after, names, ONNX_INPUT)
+    for between, depthwise in pairs:
+        if depthwise:
+            top = old[between].max()
+            want = np.minimum(top, quantize.EQUALIZE_MAX_GAIN * np.maximum(old[between], 1e-6))
+            np.testing.assert_allclose(new[between], want, rtol=1e-3, atol=1e-5)
+            assert np.median(new[between]) > 2 * np.median(old[between])  # faint channels raised

@@ -15,8 +15,9 @@ CPU runtimes, one frame per run, 2 threads, this project's 2-core AMD EPYC, 1280
 OpenVINO runs the same int8 model 1.2-1.5x faster, but its scores differ a little from onnxruntime's
 (boxes within IoU 0.90, scores within 0.05) and on the synthetic suite that costs coverage (96.9 -> 96.1 %,
 turned and occluded faces up to 6.6 points lower; docs/performance.md). Both int8 models lose faces in
-dark footage (a dark real stage clip: recall 86.1 % against fp32's 96.9 %; darkened synthetic frames:
-tests/test_quantize.py), and no calibration measured here closed that gap (docs/performance.md). Privacy
+dark footage (a dark real stage clip: recall 86.1 % against fp32's 96.9 % before ``QUANT_VERSION`` 4; the
+stem in fp32 and equalized channels (``QUANT_VERSION`` 5) narrowed, not closed, that gap:
+docs/performance.md). Privacy
 first: ``runtime="auto"`` uses fp32 ``onnxruntime`` on CPU (:data:`AUTO_CPU_RUNTIME`) and torch (fp16,
 channels_last) on CUDA; the int8 runtimes are there to be chosen for well-lit video where their recall has
 been checked. ``openvino-bf16`` (CPUs with AMX or AVX512_BF16 only) computes the fp32 model in bf16: ~1.7x

@@ -3,9 +3,11 @@ the fp32 ONNX.
 
 The fp32 model (:func:`faceoff.detectors.centerface_onnx.dynamic_model_bytes`) is raised to opset 13
 (per-channel ``DequantizeLinear`` needs it), BatchNorm is folded into the decoder's transposed convolutions
-(``quant_pre_process``), and ``quantize_static`` writes a QDQ model in which the stem (the first convolution
-and the depthwise one after it, :func:`float_convolutions`) stays fp32: 5 % of the arithmetic; quantized,
-it lost small faces in daylight and dim faces (docs/performance.md). The other weights are int8 per
+(``quant_pre_process``), the channels feeding each convolution after a ReLU are evened out
+(:func:`equalize_ranges`: the same fp32 function, but a dim face's faint channels keep more int8 levels),
+and ``quantize_static`` writes a QDQ model in which the stem (the first convolution and the depthwise one
+after it, :func:`float_convolutions`) stays fp32: 5 % of the arithmetic; quantized, it lost small faces in
+daylight and dim faces (docs/performance.md). The other weights are int8 per
 channel in 7 bits (``reduce_range``: on x86 CPUs without VNNI, AVX2 only, onnxruntime and OpenVINO
 multiply uint8 by int8 in pairs summed into int16, which saturates with 8-bit weights: boxes moved by up
 to 14 px and faces were lost or doubled there), activations uint8 per tensor with MinMax ranges from
@@ -14,7 +16,8 @@ The model takes the same float input as the fp32 one. Nothing is downloaded; the
 for given weights, onnxruntime version and calibration set.
 
 About twice as fast as fp32 on CPUs with VNNI (docs/performance.md), but not the CPU default: it still
-loses faces in the dark and small faces in noise; ``detect.runtime: auto`` keeps fp32.
+loses some faces in the dark (4.6 points of coverage on a darkened street clip) and in sensor noise;
+``detect.runtime: auto`` keeps fp32.
 
 The model is built once per (weights, onnxruntime, :data:`QUANT_VERSION`) and kept in the detectors' cache
 (:mod:`.cache`: written to a temporary name and renamed, so concurrent jobs never read a partial file);
@@ -32,10 +35,12 @@ import numpy as np
 
 from faceoff.detectors.cache import cached
 
-QUANT_VERSION = 4
+QUANT_VERSION = 5
 CALIBRATION_SIZES = ((640, 384), (1280, 736))  # (width, height), multiples of 32
 CALIBRATION_DEMO_FRAMES = 12
 FLOAT_DEPTHWISE_STRIDE = 2  # depthwise convolutions at strides up to this stay fp32: the stem
+EQUALIZE_MAX_GAIN = 8.0  # a channel's activations are raised at most this many times
+EQUALIZE_POWER = {"depthwise": 1.0, "pointwise": 0.5}  # how far toward the tensor's range, by next conv
 
 
 def calibration_frames() -> Iterator[np.ndarray]:
@@ -90,6 +95,7 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
     quant_pre_process(str(raw), str(pre), skip_symbolic_shape=True)
     prepared = onnx.load(str(pre))
     kept_float = float_convolutions(prepared.graph, input_name)
+    equalize_ranges(prepared, input_name)
     onnx.save(prepared, str(pre))
     quantize_static(
         str(pre),
@@ -104,6 +110,81 @@ def build_int8(fp32_model: bytes, input_name: str, folder: Path) -> Path:
         nodes_to_exclude=kept_float,
     )
     return out
+
+
+def _relu_pairs(graph) -> list[tuple[object, str, object, bool]]:
+    """``(first, between, second, depthwise)`` for each convolution whose output goes only through a ReLU
+    (output ``between``) into only another convolution (``depthwise``: that one is grouped)."""
+    from onnx import helper
+
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    pairs = []
+    for node in graph.node:
+        after = readers.get(node.output[0], []) if node.op_type == "Conv" else []
+        if len(after) != 1 or after[0].op_type != "Relu":
+            continue
+        second = readers.get(after[0].output[0], [])
+        if len(second) != 1 or second[0].op_type != "Conv":
+            continue
+        group = {a.name: helper.get_attribute_value(a) for a in second[0].attribute}.get("group", 1)
+        pairs.append((node, after[0].output[0], second[0], group > 1))
+    return pairs
+
+
+def _channel_maxima(model, names: list[str], input_name: str) -> dict[str, np.ndarray]:
+    """Per channel, the largest value of each tensor ``names`` over :func:`calibration_frames` (fp32)."""
+    import onnx
+    import onnxruntime
+    from onnx import helper
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for name in names:
+        probe.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    maxima: dict[str, np.ndarray] = {}
+    for blob in calibration_frames():
+        for name, value in zip(names, session.run(names, {input_name: blob}), strict=True):
+            top = value.max(axis=(0, 2, 3))
+            maxima[name] = np.maximum(maxima[name], top) if name in maxima else top
+    return maxima
+
+
+def equalize_ranges(model, input_name: str) -> int:
+    """Even out the channels of the activations between a convolution, its ReLU and the next convolution,
+    in place, leaving the fp32 function as it was; returns the number of such pairs.
+
+    int8 activations share one range per tensor, set by the strongest channel; a channel whose values stay
+    far below it (a dim face's faint response) keeps few levels. Each channel ``c`` of the first
+    convolution's output is multiplied by ``g_c`` (its weights and bias; ReLU commutes with a positive
+    factor) and the next convolution's weights reading it are divided by ``g_c``: ``g_c = (top / max_c) **
+    power``, at most :data:`EQUALIZE_MAX_GAIN`, with ``max_c`` the channel's largest value on the
+    calibration frames and ``top`` the tensor's. Into a depthwise convolution (``power`` 1) the division
+    costs nothing, as each of its channels has its own weight range; into a pointwise one it shrinks that
+    input's weights beside the others of the same output channel, so ``power`` is 0.5 there (as in
+    cross-layer equalization, Nagel et al. 2019). Measured: docs/performance.md."""
+    from onnx import numpy_helper
+
+    weights = {t.name: t for t in model.graph.initializer}
+    pairs = _relu_pairs(model.graph)
+    maxima = _channel_maxima(model, [between for _, between, _, _ in pairs], input_name)
+
+    def scale(name: str, factor: np.ndarray) -> None:
+        array = numpy_helper.to_array(weights[name]) * factor
+        weights[name].CopyFrom(numpy_helper.from_array(array.astype(np.float32), name))
+
+    for first, between, second, depthwise in pairs:
+        top = np.maximum(maxima[between], 1e-6)
+        power = EQUALIZE_POWER["depthwise" if depthwise else "pointwise"]
+        gain = np.minimum((top.max() / top) ** power, EQUALIZE_MAX_GAIN)
+        scale(first.input[1], gain[:, None, None, None])
+        if len(first.input) > 2:
+            scale(first.input[2], gain)
+        scale(second.input[1], 1 / (gain[:, None, None, None] if depthwise else gain[None, :, None, None]))
+    return len(pairs)
 
 
 def float_convolutions(graph, input_name: str, max_stride: int = FLOAT_DEPTHWISE_STRIDE) -> list[str]:
