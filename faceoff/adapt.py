@@ -113,7 +113,9 @@ def detect_frames(detector, video: AdaptVideo, cfg: DetectConfig) -> pd.DataFram
     wanted[video.frames] = True
     last = int(video.frames[-1]) if len(video.frames) else -1
     rows = []
-    for indices, frames in iter_frames(video.path, video.info, batch_size=cfg.batch_size, size=video.size):
+    for indices, frames in iter_frames(
+        video.path, video.info, batch_size=cfg.batch_size, size=video.size, fields=True
+    ):
         sel = wanted[indices]
         if sel.any():
             for index, dets in zip(indices[sel], detector.detect(frames[sel], cfg.threshold), strict=True):
@@ -229,7 +231,7 @@ def _samples_for_round(
         counts["hard_frames"] += len(chosen_h)
         counts["replay_frames"] += len(chosen_r)
         last = max(chosen)
-        for indices, frames in iter_frames(v.path, v.info, batch_size=16, size=v.size):
+        for indices, frames in iter_frames(v.path, v.info, batch_size=16, size=v.size, fields=True):
             for index, frame in zip(indices, frames, strict=True):
                 f = int(index)
                 if f not in chosen:

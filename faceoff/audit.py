@@ -349,7 +349,9 @@ def audit_video(
     on findings.
     """
     audit = FrameAudit(info, tracks_path, render, params, detector)
-    frames_of = iter_frames(anonymized_video, info, batch_size=params.batch_size, size=audit.size)
+    frames_of = iter_frames(
+        anonymized_video, info, batch_size=params.batch_size, size=audit.size, fields=True
+    )
     with Progress(info.frame_count, "audit") as progress:
         for indices, frames in prefetch(frames_of):
             audit.check(indices, frames)

@@ -186,7 +186,7 @@ def follow_tracks(
 
     ring: deque[tuple[int, np.ndarray]] = deque(maxlen=n + 1)
     rows: list[tuple[int, int, np.ndarray, float, float]] = []
-    for indices, batch in iter_frames(video, info, batch_size=batch_size, gray=True):
+    for indices, batch in iter_frames(video, info, batch_size=batch_size, gray=True, fields=True):
         for index, grey in zip(indices, batch, strict=True):
             index = int(index)
             ring.append((index, grey))

@@ -127,7 +127,9 @@ def _detect_pass(
         return (np.concatenate(parts) if parts else np.empty((0, 6))), resume_at
     shard_start, shard_rows, seen = resume_at, [], 0
     with Progress(info.frame_count, desc) as progress:
-        for indices, frames in prefetch(iter_frames(video, info, batch_size=cfg.batch_size, size=size)):
+        for indices, frames in prefetch(
+            iter_frames(video, info, batch_size=cfg.batch_size, size=size, fields=True)
+        ):
             seen += len(indices)
             progress.update(len(indices))
             todo = (indices >= resume_at) & look[indices]  # finished shards and skipped frames: decoded only

@@ -22,6 +22,7 @@ from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes, read_metad
 from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.corrections import write_corrected_tracks
 from faceoff.decode import iter_yuv
+from faceoff.deinterlace import first_field
 from faceoff.encode import VideoWriter
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
@@ -93,9 +94,11 @@ def run_render(
                 if boxes is not None:
                     anonymize_yuv(yuv.planes(frame, width, height, pix_fmt), boxes, cfg)
                     boxes_hidden += len(boxes)
-            if checker is not None:  # the frames exactly as they go to the encoder
-                rgb = np.stack([yuv.to_rgb(f, width, height, pix_fmt, checker.size) for f in frames])
-                checker.check(indices, rgb)
+            if checker is not None:  # the frames exactly as they go to the encoder (interlaced: a field)
+                woven = info.interlace != "progressive"
+                size = None if woven else checker.size
+                rgb = np.stack([yuv.to_rgb(f, width, height, pix_fmt, size) for f in frames])
+                checker.check(indices, first_field(rgb, info.interlace, checker.size) if woven else rgb)
             writer.write(frames)
             written += len(indices)
             progress.update(len(indices))
