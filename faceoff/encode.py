@@ -18,7 +18,10 @@ Frames are already upright, so no display matrix is written (and none is accepte
 An anamorphic source (non-square pixels, ``ProbeInfo.sample_aspect``) keeps its pixel aspect (``setsar``),
 so the output is displayed at the source's shape; an interlaced one (``ProbeInfo.interlace``) is encoded
 interlaced with the same field first (``setfield``, x264's interlaced mode), so players still deinterlace it.
-Verification checks both.
+The YUV planes pass unchanged, so they are marked with the source's colour range and matrix
+(``ProbeInfo.color_range``, ``color_matrix``; ``setparams``, else ffmpeg would convert them from what it
+takes unmarked frames to be) and written so: full-range IP-camera video stays full range. Verification
+checks all of these.
 Even sizes are encoded as ``yuv420p``. H.264 cannot signal an odd width/height in 4:2:0 (SPS cropping
 works in 2-pixel units, ``h264_metadata`` refuses ``crop_right=1``), so odd sizes are encoded as
 ``yuv444p`` (High 4:4:4 profile), which decoders (FFmpeg, PyAV, decord) return at the exact odd size.
@@ -61,7 +64,7 @@ from faceoff import yuv
 from faceoff.atomic import commit, partial_path, remove_stale_partials
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import ffmpeg_exe, tail
-from faceoff.probe import INTERLACE, ProbeInfo
+from faceoff.probe import COLOR_MATRICES, COLOR_RANGES, INTERLACE, ProbeInfo
 
 ALLOWED_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
 ALLOWED_STREAM_TAGS = frozenset({"language", "handler_name", "vendor_id"})
@@ -145,6 +148,10 @@ class VideoWriter:
             video = video.filter("setsar", "{}/{}".format(*self.info.sample_aspect))
         if self.info.interlace != "progressive":  # interlaced stays interlaced, the same field first
             video = video.filter("setfield", self.info.interlace)
+        colour = {"range": self.info.color_range, "colorspace": self.info.color_matrix}
+        colour = {k: v for k, v in colour.items() if v not in ("tv", "unknown")}
+        if colour:  # the planes carry the source's values: mark them so, so that nothing converts them
+            video = video.filter("setparams", **colour)
         streams = [video]
         if has_audio:
             streams.append(ffmpeg_python.input(str(self.source_path))["a"])
@@ -166,6 +173,10 @@ class VideoWriter:
         }
         if self.info.interlace != "progressive":  # x264 codes the fields setfield marked
             opts["flags:v"] += "+ildct+ilme"
+        if self.info.color_range == "pc":  # the planes go through unchanged: so does their meaning
+            opts["color_range"] = "pc"
+        if self.info.color_matrix != "unknown":
+            opts["colorspace"] = self.info.color_matrix
         if has_audio:
             opts["c:a"] = "copy"
         cmd = ffmpeg_python.output(*streams, str(self.tmp_path), **opts).compile(cmd=ffmpeg_exe())
@@ -368,6 +379,17 @@ class VideoWriter:
                     )
             with av.open(str(self.tmp_path)) as c:
                 frame = next(c.decode(video=0))
+                colour = (
+                    COLOR_RANGES.get(int(frame.color_range), "tv"),
+                    COLOR_MATRICES.get(int(frame.colorspace), "unknown"),
+                )
+                if any(
+                    want not in ("unknown", got)
+                    for want, got in zip((info.color_range, info.color_matrix), colour, strict=True)
+                ):
+                    raise VideoError(
+                        out, f"output colour {colour}, the source's {(info.color_range, info.color_matrix)}"
+                    )
                 if frame.rotation not in (0, 0.0) or any(
                     "DISPLAYMATRIX" in str(sd.type) for sd in frame.side_data
                 ):

@@ -1,4 +1,5 @@
-"""Probe a video: frame index, timestamps, size, rotation, pixel aspect, interlacing, streams, content hash.
+"""Probe a video: frame index, timestamps, size, rotation, pixel aspect, interlacing, colour range and
+matrix, streams, content hash.
 
 Timestamp convention
 --------------------
@@ -39,6 +40,19 @@ STREAM_KINDS = ("video", "audio", "subtitle", "data", "attachment")
 # FFmpeg's field orders (AVFieldOrder: TT, BB, TB, BT = top/bottom coded, then displayed, first) by the
 # field displayed first; unknown (0) and progressive (1) are progressive.
 INTERLACE = {2: "tff", 3: "bff", 4: "bff", 5: "tff"}
+# FFmpeg's AVColorRange and AVColorSpace values by name. Unmarked YUV is limited range ("tv"); an
+# unmarked or RGB matrix is "unknown".
+COLOR_RANGES = {0: "tv", 1: "tv", 2: "pc"}
+COLOR_MATRICES = {
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
 PROBE_FORMAT = "faceoff.probe/1"
 
 
@@ -71,6 +85,8 @@ class ProbeInfo:
     # anamorphic video, e.g. 16:11 for PAL 16:9): the output keeps it. Probe JSON without it: square
     interlace: str = "progressive"  # "tff" / "bff": interlaced, top / bottom field of the upright frame
     # shown first; the output keeps it (a quarter-turned source is written progressive)
+    color_range: str = "tv"  # "tv" (limited, 16-235; also when unmarked) or "pc" (full, 0-255: IP cameras)
+    color_matrix: str = "unknown"  # YUV matrix as FFmpeg names it (bt709, smpte170m, ...): kept
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -113,7 +129,7 @@ class ProbeInfo:
         kw["pts"] = [int(x) for x in d["pts"]]
         kw["pts_time"] = [float(x) for x in d["pts_time"]]
         kw["cuts"] = None if d["cuts"] is None else [int(x) for x in d["cuts"]]
-        if "sample_aspect" in d:  # a probe JSON written before it (and interlace) was recorded: defaults
+        if "sample_aspect" in d:  # a probe JSON written before it (and what follows) was recorded: defaults
             kw["sample_aspect"] = tuple(int(x) for x in d["sample_aspect"])
         info = cls(**kw)
         if not (len(info.pts) == len(info.pts_time) == info.frame_count):
@@ -380,6 +396,8 @@ def probe_video(path: str | Path) -> ProbeInfo:
         seconds=time.perf_counter() - t0,
         sample_aspect=sample_aspect,
         interlace=interlace,
+        color_range=COLOR_RANGES.get(int(first.color_range), "tv"),
+        color_matrix=COLOR_MATRICES.get(int(first.colorspace), "unknown"),
     )
 
 

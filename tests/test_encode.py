@@ -12,7 +12,7 @@ import decord
 import numpy as np
 import pytest
 
-from faceoff.decode import iter_frames
+from faceoff.decode import iter_frames, iter_yuv
 from faceoff.encode import ALLOWED_CONTAINER_TAGS, ALLOWED_STREAM_TAGS, VideoWriter
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import run_ffmpeg
@@ -126,6 +126,27 @@ def test_interlaced_source_stays_interlaced(make_clip, tmp_path, field):
     assert got.pts_time == info.pts_time
     frames = np.concatenate([f for _, f in iter_frames(out, got)])
     assert [pattern_index(f) for f in frames] == list(range(6))
+
+
+def test_full_range_source_keeps_its_colours(make_clip, tmp_path):
+    # an IP camera's full-range video: the render hands its planes over unchanged, so the output must say
+    # full range too and nothing may convert them, or players stretch its contrast (the RGB a decoder
+    # makes of source and output is the oracle)
+    src = make_clip(n=6, width=64, height=48, color_range="pc", color_matrix="bt709")
+    info = probe_video(src)
+    for way in ("rgb24", "yuv"):  # frames from RGB, and the render's way: the decoded planes as they are
+        out = tmp_path / f"ip-{way}.mp4"
+        with VideoWriter(out, info, input_format=way) as w:
+            frames = iter_yuv(src, info, w.pix_fmt) if way == "yuv" else iter_frames(src, info)
+            for _, batch in frames:
+                w.write(batch)
+        got = probe_video(out)
+        assert (got.color_range, got.color_matrix) == (info.color_range, info.color_matrix) == ("pc", "bt709")
+        shown = [
+            np.concatenate([f for _, f in iter_frames(p, q)]).astype(int)
+            for p, q in ((src, info), (out, got))
+        ]
+        assert np.abs(shown[0] - shown[1]).mean() < 2, way
 
 
 def test_output_with_another_field_order_is_refused(make_clip, tmp_path, partial_files):

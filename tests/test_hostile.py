@@ -84,6 +84,7 @@ def test_ok_cases_probe(hostile_corpus, name):
     assert info.rotation == case.rotation
     assert info.sample_aspect == case.sample_aspect
     assert info.interlace == case.interlace
+    assert (info.color_range, info.color_matrix) == case.color
     assert (info.codec, info.pix_fmt) == (case.codec, case.pix_fmt)
     np.testing.assert_allclose(info.pts_time, case.pts_time, atol=float(info.time_base_fraction))
     assert info.variable_frame_rate == (name == "vfr")
@@ -126,7 +127,12 @@ def test_ok_cases_round_trip(hostile_corpus, name, tmp_path, partial_files):
         info.interlace,
     )
     odd = info.width % 2 or info.height % 2
-    assert (got.codec, got.pix_fmt) == ("h264", "yuv444p" if odd else "yuv420p")
+    plain = "yuv444p" if odd else "yuv420p"  # 8-bit H.264; full range is reported as FFmpeg's "J" format
+    assert (got.codec, got.pix_fmt) == (
+        "h264",
+        plain.replace("yuv", "yuvj") if info.color_range == "pc" else plain,
+    )
+    assert (got.color_range, got.color_matrix) == (info.color_range, info.color_matrix)
     np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
     assert got.duration == pytest.approx(info.duration, abs=float(info.time_base_fraction))
     decoded = np.concatenate([f for _, f in iter_frames(out, got)])
@@ -194,6 +200,7 @@ def test_workflow_ok_cases_delivered(hostile_corpus, corpus_run):
             CASES[name].sample_aspect,  # anamorphic video is still displayed at its shape
             CASES[name].interlace,  # interlaced video is still deinterlaced by players
         ), name
+        assert (got.color_range, got.color_matrix) == CASES[name].color, name  # full range stays full
         assert got.codec == "h264", name
 
 

@@ -86,6 +86,12 @@ def test_interlacing_of_the_upright_frames(make_clip, coded, rotation, expect):
     assert info.interlace == expect
 
 
+def test_colour_range_and_matrix(make_clip, clip):
+    assert (probe_video(clip).color_range, probe_video(clip).color_matrix) == ("tv", "unknown")
+    info = probe_video(make_clip("ip.mp4", color_range="pc", color_matrix="bt709"))
+    assert (info.color_range, info.color_matrix) == ("pc", "bt709")
+
+
 def test_probe_json_without_pixel_aspect_reads_as_square(make_clip, tmp_path):
     # a probe written before the pixel aspect was recorded still resumes a run
     info = probe_video(make_clip(sample_aspect=(16, 11)))
@@ -94,6 +100,7 @@ def test_probe_json_without_pixel_aspect_reads_as_square(make_clip, tmp_path):
     old = json.loads(out.read_text())
     assert old.pop("sample_aspect") == [16, 11]
     assert old.pop("interlace") == "progressive"
+    assert (old.pop("color_range"), old.pop("color_matrix")) == ("tv", "unknown")
     out.write_text(json.dumps(old))
     assert read_probe(out).sample_aspect == (1, 1)
     del old["cuts"]

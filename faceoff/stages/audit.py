@@ -22,18 +22,18 @@ from faceoff.probe import ProbeInfo, probe_video
 
 
 def _shape(info: ProbeInfo) -> str:
-    """Frames, size, pixel aspect and interlacing, as the encoded file must repeat them."""
+    """Frames, size, pixel aspect, interlacing and colour, as the encoded file must repeat them."""
     aspect_w, aspect_h = info.sample_aspect
     return (
         f"{info.frame_count} frames {info.width}x{info.height} pixel aspect {aspect_w}:{aspect_h} "
-        f"{info.interlace}"
+        f"{info.interlace} colour {info.color_range}/{info.color_matrix}"
     )
 
 
 def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> tuple[ProbeInfo, dict]:
     """Check 3: the rendered file is the one the render encoded (sha256) with the source's frames, size,
-    pixel aspect and interlacing. Returns its probe (upright: no rotation, unlike a rotated source's) and
-    the check's record."""
+    pixel aspect, interlacing and colour. Returns its probe (upright: no rotation, unlike a rotated
+    source's) and the check's record."""
     info = probe_video(rendered)
     if _shape(info) != _shape(source):
         raise FaceOffError(f"{rendered}: {_shape(info)}, source has {_shape(source)}")

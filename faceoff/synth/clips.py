@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from faceoff.ffmpeg import run_ffmpeg
+from faceoff.probe import COLOR_MATRICES, COLOR_RANGES
 
 PTS_HZ = 90000  # codec time base for written clips: 1/90000 s
 AUDIO_RATE = 16000
@@ -84,6 +85,8 @@ def write_clip(
     hflip: bool = False,
     sample_aspect: tuple[int, int] | None = None,
     interlace: str | None = None,
+    color_range: str | None = None,
+    color_matrix: str | None = None,
     audio: bool = False,
     metadata: dict[str, str] | None = None,
     codec: str = "libx264",
@@ -100,8 +103,10 @@ def write_clip(
     apart. ``rotation`` (0/90/180/270, counter-clockwise) sets the display matrix (``hflip`` adds a
     mirror, which FaceOff rejects). ``sample_aspect`` (width, height of a pixel as displayed, e.g. (16, 11)
     for anamorphic PAL 16:9) marks the pixels non-square; ``interlace`` (``"tff"``/``"bff"``, libx264 only)
-    encodes interlaced, that field first. ``audio`` adds a 440 Hz AAC track; ``metadata``
-    sets container tags (e.g. ``creation_time``, ``location``, ``title``);
+    encodes interlaced, that field first. ``color_range`` ("tv"/"pc") and ``color_matrix`` (e.g. "bt709")
+    convert the frames that way and tag the stream (libx264 with an 8-bit 4:2:0 ``pix_fmt`` only).
+    ``audio`` adds a 440 Hz AAC track; ``metadata`` sets container tags (e.g. ``creation_time``,
+    ``location``, ``title``);
     ``subtitle`` adds a mov_text (SRT in MKV) subtitle stream and ``chapters`` two chapters, both by a
     stream-copy remux with the ffmpeg CLI. ``faststart`` puts the MP4 index (moov) before the data.
     ``pix_fmt`` defaults to yuv420p, or yuv444p when a dimension is odd (4:2:0 H.264 needs even sizes);
@@ -140,11 +145,20 @@ def write_clip(
                 vs.codec_context.options = opts
             if sample_aspect is not None:
                 vs.codec_context.sample_aspect_ratio = Fraction(*sample_aspect)
+            tags = _color_tags(color_range, color_matrix)
+            for key, value in tags.items():
+                setattr(vs.codec_context, key, value)
             if rotation % 360 or hflip:
                 vs.set_display_rotation(rotation % 360, hflip=hflip)
             aus = _add_audio_stream(out) if audio else None  # all streams before the first packet
             for arr, t in zip(frames_list, pts, strict=True):
                 frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                if tags:
+                    frame = frame.reformat(
+                        format=pix_fmt,
+                        dst_colorspace=tags.get("colorspace"),
+                        dst_color_range=tags.get("color_range"),
+                    )
                 frame.pts, frame.time_base = t, tb
                 for pkt in vs.encode(frame):
                     out.mux(pkt)
@@ -159,6 +173,16 @@ def write_clip(
         if remux:
             target.unlink(missing_ok=True)
     return path
+
+
+def _color_tags(color_range: str | None, color_matrix: str | None) -> dict[str, int]:
+    """Codec-context colour settings (FFmpeg's values) for the given names; {} for none."""
+    tags = {}
+    if color_range is not None:
+        tags["color_range"] = max(k for k, v in COLOR_RANGES.items() if v == color_range)
+    if color_matrix is not None:
+        tags["colorspace"] = {v: k for k, v in COLOR_MATRICES.items()}[color_matrix]
+    return tags
 
 
 def _remux_extras(src: Path, dst: Path, *, subtitle: bool, chapters: bool, faststart: bool) -> None:
