@@ -34,6 +34,6 @@ def first_field(frames: np.ndarray, interlace: str, size: tuple[int, int] | None
         raise ValueError(f"interlace must be progressive, tff or bff, not {interlace!r}")
     if rows.shape[1:3] == (out_h, out_w):
         return np.ascontiguousarray(rows)
-    shrink = out_w < width
+    shrink = out_w < width and out_h < rows.shape[1]  # area averaging only where both sides shrink
     how = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     return np.stack([cv2.resize(np.ascontiguousarray(f), (out_w, out_h), interpolation=how) for f in rows])
