@@ -64,11 +64,21 @@ from faceoff import yuv
 from faceoff.atomic import commit, partial_path, remove_stale_partials
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import ffmpeg_exe, tail
-from faceoff.probe import COLOR_MATRICES, COLOR_RANGES, INTERLACE, ProbeInfo
+from faceoff.probe import ProbeInfo, display_properties, stream_picture
 
+SHOWN = {  # how a frame is shown, as verification names it
+    "sample_aspect": "pixel aspect",
+    "interlace": "interlacing",
+    "color_range": "colour range",
+    "color_matrix": "colour matrix",
+}
 ALLOWED_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
 ALLOWED_STREAM_TAGS = frozenset({"language", "handler_name", "vendor_id"})
 ALLOWED_HANDLERS = frozenset({"VideoHandler", "SoundHandler"})
+
+
+def _text(value: Any) -> str:
+    return ":".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def output_pix_fmt(width: int, height: int) -> str:
@@ -348,14 +358,7 @@ class VideoWriter:
                     raise VideoError(
                         out, f"output is {vs.width}x{vs.height}, expected {info.width}x{info.height}"
                     )
-                sar = Fraction(vs.sample_aspect_ratio or 1) or Fraction(1)
-                if sar != Fraction(*info.sample_aspect):
-                    raise VideoError(
-                        out, f"output pixel aspect is {sar}, the source's {Fraction(*info.sample_aspect)}"
-                    )
-                interlace = INTERLACE.get(int(vs.codec_context.field_order or 0), "progressive")
-                if interlace != info.interlace:
-                    raise VideoError(out, f"output is {interlace}, the source {info.interlace}")
+                picture = stream_picture(vs)
                 out_tb = Fraction(vs.time_base)
                 packets = [(p.pts, p.is_discard) for p in c.demux(vs) if p.size]
             if any(t is None or discard for t, discard in packets):
@@ -363,13 +366,7 @@ class VideoWriter:
             pts = sorted(t for t, _ in packets)
             if len(pts) != info.frame_count:
                 raise VideoError(out, f"output has {len(pts)} frames, expected {info.frame_count}")
-            self.verification.update(
-                frames=len(pts),
-                size=[info.width, info.height],
-                sample_aspect=list(info.sample_aspect),
-                interlace=info.interlace,
-                timestamps_match=True,
-            )
+            self.verification.update(frames=len(pts), size=[info.width, info.height], timestamps_match=True)
             src_tb = info.time_base_fraction
             half_tick = src_tb / 2
             for i, (a, b) in enumerate(zip(pts, info.pts, strict=True)):
@@ -379,17 +376,15 @@ class VideoWriter:
                     )
             with av.open(str(self.tmp_path)) as c:
                 frame = next(c.decode(video=0))
-                colour = (
-                    COLOR_RANGES.get(int(frame.color_range), "tv"),
-                    COLOR_MATRICES.get(int(frame.colorspace), "unknown"),
-                )
-                if any(
-                    want not in ("unknown", got)
-                    for want, got in zip((info.color_range, info.color_matrix), colour, strict=True)
-                ):
-                    raise VideoError(
-                        out, f"output colour {colour}, the source's {(info.color_range, info.color_matrix)}"
-                    )
+                shown = display_properties(*picture, frame)
+                wrong = [
+                    f"{SHOWN[k]}: output is {_text(v)}, the source {_text(getattr(info, k))}"
+                    for k, v in shown.items()
+                    if v != getattr(info, k)
+                ]
+                if wrong:
+                    raise VideoError(out, "; ".join(wrong))
+                self.verification.update(shown, sample_aspect=list(info.sample_aspect))
                 if frame.rotation not in (0, 0.0) or any(
                     "DISPLAYMATRIX" in str(sd.type) for sd in frame.side_data
                 ):

@@ -306,8 +306,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
         codec = vs.codec_context.name
         nb_frames = int(vs.frames or 0)
         average_rate = Fraction(vs.average_rate) if vs.average_rate else None
-        sar = vs.sample_aspect_ratio or vs.codec_context.sample_aspect_ratio  # container's, else codec's
-        interlace = INTERLACE.get(int(vs.codec_context.field_order or 0), "progressive")
+        sar, field_order = stream_picture(vs)
         pts: list[int] = []
         durations: dict[int, int] = {}
         discarded = 0
@@ -358,8 +357,6 @@ def probe_video(path: str | Path) -> ProbeInfo:
         raise VideoError(p, "display matrix mirrors the picture: not supported")
     cw, ch = first.width, first.height
     width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
-    sample_aspect = _sample_aspect(sar, rotation)
-    interlace = _upright_interlace(interlace, rotation)
 
     n_decord = _decord_count(p)
     if n_decord != len(pts):
@@ -394,11 +391,28 @@ def probe_video(path: str | Path) -> ProbeInfo:
         streams=streams,
         chapters=chapters,
         seconds=time.perf_counter() - t0,
-        sample_aspect=sample_aspect,
-        interlace=interlace,
-        color_range=COLOR_RANGES.get(int(first.color_range), "tv"),
-        color_matrix=COLOR_MATRICES.get(int(first.colorspace), "unknown"),
+        **display_properties(sar, field_order, first, rotation),
     )
+
+
+def stream_picture(stream: av.video.stream.VideoStream) -> tuple[Fraction | None, int]:
+    """A video stream's sample aspect ratio (the container's, else the codec's) and FFmpeg field order."""
+    sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    return sar, int(stream.codec_context.field_order or 0)
+
+
+def display_properties(
+    sar: Fraction | None, field_order: int, frame: av.VideoFrame, rotation: int = 0
+) -> dict:
+    """How the upright frames are shown, as :class:`ProbeInfo` records it (``sample_aspect``,
+    ``interlace``, ``color_range``, ``color_matrix``), from the stream's :func:`stream_picture` and its
+    first decoded ``frame``; the probe of a source and the encoder's check of its output both use it."""
+    return {
+        "sample_aspect": _sample_aspect(sar, rotation),
+        "interlace": _upright_interlace(INTERLACE.get(field_order, "progressive"), rotation),
+        "color_range": COLOR_RANGES.get(int(frame.color_range), "tv"),
+        "color_matrix": COLOR_MATRICES.get(int(frame.colorspace), "unknown"),
+    }
 
 
 def _upright_interlace(interlace: str, rotation: int) -> str:

@@ -47,6 +47,8 @@ def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) ->
         "size": [info.width, info.height],
         "sample_aspect": list(info.sample_aspect),
         "interlace": info.interlace,
+        "color_range": info.color_range,
+        "color_matrix": info.color_matrix,
         "encoder_verified": stats.get("output_check", {}),
     }
 

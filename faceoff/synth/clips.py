@@ -179,7 +179,7 @@ def _color_tags(color_range: str | None, color_matrix: str | None) -> dict[str, 
     """Codec-context colour settings (FFmpeg's values) for the given names; {} for none."""
     tags = {}
     if color_range is not None:
-        tags["color_range"] = max(k for k, v in COLOR_RANGES.items() if v == color_range)
+        tags["color_range"] = max(k for k, v in COLOR_RANGES.items() if v == color_range)  # tv: marked
     if color_matrix is not None:
         tags["colorspace"] = {v: k for k, v in COLOR_MATRICES.items()}[color_matrix]
     return tags
