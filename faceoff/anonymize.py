@@ -123,15 +123,23 @@ def anonymize_frame(frame: np.ndarray, boxes: np.ndarray, cfg: RenderConfig) -> 
     return frame
 
 
-def anonymize_yuv(planes: list[np.ndarray], boxes: np.ndarray, cfg: RenderConfig) -> None:
+def anonymize_yuv(
+    planes: list[np.ndarray],
+    boxes: np.ndarray,
+    cfg: RenderConfig,
+    *,
+    color_range: str = "tv",
+    color_matrix: str = "unknown",
+) -> None:
     """Hide every box of ``boxes`` (N,4) on a frame's ``[Y, U, V]`` planes (uint8, in place): chroma at
-    full size (4:4:4) or at half width and height (4:2:0, even frame size)."""
+    full size (4:4:4) or at half width and height (4:2:0, even frame size). ``color_range`` and
+    ``color_matrix`` (the source's, :class:`faceoff.probe.ProbeInfo`) give the fill colour's codes."""
     luma, cb, cr = planes
     height, width = luma.shape
     s = 0 if cb.shape == luma.shape else 1
     if s and (cb.shape != (height // 2, width // 2) or height % 2 or width % 2):
         raise ValueError(f"chroma planes {cb.shape} do not fit a 4:2:0 frame of {width}x{height}")
-    fill_y, fill_u, fill_v = yuv.rgb_to_yuv(cfg.fill_color)
+    fill_y, fill_u, fill_v = yuv.rgb_to_yuv(cfg.fill_color, color_range, color_matrix)
     for region in hidden_regions(boxes, cfg, width, height):
         if region.empty:
             continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import av
 import cv2
 import numpy as np
 
@@ -51,40 +50,80 @@ def planes(buf: np.ndarray, width: int, height: int, pix_fmt: str) -> list[np.nd
     return views
 
 
+# (Kr, Kb) of the YCbCr matrices FFmpeg names; any other (unknown, bt470bg, smpte170m) decodes as BT.601,
+# as swscale does. ycgco is no Kr/Kb matrix: :func:`yuv_to_rgb_matrix` has its own rows.
+KR_KB = {
+    "bt709": (0.2126, 0.0722),
+    "fcc": (0.30, 0.11),
+    "smpte240m": (0.212, 0.087),
+    "bt2020nc": (0.2627, 0.0593),
+    "bt2020c": (0.2627, 0.0593),
+}
+BT601_KR_KB = (0.299, 0.114)
+
+
+def yuv_to_rgb_matrix(color_range: str = "tv", color_matrix: str = "unknown") -> np.ndarray:
+    """(3, 4) float64: RGB (0..255) = M @ (Y, U, V, 1) for 8-bit codes of that range ("tv": Y 16-235, U
+    and V 16-240; "pc": 0-255) and matrix (:data:`KR_KB`; :class:`faceoff.probe.ProbeInfo` names)."""
+    if color_matrix == "ycgco":  # U carries Cg, V carries Co
+        rows = np.array([[1.0, -1.0, 1.0], [1.0, 1.0, 0.0], [1.0, -1.0, -1.0]])
+    else:
+        kr, kb = KR_KB.get(color_matrix, BT601_KR_KB)
+        kg = 1.0 - kr - kb
+        rows = np.array(
+            [
+                [1.0, 0.0, 2 * (1 - kr)],
+                [1.0, -2 * kb * (1 - kb) / kg, -2 * kr * (1 - kr) / kg],
+                [1.0, 2 * (1 - kb), 0.0],
+            ]
+        )
+    luma_scale, chroma_scale, black = (255 / 219, 255 / 224, 16.0) if color_range != "pc" else (1.0, 1.0, 0.0)
+    linear = rows * np.array([luma_scale, chroma_scale, chroma_scale])
+    return np.hstack([linear, -(linear @ np.array([black, 128.0, 128.0]))[:, None]])
+
+
 def to_rgb(
-    buf: np.ndarray, width: int, height: int, pix_fmt: str, size: tuple[int, int] | None = None
+    buf: np.ndarray,
+    width: int,
+    height: int,
+    pix_fmt: str,
+    size: tuple[int, int] | None = None,
+    *,
+    color_range: str = "tv",
+    color_matrix: str = "unknown",
 ) -> np.ndarray:
-    """The frame as (H, W, 3) uint8 RGB (limited-range BT.601, ffmpeg's default for untagged video),
-    resized to ``size=(width, height)`` when given.
+    """The frame as (H, W, 3) uint8 RGB, as the decoder shows it (the source's ``color_range`` and
+    ``color_matrix``, :class:`faceoff.probe.ProbeInfo`'s; the defaults are ffmpeg's for untagged video:
+    limited-range BT.601), resized to ``size=(width, height)`` when given. The audit's detector sees this
+    copy.
 
-    yuv420p: the planes are resized first (bilinear, OpenCV), then converted by OpenCV; against swscale's
-    RGB resized afterwards (the decoder's way) the pixels differ by a mean of about 1 level (chroma edges
-    up to ~30), and it costs a fifth (720p -> 960x540: 0.47 against 2.5 ms, quiet 2-core machine). The
-    audit's detector sees this copy. yuv444p (odd sizes only; also an odd ``size``) is converted by swscale,
-    then resized."""
+    The planes are resized to the output size (:func:`_resize`), then
+    converted by :func:`yuv_to_rgb_matrix` (``cv2.transform``). Against swscale's RGB resized afterwards
+    (the decoder's way) the pixels differ by a mean of about 1 level (chroma edges up to ~30); 720p ->
+    960x540 costs 0.7-0.8 ms against swscale's 2.5 (quiet 2-core machine)."""
     out_w, out_h = (width, height) if size is None else size
-    if pix_fmt == "yuv420p" and out_w % 2 == 0 and out_h % 2 == 0:
-        if (out_w, out_h) != (width, height):
-            y, u, v = (
-                cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
-                for p, (h, w) in zip(
-                    planes(buf, width, height, pix_fmt), plane_shapes(out_w, out_h, pix_fmt), strict=True
-                )
-            )
-            buf = np.concatenate([y.ravel(), u.ravel(), v.ravel()])
-        return cv2.cvtColor(buf.reshape(out_h * 3 // 2, out_w), cv2.COLOR_YUV2RGB_I420)
-    shape = (height * 3 // 2, width) if pix_fmt == "yuv420p" else (3, height, width)
-    rgb = av.VideoFrame.from_ndarray(buf.reshape(shape), format=pix_fmt).to_ndarray(format="rgb24")
-    if (out_w, out_h) == (width, height):
-        return rgb
-    return cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    full = [
+        p if p.shape == (out_h, out_w) else _resize(p, out_w, out_h)
+        for p in planes(buf, width, height, pix_fmt)
+    ]
+    return cv2.transform(cv2.merge(full), yuv_to_rgb_matrix(color_range, color_matrix))
 
 
-def rgb_to_yuv(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """An RGB colour in limited-range BT.601 Y, U, V: ffmpeg's default for an untagged RGB input, so a
-    fill colour looks as it did when RGB frames were piped to the encoder."""
-    r, g, b = (float(c) for c in rgb)
-    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
-    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
-    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
-    return tuple(int(np.clip(round(c), 0, 255)) for c in (y, u, v))  # type: ignore[return-value]
+def _resize(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``plane`` at ``width x height``: bilinear, but 4:2:0 chroma doubled to full size is repeated, as
+    swscale does (bilinear there moved colour edges by up to 21 levels against the decoder)."""
+    doubled = plane.shape[0] * 2 == height and plane.shape[1] * 2 == width
+    return cv2.resize(
+        plane, (width, height), interpolation=cv2.INTER_NEAREST if doubled else cv2.INTER_LINEAR
+    )
+
+
+def rgb_to_yuv(
+    rgb: tuple[int, int, int], color_range: str = "tv", color_matrix: str = "unknown"
+) -> tuple[int, int, int]:
+    """An RGB colour as Y, U, V codes of that range and matrix (the inverse of :func:`yuv_to_rgb_matrix`;
+    the defaults, limited-range BT.601, are ffmpeg's for an untagged RGB input), so a fill colour looks
+    as configured in the delivered video."""
+    matrix = yuv_to_rgb_matrix(color_range, color_matrix)
+    codes = np.linalg.solve(matrix[:, :3], np.asarray(rgb, dtype=np.float64) - matrix[:, 3])
+    return tuple(int(np.clip(round(c), 0, 255)) for c in codes)  # type: ignore[return-value]

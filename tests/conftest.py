@@ -113,6 +113,26 @@ def small_face_frames() -> Callable[..., tuple[np.ndarray, tuple[int, int]]]:
     return _make
 
 
+class Recorder:
+    """A detector that finds nothing and keeps the frames it was given."""
+
+    name, weights_sha256, runtime = "recorder", "0" * 64, "none"
+
+    def __init__(self) -> None:
+        self.frames: list[np.ndarray] = []
+
+    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
+        self.frames += list(frames)
+        return [np.zeros((0, 5), np.float32) for _ in frames]
+
+
+@pytest.fixture
+def recording_detector() -> type[Recorder]:
+    """Factory: ``recording_detector()`` is a detector that finds nothing and keeps, in ``.frames``, every
+    frame it was given (what the render's frame check or the audit looked at)."""
+    return Recorder
+
+
 class DetectorKilled(Exception):
     """Stands for a job killed while detecting (raised by :func:`watch_detector`'s detectors)."""
 

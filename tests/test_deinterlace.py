@@ -102,20 +102,7 @@ def test_interlaced_video_is_detected_as_well_as_progressive(make_clip, tmp_path
     assert rates["interlaced"] >= rates["progressive"] - 2
 
 
-class Recorder:
-    """A detector that finds nothing and keeps the frames it was given."""
-
-    name, weights_sha256, runtime = "recorder", "0" * 64, "none"
-
-    def __init__(self) -> None:
-        self.frames: list[np.ndarray] = []
-
-    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
-        self.frames += list(frames)
-        return [np.zeros((0, 5), np.float32) for _ in frames]
-
-
-def test_the_audit_re_detects_the_first_field_of_interlaced_frames(make_clip, tmp_path):
+def test_the_audit_re_detects_the_first_field_of_interlaced_frames(make_clip, tmp_path, recording_detector):
     """The render's frame check (on the frames going to the encoder) and the audit of the delivered file
     both give the detector the field shown first; the delivered video keeps both fields."""
     patterns = pattern_frames(12, 64, 48)
@@ -127,7 +114,7 @@ def test_the_audit_re_detects_the_first_field_of_interlaced_frames(make_clip, tm
     info = probe_video(src)
     tracks = tmp_path / "none.parquet"
     write_boxes(empty_frame(TRACK_SCHEMA), tracks, {"frame_count": 6}, TRACK_SCHEMA)
-    in_render, delivered = Recorder(), Recorder()
+    in_render, delivered = recording_detector(), recording_detector()
     out = tmp_path / "out.mp4"
     run_render(
         str(src),

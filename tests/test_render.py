@@ -21,7 +21,7 @@ import pytest
 
 from faceoff.anonymize import anonymize_frame, covered_mask
 from faceoff.boxes import TRACK_SCHEMA, boxes_by_frame, read_boxes, write_boxes
-from faceoff.config import RenderConfig
+from faceoff.config import AuditConfig, RenderConfig
 from faceoff.decode import iter_frames
 from faceoff.encode import VideoWriter
 from faceoff.probe import probe_video
@@ -177,3 +177,37 @@ def test_every_accepted_input_renders_through_the_yuv_path(hostile_corpus, name,
     np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
     source, rendered = _decoded(path, info), _decoded(out, got)
     assert np.abs(rendered - source).mean() < 4, name
+
+
+@pytest.mark.parametrize(("color_range", "color_matrix"), [("pc", "bt709"), ("tv", "bt709"), ("pc", None)])
+def test_tagged_source_is_checked_and_filled_as_shown(
+    tmp_path, make_clip, recording_detector, color_range, color_matrix
+):
+    """A full-range (IP camera) or BT.709 source: the render's frame check gives the audit's detector the
+    picture a player shows (the source decoded with its tags), dark pixels included, and a fill is the
+    configured colour in the delivered video."""
+    y, x = np.mgrid[0:48, 0:64]
+    ramp = np.stack([x * 4, y * 5, (x + y) * 2], -1).clip(0, 255).astype(np.uint8)  # black to bright
+    src = make_clip(frames=np.stack([ramp] * 4), color_range=color_range, color_matrix=color_matrix, crf=0)
+    info = probe_video(src)
+    tracks = tmp_path / "t.parquet"
+    box = {"x1": 40.0, "y1": 8.0, "x2": 56.0, "y2": 24.0, "score": 0.9, "track_id": 0, "source": "detected"}
+    write_boxes(
+        pd.DataFrame([{"frame_index": f, "pts_time": info.pts_time[f], **box} for f in range(4)]),
+        tracks,
+        {"frame_count": 4},
+        TRACK_SCHEMA,
+    )
+    checked = recording_detector()
+    cfg = RenderConfig(method="fill", fill_color=(200, 30, 90), shape="rectangle", box_scale=1.0, min_margin=0)
+    out = tmp_path / "out.mp4"
+    run_render(str(src), info, tracks, cfg, out, tmp_path / "out.json", audit=AuditConfig(), detector=checked)
+    shown = np.concatenate([f for _, f in iter_frames(src, info)]).astype(int)
+    seen = np.stack(checked.frames).astype(int)
+    outside = np.ones(shown.shape[:3], bool)
+    outside[:, 6:26, 38:58] = False  # the hidden box and the chroma it touches
+    dark = outside[..., None] & (shown < 40)
+    assert np.abs(seen - shown)[outside].mean() < 1.5
+    assert abs(seen[dark].mean() - shown[dark].mean()) < 2  # limited-range reading halved these
+    delivered = np.concatenate([f for _, f in iter_frames(out, probe_video(out))]).astype(int)
+    assert np.abs(delivered[:, 10:22, 42:54] - (200, 30, 90)).max() <= 6

@@ -88,16 +88,17 @@ def run_render(
         Progress(info.frame_count, "render") as progress,
     ):
         pix_fmt = writer.pix_fmt
+        shown = {"color_range": info.color_range, "color_matrix": info.color_matrix}  # kept by the encoder
         for indices, frames in prefetch(iter_yuv(video, info, pix_fmt, batch_size=cfg.batch_size)):
             for index, frame in zip(indices, frames, strict=True):
                 boxes = by_frame.get(int(index))
                 if boxes is not None:
-                    anonymize_yuv(yuv.planes(frame, width, height, pix_fmt), boxes, cfg)
+                    anonymize_yuv(yuv.planes(frame, width, height, pix_fmt), boxes, cfg, **shown)
                     boxes_hidden += len(boxes)
             if checker is not None:  # the frames exactly as they go to the encoder (interlaced: a field)
                 woven = info.interlace != "progressive"
                 size = None if woven else checker.size
-                rgb = np.stack([yuv.to_rgb(f, width, height, pix_fmt, size) for f in frames])
+                rgb = np.stack([yuv.to_rgb(f, width, height, pix_fmt, size, **shown) for f in frames])
                 checker.check(indices, first_field(rgb, info.interlace, checker.size) if woven else rgb)
             writer.write(frames)
             written += len(indices)
