@@ -68,6 +68,30 @@ def test_the_cut_is_found_at_its_frame(cut_clip: Path, detector: str) -> None:
     assert find_cuts(cut_clip, probe_video(cut_clip), params) == [CUT]
 
 
+@pytest.mark.parametrize("detector", ["adaptive", "content"])
+def test_an_interlaced_cut_is_found_where_the_first_field_changes(tmp_path: Path, detector: str) -> None:
+    """An edit cut between the two fields of a frame (interlaced video, top field first): that frame's top
+    field still shows shot A, its bottom field shot B. The cut is the frame whose first field, the one the
+    detector reads, shows shot B."""
+    source = two_shots(tmp_path / "p.mp4")
+    grey = (
+        np.concatenate([b for _, b in iter_frames(source, probe_video(source))]).mean(axis=3, keepdims=True)
+        / 2
+    )
+    # grey, A dark and B light (4:2:0 chroma subsampled over both fields would blend the shots' colours)
+    shot_a, shot_b = np.split(np.repeat(grey, 3, axis=3).astype(np.uint8), [CUT])
+    shot_b = 255 - shot_b
+    switch = 2 * CUT - 1  # the first field of shot B: the bottom field of frame CUT - 1
+    fields = [shot_a[j // 2] for j in range(switch)] + [shot_b[j // 2] for j in range(2 * N - 2 - switch)]
+    fields = np.stack(fields)
+    woven = fields[0::2].copy()
+    woven[:, 1::2] = fields[1::2, 1::2]  # frame k: top rows from field 2k, bottom rows from field 2k+1
+    clip = write_clip(tmp_path / "i.mp4", woven, interlace="tff", crf=12)
+    info = probe_video(clip)
+    assert info.interlace == "tff"
+    assert find_cuts(clip, info, ShotParams.from_config(ShotsConfig(detector=detector))) == [CUT]
+
+
 def test_a_video_without_cuts_has_none(tmp_path: Path) -> None:
     one = two_shots(tmp_path / "a.mp4")
     info = probe_video(one)
