@@ -242,6 +242,16 @@ def review_html(
         if isinstance(corr, dict)
         else "No corrections applied."
     )
+    dropped = (report.get("output") or {}).get("dropped_streams") or {}
+    streams_line = (
+        "Dropped from the delivered file (not anonymised, never copied): "
+        + ", ".join(
+            f"{_e(n)} {_e(kind)} stream{'s' if n != 1 else ''}" for kind, n in sorted(dropped.items())
+        )
+        + "."
+        if dropped
+        else ""
+    )
     n_findings = audit.get("n_findings")
     audit_line = (
         "Audit off."
@@ -279,7 +289,7 @@ def review_html(
         f"<title>FaceOff review: {_e(video_id)}</title><style>{CSS}</style></head><body>\n"
         f"<h1>Review: {_e(video_id)}</h1>\n"
         f"<p>{info.frame_count} frames, {info.width}×{info.height}, {info.avg_fps:.3f} fps, "
-        f"{clock.duration:.2f} s. {audit_line} {corr_line}</p>\n"
+        f"{clock.duration:.2f} s. {audit_line} {corr_line} {streams_line}</p>\n"
         '<div class=player><video id="video" controls preload="auto" muted playsinline '
         f'src="{_e(video_href)}"></video><div id="box"></div></div>\n'
         '<p class=muted>Position: <span id="now">0.000 s</span>. Click a mark, a lane or a finding to go '

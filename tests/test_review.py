@@ -94,6 +94,16 @@ def test_lanes_by_source_and_seek_times(tmp_path):
     assert re.search(r"boxes added 1, removed 4", text)
 
 
+def test_streams_left_out_of_the_delivered_file_are_named(tmp_path):
+    """A second camera's video stream and audio, dropped by the render: the reviewer reads that they are not
+    in the delivered file; a file that lost nothing says nothing."""
+    text, _, _ = _page(tmp_path, {"output": {"dropped_streams": {"audio": 2, "video": 1}}})
+    assert "not anonymised, never copied): 2 audio streams, 1 video stream." in text
+    (tmp_path / "again").mkdir()
+    plain, _, _ = _page(tmp_path / "again", {"output": {"dropped_streams": {}}})
+    assert "never copied" not in plain
+
+
 def test_shot_cuts_are_marked_on_the_timeline(tmp_path):
     info = dataclasses.replace(probe_info(n=40), cuts=[10, 30])
     tracks = track_rows(1, range(0, 10), (5, 5, 20, 20))

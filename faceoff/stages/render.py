@@ -104,6 +104,8 @@ def run_render(
             written += len(indices)
             progress.update(len(indices))
     seconds = time.perf_counter() - start
+    # one video stream is delivered: a second camera's stream or cover art is dropped, never copied
+    kept = {"video": 1, "audio": info.streams.get("audio", 0) if cfg.keep_audio else 0}
     stats = {
         "output": str(out),
         "output_sha256": sha256_file(out),
@@ -113,12 +115,8 @@ def run_render(
         "tracks_params_hash": tracks_meta.get("params_hash"),
         "faceoff_version": __version__,
         "output_check": writer.verification,
-        "kept_streams": {"video": 1, "audio": info.streams.get("audio", 0) if cfg.keep_audio else 0},
-        "dropped_streams": {
-            k: v
-            for k, v in info.streams.items()
-            if v and k != "video" and not (k == "audio" and cfg.keep_audio)
-        },
+        "kept_streams": kept,
+        "dropped_streams": {k: n - kept.get(k, 0) for k, n in info.streams.items() if n > kept.get(k, 0)},
         "audit": checker.result(out, every_finding=True) if checker is not None else {"enabled": False},
         **timing(seconds, written),
     }

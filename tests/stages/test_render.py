@@ -81,3 +81,33 @@ def test_tracks_of_another_video_write_nothing(clip, tmp_path):
             tmp_path / "s.json",
         )
     assert not out.exists() and list(tmp_path.glob(".v.mp4*")) == []
+
+
+def test_a_second_video_stream_is_dropped_and_reported(make_clip, tmp_path):
+    """A recording with a second camera's stream (or cover art): only the processed stream is delivered,
+    and the stats say what was dropped."""
+    import av
+
+    src = make_clip(frames=_textured())
+    two = tmp_path / "two_cameras.mkv"
+    with av.open(str(src)) as inp, av.open(str(two), "w") as out:
+        first = out.add_stream_from_template(inp.streams.video[0])
+        second = out.add_stream("mpeg4", rate=25)
+        second.width, second.height, second.pix_fmt = 32, 32, "yuv420p"
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = first
+                out.mux(packet)
+        for k in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * k, np.uint8), format="rgb24")
+            out.mux(second.encode(frame))
+        out.mux(second.encode(None))
+    info = probe_video(two)
+    assert info.streams["video"] == 2 and (info.width, info.height, info.frame_count) == (W, H, N)
+    out = tmp_path / "v.mp4"
+    stats = run_render(
+        str(two), info, _tracks(tmp_path / "t.parquet", [2]), RenderConfig(), out, tmp_path / "v.json"
+    )
+    assert stats["dropped_streams"] == {"video": 1} and stats["kept_streams"] == {"video": 1, "audio": 0}
+    with av.open(str(out)) as delivered:
+        assert [(s.type, s.width) for s in delivered.streams] == [("video", W)]
