@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from faceoff.anonymize import covered_mask
@@ -18,28 +17,10 @@ from faceoff.evaluate import (
     longest_run,
     on_face,
 )
+from tests.boxtables import box_table as table
 
 RECT1 = RenderConfig(shape="rectangle", box_scale=1.0, min_margin=0)
 ELLIPSE1 = RenderConfig(shape="ellipse", box_scale=1.0, min_margin=0)
-
-
-def table(rows: list[tuple], **extra: list) -> pd.DataFrame:
-    """Box table from (frame, x1, y1, x2, y2) rows plus extra columns."""
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    df = pd.DataFrame(
-        {
-            "frame_index": arr[:, 0].astype(np.int64),
-            "pts_time": arr[:, 0] / 25.0,
-            "x1": arr[:, 1].astype(np.float32),
-            "y1": arr[:, 2].astype(np.float32),
-            "x2": arr[:, 3].astype(np.float32),
-            "y2": arr[:, 4].astype(np.float32),
-            "score": np.ones(len(arr), dtype=np.float32),
-        }
-    )
-    for k, v in extra.items():
-        df[k] = v
-    return df
 
 
 def frac(hidden: list, gt: list, render: RenderConfig, w: int = 64, h: int = 48) -> np.ndarray:

@@ -7,30 +7,8 @@ import pandas as pd
 import pytest
 
 import faceoff.metrics as metrics
-from faceoff.boxes import empty_frame
 from faceoff.metrics import evaluate, iou_matrix, match_boxes
-
-
-def table(rows: list[tuple], flags: dict[str, list] | None = None) -> pd.DataFrame:
-    """Box table from (frame, x1, y1, x2, y2) tuples, with optional flag columns."""
-    if not rows:
-        df = empty_frame()
-    else:
-        arr = np.array(rows, dtype=np.float64)
-        df = pd.DataFrame(
-            {
-                "frame_index": arr[:, 0].astype(np.int64),
-                "pts_time": arr[:, 0] / 25.0,
-                "x1": arr[:, 1].astype(np.float32),
-                "y1": arr[:, 2].astype(np.float32),
-                "x2": arr[:, 3].astype(np.float32),
-                "y2": arr[:, 4].astype(np.float32),
-                "score": np.ones(len(rows), dtype=np.float32),
-            }
-        )
-    for name, values in (flags or {}).items():
-        df[name] = values
-    return df
+from tests.boxtables import box_table as table
 
 
 def test_iou_matrix_values() -> None:
@@ -86,7 +64,7 @@ def test_matching_maximises_number_of_matches(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_ignore_flag_not_miss_and_absorbs_prediction() -> None:
-    gt = table([(0, 0, 0, 10, 10), (0, 50, 50, 60, 60), (1, 0, 0, 10, 10)], {"ignore": [False, True, True]})
+    gt = table([(0, 0, 0, 10, 10), (0, 50, 50, 60, 60), (1, 0, 0, 10, 10)], ignore=[False, True, True])
     pred = table([(0, 0, 0, 10, 10), (0, 50, 50, 60, 60), (0, 51, 50, 61, 60), (2, 0, 0, 10, 10)])
     r = evaluate(pred, gt)
     # GT on frame 1 is ignored: no miss. Pred on ignored GT in frame 0: not an FP.
@@ -98,13 +76,13 @@ def test_ignore_flag_not_miss_and_absorbs_prediction() -> None:
 
 def test_ignore_gt_does_not_steal_match_from_valid_gt() -> None:
     # An ignored GT identical to the prediction must not prevent matching the valid GT nearby.
-    gt = table([(0, 0, 0, 10, 10), (0, 1, 0, 11, 10)], {"ignore": [True, False]})
+    gt = table([(0, 0, 0, 10, 10), (0, 1, 0, 11, 10)], ignore=[True, False])
     r = evaluate(table([(0, 0, 0, 10, 10)]), gt)
     assert (r["tp"], r["fp"], r["fn"]) == (1, 0, 0)
 
 
 def test_null_flags_read_as_false() -> None:
-    gt = table([(0, 0, 0, 10, 10), (1, 0, 0, 10, 10)], {"ignore": pd.array([None, True], dtype="boolean")})
+    gt = table([(0, 0, 0, 10, 10), (1, 0, 0, 10, 10)], ignore=pd.array([None, True], dtype="boolean"))
     r = evaluate(table([]), gt)
     assert r["n_gt"] == 1 and r["fn"] == 1
 
@@ -112,7 +90,8 @@ def test_null_flags_read_as_false() -> None:
 def test_per_flag_recall_masked_and_occluded() -> None:
     gt = table(
         [(0, 0, 0, 10, 10), (0, 50, 50, 60, 60), (1, 0, 0, 10, 10), (1, 50, 50, 60, 60)],
-        {"masked": [True, True, False, True], "occluded": [False, False, False, False]},
+        masked=[True, True, False, True],
+        occluded=[False, False, False, False],
     )
     pred = table([(0, 0, 0, 10, 10), (1, 0, 0, 10, 10)])
     r = evaluate(pred, gt)
@@ -123,7 +102,7 @@ def test_per_flag_recall_masked_and_occluded() -> None:
 
 
 def test_masked_flag_excludes_ignored_rows() -> None:
-    gt = table([(0, 0, 0, 10, 10), (0, 50, 50, 60, 60)], {"masked": [True, True], "ignore": [False, True]})
+    gt = table([(0, 0, 0, 10, 10), (0, 50, 50, 60, 60)], masked=[True, True], ignore=[False, True])
     r = evaluate(table([]), gt)
     assert r["per_flag"]["masked"]["n_gt"] == 1
 

@@ -199,7 +199,9 @@ def test_tagged_source_is_checked_and_filled_as_shown(
         TRACK_SCHEMA,
     )
     checked = recording_detector()
-    cfg = RenderConfig(method="fill", fill_color=(200, 30, 90), shape="rectangle", box_scale=1.0, min_margin=0)
+    cfg = RenderConfig(
+        method="fill", fill_color=(200, 30, 90), shape="rectangle", box_scale=1.0, min_margin=0
+    )
     out = tmp_path / "out.mp4"
     run_render(str(src), info, tracks, cfg, out, tmp_path / "out.json", audit=AuditConfig(), detector=checked)
     shown = np.concatenate([f for _, f in iter_frames(src, info)]).astype(int)

@@ -17,6 +17,7 @@ from faceoff.config import RenderConfig, ReportConfig
 from faceoff.report import build_report
 from faceoff.stages.report import run_report
 from faceoff.timeline import faces_per_frame, frame_runs, timeline_png
+from tests.boxtables import box_table
 
 RECT = RenderConfig(shape="rectangle")  # a clipped rectangle hides every fixture face completely
 
@@ -25,22 +26,8 @@ CONFIG = {"detect": "d-hash", "regularize": "r-hash", "render": "x-hash"}
 
 
 def boxes(rows: list[tuple], **extra: list) -> pd.DataFrame:
-    """Box table from (frame, x1, y1, x2, y2) rows plus extra columns."""
-    arr = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    df = pd.DataFrame(
-        {
-            "frame_index": arr[:, 0].astype(np.int64),
-            "pts_time": arr[:, 0] / 10.0,
-            "x1": arr[:, 1].astype(np.float32),
-            "y1": arr[:, 2].astype(np.float32),
-            "x2": arr[:, 3].astype(np.float32),
-            "y2": arr[:, 4].astype(np.float32),
-            "score": np.full(len(arr), 0.9, dtype=np.float32),
-        }
-    )
-    for k, v in extra.items():
-        df[k] = v
-    return df
+    """Box table from (frame, x1, y1, x2, y2) rows at 10 fps, scored 0.9, plus extra columns."""
+    return box_table(rows, fps=10.0, score=0.9, **extra)
 
 
 def meta(stage: str, params_hash: str, seconds: float) -> dict:
