@@ -76,9 +76,10 @@ import pandas as pd
 from faceoff import __version__
 from faceoff.anonymize import hidden_regions, region_mask
 from faceoff.atomic import write_text
-from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes
+from faceoff.boxes import check_made_for, read_boxes
 from faceoff.config import AuditConfig, RenderConfig, params_from
 from faceoff.decode import detection_size, iter_frames
+from faceoff.deinterlace import hidden_by_frame
 from faceoff.errors import FaceOffError
 from faceoff.findings import lost_regions
 from faceoff.prefetch import prefetch
@@ -232,7 +233,7 @@ class FrameAudit:
         self.info, self.render, self.params, self.detector = info, render, params, detector
         self.tracks_path = str(tracks_path)
         tracks = read_boxes(tracks_path)
-        self.by_frame = boxes_by_frame(tracks, hidden=True)
+        self.by_frame = hidden_by_frame(tracks, info.interlace)
         self.lost = (
             lost_regions(tracks, info.cuts or (), params.lost_window, params.lost_scale, info.frame_count)
             if params.lost_threshold < params.threshold
@@ -376,7 +377,7 @@ def uncovered_detections(
     Returns ``{"threshold", "n_checked", "n_findings", "frames_with_findings", "max_score", "findings"}``
     (at most ``max_stored`` findings listed, None: all; all counted)."""
     rows = detections[detections["score"] >= threshold]
-    by_frame = boxes_by_frame(tracks, hidden=True)
+    by_frame = hidden_by_frame(tracks, info.interlace)
     pts_time = np.asarray(info.pts_time, dtype=np.float64)
     findings: list[dict] = []
     n = 0

@@ -143,3 +143,37 @@ def _one_pattern(frame: np.ndarray) -> int | None:
 
 def _params() -> AuditParams:
     return AuditParams.from_config(AuditConfig(), "centerface")
+
+
+def test_the_second_field_is_hidden_where_the_face_has_moved(make_clip, tmp_path):
+    """Boxes come from each frame's first field; its second field shows a moving face half a frame later.
+    The render hides, on each frame, its own and the next frame's boxes, so the second field's face is
+    hidden too (tight boxes, no margin: only that union covers it)."""
+    size, step, n = 12, 6, 8  # a bright 12 px square moving 6 px a field
+
+    def x_of(field: int) -> int:
+        return 8 + step * field
+
+    fields = np.full((2 * n, 48, 128, 3), 90, np.uint8)
+    for j in range(2 * n):
+        fields[j, 16 : 16 + size, x_of(j) : x_of(j) + size] = 230
+    frames = fields[0::2].copy()
+    frames[:, 1::2] = fields[1::2, 1::2]  # top field first: odd rows from the later field
+    src = make_clip(frames=frames, interlace="tff", crf=4)
+    info = probe_video(src)
+    tracks = pd.DataFrame(
+        [
+            {"frame_index": k, "pts_time": info.pts_time[k], "x1": float(x_of(2 * k)), "y1": 16.0}
+            | {"x2": float(x_of(2 * k) + size), "y2": 16.0 + size, "score": 0.9, "track_id": 0}
+            | {"source": "detected"}
+            for k in range(n)
+        ]
+    )
+    write_boxes(tracks, tmp_path / "t.parquet", {"frame_count": n}, TRACK_SCHEMA)
+    cfg = RenderConfig(method="fill", shape="rectangle", box_scale=1.0, min_margin=0)
+    run_render(str(src), info, tmp_path / "t.parquet", cfg, tmp_path / "o.mp4", tmp_path / "o.json")
+    out = np.concatenate([f for _, f in iter_frames(tmp_path / "o.mp4", probe_video(tmp_path / "o.mp4"))])
+    for k in range(n - 1):  # the last frame has no next one to borrow from
+        x = x_of(2 * k + 1)
+        second = out[k, 17 : 16 + size : 2, x + 1 : x + size - 1]  # the later field's square, inner pixels
+        assert second.max() < 60, f"frame {k}: the second field's square shows"

@@ -18,11 +18,11 @@ from faceoff import __version__, yuv
 from faceoff.anonymize import anonymize_yuv
 from faceoff.atomic import write_text
 from faceoff.audit import AuditParams, FrameAudit
-from faceoff.boxes import boxes_by_frame, check_made_for, read_boxes, read_metadata
+from faceoff.boxes import check_made_for, read_boxes, read_metadata
 from faceoff.config import AuditConfig, DetectConfig, RenderConfig
 from faceoff.corrections import write_corrected_tracks
 from faceoff.decode import iter_yuv
-from faceoff.deinterlace import first_field
+from faceoff.deinterlace import first_field, hidden_by_frame
 from faceoff.encode import VideoWriter
 from faceoff.errors import FaceOffError
 from faceoff.prefetch import prefetch
@@ -63,7 +63,7 @@ def run_render(
         raise FaceOffError(f"{corrections}: corrections need a corrected tracks path to write (--corrected)")
     check_made_for(tracks_path, info)
     tracks_meta = read_metadata(tracks_path)
-    by_frame = boxes_by_frame(read_boxes(tracks_path), hidden=True)
+    by_frame = hidden_by_frame(read_boxes(tracks_path), info.interlace)
     checker = None
     if audit is not None and audit.enabled:
         if detector is None:
