@@ -18,10 +18,11 @@ Frames are already upright, so no display matrix is written (and none is accepte
 An anamorphic source (non-square pixels, ``ProbeInfo.sample_aspect``) keeps its pixel aspect (``setsar``),
 so the output is displayed at the source's shape; an interlaced one (``ProbeInfo.interlace``) is encoded
 interlaced with the same field first (``setfield``, x264's interlaced mode), so players still deinterlace it.
-The YUV planes pass unchanged, so they are marked with the source's colour range and matrix
-(``ProbeInfo.color_range``, ``color_matrix``; ``setparams``, else ffmpeg would convert them from what it
-takes unmarked frames to be) and written so: full-range IP-camera video stays full range. Verification
-checks all of these.
+The YUV planes pass unchanged, so they are marked with the source's colour range, matrix, primaries and
+transfer (``ProbeInfo.color_range``, ``color_matrix``, ``color_primaries``, ``color_transfer``;
+``setparams``, else ffmpeg would convert them from what it takes unmarked frames to be) and written so:
+full-range IP-camera video stays full range, BT.2020 and HLG/PQ video keep their gamut and curve (in 8
+bits). Verification checks all of these.
 Even sizes are encoded as ``yuv420p``. H.264 cannot signal an odd width/height in 4:2:0 (SPS cropping
 works in 2-pixel units, ``h264_metadata`` refuses ``crop_right=1``), so odd sizes are encoded as
 ``yuv444p`` (High 4:4:4 profile), which decoders (FFmpeg, PyAV, decord) return at the exact odd size.
@@ -71,6 +72,8 @@ SHOWN = {  # how a frame is shown, as verification names it
     "interlace": "interlacing",
     "color_range": "colour range",
     "color_matrix": "colour matrix",
+    "color_primaries": "colour primaries",
+    "color_transfer": "transfer characteristic",
 }
 ALLOWED_CONTAINER_TAGS = frozenset({"major_brand", "minor_version", "compatible_brands"})
 ALLOWED_STREAM_TAGS = frozenset({"language", "handler_name", "vendor_id"})
@@ -158,7 +161,12 @@ class VideoWriter:
             video = video.filter("setsar", "{}/{}".format(*self.info.sample_aspect))
         if self.info.interlace != "progressive":  # interlaced stays interlaced, the same field first
             video = video.filter("setfield", self.info.interlace)
-        colour = {"range": self.info.color_range, "colorspace": self.info.color_matrix}
+        colour = {
+            "range": self.info.color_range,
+            "colorspace": self.info.color_matrix,
+            "color_primaries": self.info.color_primaries,
+            "color_trc": self.info.color_transfer,
+        }
         colour = {k: v for k, v in colour.items() if v not in ("tv", "unknown")}
         if colour:  # the planes carry the source's values: mark them so, so that nothing converts them
             video = video.filter("setparams", **colour)
@@ -187,6 +195,10 @@ class VideoWriter:
             opts["color_range"] = "pc"
         if self.info.color_matrix != "unknown":
             opts["colorspace"] = self.info.color_matrix
+        if self.info.color_primaries != "unknown":
+            opts["color_primaries"] = self.info.color_primaries
+        if self.info.color_transfer != "unknown":
+            opts["color_trc"] = self.info.color_transfer
         if has_audio:
             opts["c:a"] = "copy"
         cmd = ffmpeg_python.output(*streams, str(self.tmp_path), **opts).compile(cmd=ffmpeg_exe())

@@ -53,6 +53,39 @@ COLOR_MATRICES = {
     9: "bt2020nc",
     10: "bt2020c",
 }
+# AVColorPrimaries and AVColorTransferCharacteristic by FFmpeg's names (wide-gamut and HDR video: BT.2020,
+# PQ as smpte2084, HLG as arib-std-b67); unmarked ones are "unknown"
+COLOR_PRIMARIES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    10: "smpte428",
+    11: "smpte431",
+    12: "smpte432",
+    22: "ebu3213",
+}
+COLOR_TRANSFERS = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    9: "log100",
+    10: "log316",
+    11: "iec61966-2-4",
+    12: "bt1361e",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    17: "smpte428",
+    18: "arib-std-b67",
+}
 PROBE_FORMAT = "faceoff.probe/1"
 
 
@@ -87,6 +120,8 @@ class ProbeInfo:
     # shown first; the output keeps it (a quarter-turned source is written progressive)
     color_range: str = "tv"  # "tv" (limited, 16-235; also when unmarked) or "pc" (full, 0-255: IP cameras)
     color_matrix: str = "unknown"  # YUV matrix as FFmpeg names it (bt709, smpte170m, ...): kept
+    color_primaries: str = "unknown"  # colour primaries (bt709, bt2020, ...): kept, as is the transfer,
+    color_transfer: str = "unknown"  # (bt709, smpte2084 = PQ, arib-std-b67 = HLG, ...)
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -405,13 +440,16 @@ def display_properties(
     sar: Fraction | None, field_order: int, frame: av.VideoFrame, rotation: int = 0
 ) -> dict:
     """How the upright frames are shown, as :class:`ProbeInfo` records it (``sample_aspect``,
-    ``interlace``, ``color_range``, ``color_matrix``), from the stream's :func:`stream_picture` and its
-    first decoded ``frame``; the probe of a source and the encoder's check of its output both use it."""
+    ``interlace``, ``color_range``, ``color_matrix``, ``color_primaries``, ``color_transfer``), from the
+    stream's :func:`stream_picture` and its first decoded ``frame``; the probe of a source and the
+    encoder's check of its output both use it."""
     return {
         "sample_aspect": _sample_aspect(sar, rotation),
         "interlace": _upright_interlace(INTERLACE.get(field_order, "progressive"), rotation),
         "color_range": COLOR_RANGES.get(int(frame.color_range), "tv"),
         "color_matrix": COLOR_MATRICES.get(int(frame.colorspace), "unknown"),
+        "color_primaries": COLOR_PRIMARIES.get(int(frame.color_primaries), "unknown"),
+        "color_transfer": COLOR_TRANSFERS.get(int(frame.color_trc), "unknown"),
     }
 
 

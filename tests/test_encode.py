@@ -149,6 +149,43 @@ def test_full_range_source_keeps_its_colours(make_clip, tmp_path):
         assert np.abs(shown[0] - shown[1]).mean() < 2, way
 
 
+def test_wide_gamut_hlg_source_keeps_its_primaries_and_transfer(make_clip, tmp_path):
+    # a BT.2020 HLG camera: the planes pass unchanged, so the output must say which gamut and curve they
+    # are in, or players show them as BT.709 (washed out)
+    src = make_clip(
+        n=4,
+        width=64,
+        height=48,
+        color_matrix="bt2020nc",
+        color_primaries="bt2020",
+        color_transfer="arib-std-b67",
+    )
+    info = probe_video(src)
+    assert (info.color_primaries, info.color_transfer) == ("bt2020", "arib-std-b67")
+    out = tmp_path / "hlg.mp4"
+    with VideoWriter(out, info, input_format="yuv") as w:
+        for _, batch in iter_yuv(src, info, w.pix_fmt):
+            w.write(batch)
+    got = probe_video(out)
+    assert (got.color_matrix, got.color_primaries, got.color_transfer) == (
+        "bt2020nc",
+        "bt2020",
+        "arib-std-b67",
+    )
+    assert w.verification["color_transfer"] == "arib-std-b67"
+
+
+def test_output_with_another_transfer_is_refused(make_clip, tmp_path, partial_files):
+    src = make_clip(n=4, color_primaries="bt2020", color_transfer="smpte2084")
+    info = probe_video(src)
+    out = tmp_path / "o.mp4"
+    with pytest.raises(VideoError, match="transfer characteristic"), VideoWriter(out, info) as w:
+        for _, frames in iter_frames(src, info, batch_size=4):
+            w.write(frames)
+        w.info = replace(info, color_transfer="bt709")  # the file is checked against a BT.709 curve
+    assert not out.exists() and partial_files(tmp_path) == []
+
+
 def test_output_with_another_field_order_is_refused(make_clip, tmp_path, partial_files):
     src = make_clip(n=4, interlace="tff")
     info = probe_video(src)

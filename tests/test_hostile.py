@@ -22,7 +22,7 @@ from faceoff.errors import VideoError
 from faceoff.probe import probe_video
 from faceoff.synth import pattern_frames, write_clip
 from faceoff.synth.clips import write_damaged_packets
-from faceoff.synth.hostile import CASES
+from faceoff.synth.hostile import CASES, COLOUR_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -84,7 +84,7 @@ def test_ok_cases_probe(hostile_corpus, name):
     assert info.rotation == case.rotation
     assert info.sample_aspect == case.sample_aspect
     assert info.interlace == case.interlace
-    assert (info.color_range, info.color_matrix) == case.color
+    assert tuple(getattr(info, k) for k in COLOUR_KEYS) == case.color
     assert (info.codec, info.pix_fmt) == (case.codec, case.pix_fmt)
     np.testing.assert_allclose(info.pts_time, case.pts_time, atol=float(info.time_base_fraction))
     assert info.variable_frame_rate == (name == "vfr")
@@ -132,7 +132,7 @@ def test_ok_cases_round_trip(hostile_corpus, name, tmp_path, partial_files):
         "h264",
         plain.replace("yuv", "yuvj") if info.color_range == "pc" else plain,
     )
-    assert (got.color_range, got.color_matrix) == (info.color_range, info.color_matrix)
+    assert tuple(getattr(got, k) for k in COLOUR_KEYS) == tuple(getattr(info, k) for k in COLOUR_KEYS)
     np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
     assert got.duration == pytest.approx(info.duration, abs=float(info.time_base_fraction))
     decoded = np.concatenate([f for _, f in iter_frames(out, got)])
@@ -200,7 +200,7 @@ def test_workflow_ok_cases_delivered(hostile_corpus, corpus_run):
             CASES[name].sample_aspect,  # anamorphic video is still displayed at its shape
             CASES[name].interlace,  # interlaced video is still deinterlaced by players
         ), name
-        assert (got.color_range, got.color_matrix) == CASES[name].color, name  # full range stays full
+        assert tuple(getattr(got, k) for k in COLOUR_KEYS) == CASES[name].color, name  # full range stays full
         assert got.codec == "h264", name
 
 

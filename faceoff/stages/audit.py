@@ -26,7 +26,8 @@ def _shape(info: ProbeInfo) -> str:
     aspect_w, aspect_h = info.sample_aspect
     return (
         f"{info.frame_count} frames {info.width}x{info.height} pixel aspect {aspect_w}:{aspect_h} "
-        f"{info.interlace} colour {info.color_range}/{info.color_matrix}"
+        f"{info.interlace} colour {info.color_range}/{info.color_matrix}/{info.color_primaries}/"
+        f"{info.color_transfer}"
     )
 
 
@@ -49,6 +50,8 @@ def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) ->
         "interlace": info.interlace,
         "color_range": info.color_range,
         "color_matrix": info.color_matrix,
+        "color_primaries": info.color_primaries,
+        "color_transfer": info.color_transfer,
         "encoder_verified": stats.get("output_check", {}),
     }
 

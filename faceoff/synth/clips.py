@@ -15,7 +15,7 @@ import av
 import numpy as np
 
 from faceoff.ffmpeg import run_ffmpeg
-from faceoff.probe import COLOR_MATRICES, COLOR_RANGES
+from faceoff.probe import COLOR_MATRICES, COLOR_PRIMARIES, COLOR_RANGES, COLOR_TRANSFERS
 
 PTS_HZ = 90000  # codec time base for written clips: 1/90000 s
 AUDIO_RATE = 16000
@@ -87,6 +87,8 @@ def write_clip(
     interlace: str | None = None,
     color_range: str | None = None,
     color_matrix: str | None = None,
+    color_primaries: str | None = None,
+    color_transfer: str | None = None,
     audio: bool = False,
     metadata: dict[str, str] | None = None,
     codec: str = "libx264",
@@ -104,7 +106,8 @@ def write_clip(
     mirror, which FaceOff rejects). ``sample_aspect`` (width, height of a pixel as displayed, e.g. (16, 11)
     for anamorphic PAL 16:9) marks the pixels non-square; ``interlace`` (``"tff"``/``"bff"``, libx264 only)
     encodes interlaced, that field first. ``color_range`` ("tv"/"pc") and ``color_matrix`` (e.g. "bt709")
-    convert the frames that way and tag the stream (libx264 with an 8-bit 4:2:0 ``pix_fmt`` only).
+    convert the frames that way and tag the stream (libx264 with an 8-bit 4:2:0 ``pix_fmt`` only);
+    ``color_primaries`` (e.g. "bt2020") and ``color_transfer`` (e.g. "arib-std-b67", HLG) only tag it.
     ``audio`` adds a 440 Hz AAC track; ``metadata`` sets container tags (e.g. ``creation_time``,
     ``location``, ``title``);
     ``subtitle`` adds a mov_text (SRT in MKV) subtitle stream and ``chapters`` two chapters, both by a
@@ -146,8 +149,15 @@ def write_clip(
             if sample_aspect is not None:
                 vs.codec_context.sample_aspect_ratio = Fraction(*sample_aspect)
             tags = _color_tags(color_range, color_matrix)
+            marks = {
+                "color_primaries": (COLOR_PRIMARIES, color_primaries),
+                "color_trc": (COLOR_TRANSFERS, color_transfer),
+            }
             for key, value in tags.items():
                 setattr(vs.codec_context, key, value)
+            for key, (names, name) in marks.items():
+                if name is not None:
+                    setattr(vs.codec_context, key, {v: k for k, v in names.items()}[name])
             if rotation % 360 or hflip:
                 vs.set_display_rotation(rotation % 360, hflip=hflip)
             aus = _add_audio_stream(out) if audio else None  # all streams before the first packet

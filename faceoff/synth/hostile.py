@@ -30,6 +30,12 @@ from faceoff.synth.clips import (
 FPS = 25.0
 VFR_TIMES = (0.0, 0.04, 0.12, 0.14, 0.3, 0.34, 0.36, 0.5, 0.54, 0.7)
 UNICODE_NAME = "Opération 3 — salle B.mp4"
+COLOUR_KEYS = (
+    "color_range",
+    "color_matrix",
+    "color_primaries",
+    "color_transfer",
+)  # write_clip's, ProbeInfo's
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,12 @@ class HostileCase:
     rotation: int = 0  # ok: display rotation
     sample_aspect: tuple[int, int] = (1, 1)  # ok: displayed pixel width:height
     interlace: str = "progressive"  # ok: field shown first (tff, bff) of the upright frames
-    color: tuple[str, str] = ("tv", "unknown")  # ok: colour range and matrix
+    color: tuple[str, str, str, str] = (
+        "tv",
+        "unknown",
+        "unknown",
+        "unknown",
+    )  # ok: range, matrix, primaries, transfer
     pts_time: tuple[float, ...] = ()  # ok: presentation times (s)
     pix_fmt: str = ""  # ok: the source's pixel format
     codec: str = ""  # ok: the source's codec
@@ -84,7 +95,7 @@ def _garbage(path: Path) -> None:
         src.unlink(missing_ok=True)
 
 
-def _pix_fmt(width: int, height: int, color: tuple[str, str] | None) -> str:
+def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
     """The pixel format a decoder reports for a clip :func:`write_clip` makes by default (full range:
     FFmpeg's "J" formats)."""
     fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
@@ -100,7 +111,7 @@ def _ok(
     pts_time=None,
     sample_aspect: tuple[int, int] = (1, 1),
     interlace: str | None = None,
-    color: tuple[str, str] | None = None,
+    color: tuple[str, str, str, str] | None = None,
     **kw,
 ) -> HostileCase:
     """An "ok" case: ``size`` and ``sample_aspect`` are the *coded* ones; the expected ones are displayed."""
@@ -117,7 +128,7 @@ def _ok(
             pts_time=pts_time,
             sample_aspect=sample_aspect,
             interlace=interlace,
-            **(dict(zip(("color_range", "color_matrix"), color, strict=True)) if color else {}),
+            **{k: v for k, v in zip(COLOUR_KEYS, color or (), strict=False) if v != "unknown"},
             **kw,
         ),
         frames=n,
@@ -125,7 +136,7 @@ def _ok(
         rotation=rotation,
         sample_aspect=sample_aspect[::-1] if turned else sample_aspect,
         interlace=interlace or "progressive",
-        color=color or ("tv", "unknown"),
+        color=color or ("tv", "unknown", "unknown", "unknown"),
         pts_time=tuple(pts_time) if pts_time is not None else _cfr(n),
         pix_fmt=kw.get("pix_fmt") or _pix_fmt(w, h, color),
         codec="hevc" if kw.get("codec") == "libx265" else "h264",
@@ -164,7 +175,10 @@ CASES: dict[str, HostileCase] = {
     "anamorphic_rotated": _ok("anamorphic_rotation_90.mp4", 5, (64, 48), rotation=90, sample_aspect=(16, 11)),
     "interlaced_tff": _ok("interlaced_tff.mp4", 6, (64, 48), interlace="tff"),
     "interlaced_bff": _ok("interlaced_bff.mkv", 6, (64, 48), interlace="bff"),
-    "full_range_bt709": _ok("ip_camera_full_range.mp4", 6, (64, 48), color=("pc", "bt709")),
+    "full_range_bt709": _ok(
+        "ip_camera_full_range.mp4", 6, (64, 48), color=("pc", "bt709", "unknown", "unknown")
+    ),
+    "hlg_bt2020": _ok("hlg_bt2020.mp4", 6, (64, 48), color=("tv", "bt2020nc", "bt2020", "arib-std-b67")),
     "single_frame": _ok("single_frame.mp4", 1, (64, 48)),
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
