@@ -312,6 +312,13 @@ class RegularizeConfig(Section):
         "followed, fewer faces recovered; with detect.threshold 0.15 the weak tracks it no longer follows "
         "cover those faces: docs/recall.md). 0 = follow every track.",
     )
+    follow_min_track_detections: int = Field(
+        20,
+        ge=0,
+        le=100000,
+        description="tracks: ... or with this many detections, whatever their scores (a face the detector "
+        "sees that long, however weakly, is there: a masked face; docs/recall.md). 0 = by score only.",
+    )
     follow_flow: bool = Field(
         True,
         description="tracks: where the template match fails, follow the head by the optical flow of its "

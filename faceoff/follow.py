@@ -13,8 +13,10 @@ reaches a box of any track (the face is covered there already). Where the match 
 box (a head turning away, bowing or passing behind a hand no longer looks like its last frame), the
 step falls back on the optical flow of the head-and-shoulders region (:mod:`faceoff.headtrack`,
 :attr:`FollowParams.flow`), which stops on its own rules, the same radius among them. Only tracks with a
-detection of :attr:`FollowParams.min_track_score` or more are followed. A followed box's render pad is
-the same share of its size as its track's pad at the end it was followed from: following never widens it.
+detection of :attr:`FollowParams.min_track_score` or more, or with
+:attr:`FollowParams.min_track_detections` detections whatever their scores (a masked face the detector
+sees weakly but for long), are followed. A followed box's render pad is the same share of its size as its
+track's pad at the end it was followed from: following never widens it.
 
 What it buys and costs, on the synthetic OR suite (docs/recall.md): the faces it recovers are those
 the detector loses while the head is still in view (turned away, masked, partly hidden); its boxes
@@ -60,7 +62,8 @@ class FollowParams:
 
     frames: int  # at most this many frames past each end of a track; 0 = off
     min_score: float  # normalised cross-correlation the best match must reach
-    min_track_score: float  # follow only tracks with a detection this confident
+    min_track_score: float  # follow only tracks with a detection this confident ...
+    min_track_detections: int  # ... or with this many detections (0: by score only)
     search: float  # search this share of the box size around the last position
     context: float  # template: the box enlarged by this about its centre
     flow: FlowParams | None  # where the match fails, the optical flow step; None = off
@@ -141,13 +144,16 @@ def _follow(
     return rows
 
 
-def _ends(tracks: pd.DataFrame, min_score: float) -> tuple[dict[int, list[_End]], dict[int, list[_End]]]:
-    """Starts and ends of the tracks with a detection scoring ``min_score`` or more, by frame:
-    ({first frame: [backward ends]}, {last frame: [forward ends]})."""
+def _ends(tracks: pd.DataFrame, p: FollowParams) -> tuple[dict[int, list[_End]], dict[int, list[_End]]]:
+    """Starts and ends of the tracks to follow (a detection scoring ``p.min_track_score`` or more, or
+    ``p.min_track_detections`` detections), by frame: ({first frame: [backward ends]}, {last frame:
+    [forward ends]})."""
     starts: dict[int, list[_End]] = {}
     stops: dict[int, list[_End]] = {}
     for tid, t in tracks.sort_values("frame_index", kind="stable").groupby("track_id", sort=True):
-        if t.loc[t["source"] == "detected", "score"].max() < min_score:
+        detected = t.loc[t["source"] == "detected", "score"]
+        long = p.min_track_detections > 0 and len(detected) >= p.min_track_detections
+        if detected.max() < p.min_track_score and not long:
             continue
         boxes = t[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
         pad = pads(t)
@@ -175,7 +181,7 @@ def follow_tracks(
     if params.frames <= 0 or tracks.empty:
         return pd.DataFrame(columns=columns)
     covered = boxes_by_frame(tracks)
-    starts, stops = _ends(tracks, params.min_track_score)
+    starts, stops = _ends(tracks, params)
     n = params.frames
     bounds = shot_bounds(cuts, info.frame_count)
 

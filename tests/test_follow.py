@@ -100,6 +100,21 @@ def test_following_stops_where_another_track_covers_the_face(clip: Path) -> None
     assert weak.empty  # only tracks with a confident detection are followed when asked
 
 
+def test_a_weak_track_is_followed_when_it_is_long(clip: Path) -> None:
+    """A face the detector scores low on every frame (a masked face) but sees for long is followed; a short
+    weak track is not, nor a long one when the count rule is off."""
+    info = probe_video(clip)
+    p = _follow(follow_frames=6)
+    assert p.min_track_score > 0.2 and p.min_track_detections == 20  # the defaults this test is about
+    long_weak = follow_tracks(clip, info, _track(range(10, 30), score=0.2), p)
+    assert long_weak["frame_index"].tolist() == [*range(4, 10), *range(30, 36)]
+    for _, r in long_weak.iterrows():
+        np.testing.assert_allclose(r[["x1", "y1", "x2", "y2"]].to_numpy(float), _truth(r.frame_index), atol=2)
+    assert follow_tracks(clip, info, _track(range(10, 29), score=0.2), p).empty  # 19 detections
+    off = _follow(follow_frames=6, follow_min_track_detections=0)
+    assert follow_tracks(clip, info, _track(range(10, 30), score=0.2), off).empty
+
+
 def _detections(tmp_path: Path, info) -> Path:
     det = _track(range(15, 21)).drop(columns=["track_id", "source"])
     det["pts_time"] = np.asarray(info.pts_time)[det["frame_index"]]
