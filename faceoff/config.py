@@ -89,6 +89,13 @@ class DetectConfig(Section):
         "is scored the surer of the two looks (faceoff/lowlight.py). 147 (a gain of 1.5 or more) halved the "
         "longest leak of a dark crowd, but hid 20-33 % more area on dim clips (docs/recall.md); 0 = off.",
     )
+    rotations: list[Literal[90, 180, 270]] = Field(
+        default_factory=list,
+        description="Also detect on every frame turned by these angles (counter-clockwise), for faces lying "
+        "at an angle: a ceiling camera over the table (faceoff/rotations.py). Upright-trained detectors "
+        "found 0-25 % of synthetic OR faces turned by 90 degrees (docs/recall.md); each angle costs about "
+        "one more detection pass. [] = upright only.",
+    )
     zoom_scale: float = Field(
         2.0,
         ge=1,
@@ -136,6 +143,12 @@ class DetectConfig(Section):
         description="A checkpoint written by `faceoff train` or `faceoff adapt` (`.pt`, its model card "
         "beside it): the detector's weights. Required for fasterrcnn; centerface without: shipped weights.",
     )
+
+    @model_validator(mode="after")
+    def _distinct_rotations(self) -> DetectConfig:
+        if len(set(self.rotations)) != len(self.rotations):
+            raise ValueError(f"rotations must not repeat an angle: {self.rotations}")
+        return self
 
 
 class ShotsConfig(Section):

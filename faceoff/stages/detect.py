@@ -22,14 +22,15 @@ from faceoff.stride import RevisitParams, detected_record, revisit, strided
 
 def detector_from(cfg: DetectConfig, threads: int | None = None):
     """The detector the detect section describes, with the second look at dark frames
-    (:mod:`faceoff.lowlight`) and wrapped in the zoom (:mod:`faceoff.zoom`) when they are on; detect and
-    the render's frame check (the audit) look through it. ``threads`` applies when
-    ``cfg.threads`` is not set.
+    (:mod:`faceoff.lowlight`) and the turned looks (:mod:`faceoff.rotations`), wrapped in the zoom
+    (:mod:`faceoff.zoom`), each when it is on; detect and the render's frame check (the audit) look
+    through it. ``threads`` applies when ``cfg.threads`` is not set.
 
     The detector modules are imported here, not at the top: only a process that runs a detector loads them.
     """
     from faceoff.detectors import build_detector
     from faceoff.lowlight import LowLightDetector
+    from faceoff.rotations import RotatedDetector
     from faceoff.zoom import ZoomDetector, ZoomParams
 
     detector = build_detector(
@@ -41,6 +42,8 @@ def detector_from(cfg: DetectConfig, threads: int | None = None):
     )
     if cfg.low_light_below > 0:
         detector = LowLightDetector(detector, cfg.low_light_below)
+    if cfg.rotations:
+        detector = RotatedDetector(detector, cfg.rotations)
     if cfg.zoom_scale <= 1:
         return detector
     return ZoomDetector(detector, ZoomParams.from_config(cfg))
