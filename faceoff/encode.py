@@ -161,15 +161,17 @@ class VideoWriter:
             video = video.filter("setsar", "{}/{}".format(*self.info.sample_aspect))
         if self.info.interlace != "progressive":  # interlaced stays interlaced, the same field first
             video = video.filter("setfield", self.info.interlace)
-        colour = {
-            "range": self.info.color_range,
+        colour = {  # ffmpeg's output options; unmarked ("tv", "unknown") stays unmarked
+            "color_range": self.info.color_range,
             "colorspace": self.info.color_matrix,
             "color_primaries": self.info.color_primaries,
             "color_trc": self.info.color_transfer,
         }
         colour = {k: v for k, v in colour.items() if v not in ("tv", "unknown")}
         if colour:  # the planes carry the source's values: mark them so, so that nothing converts them
-            video = video.filter("setparams", **colour)
+            video = video.filter(
+                "setparams", **{"range" if k == "color_range" else k: v for k, v in colour.items()}
+            )
         streams = [video]
         if has_audio:
             streams.append(ffmpeg_python.input(str(self.source_path))["a"])
@@ -191,14 +193,7 @@ class VideoWriter:
         }
         if self.info.interlace != "progressive":  # x264 codes the fields setfield marked
             opts["flags:v"] += "+ildct+ilme"
-        if self.info.color_range == "pc":  # the planes go through unchanged: so does their meaning
-            opts["color_range"] = "pc"
-        if self.info.color_matrix != "unknown":
-            opts["colorspace"] = self.info.color_matrix
-        if self.info.color_primaries != "unknown":
-            opts["color_primaries"] = self.info.color_primaries
-        if self.info.color_transfer != "unknown":
-            opts["color_trc"] = self.info.color_transfer
+        opts.update(colour)  # the planes go through unchanged: so does their meaning
         if has_audio:
             opts["c:a"] = "copy"
         cmd = ffmpeg_python.output(*streams, str(self.tmp_path), **opts).compile(cmd=ffmpeg_exe())

@@ -148,16 +148,9 @@ def write_clip(
                 vs.codec_context.options = opts
             if sample_aspect is not None:
                 vs.codec_context.sample_aspect_ratio = Fraction(*sample_aspect)
-            tags = _color_tags(color_range, color_matrix)
-            marks = {
-                "color_primaries": (COLOR_PRIMARIES, color_primaries),
-                "color_trc": (COLOR_TRANSFERS, color_transfer),
-            }
+            tags = _color_tags(color_range, color_matrix, color_primaries, color_transfer)
             for key, value in tags.items():
                 setattr(vs.codec_context, key, value)
-            for key, (names, name) in marks.items():
-                if name is not None:
-                    setattr(vs.codec_context, key, {v: k for k, v in names.items()}[name])
             if rotation % 360 or hflip:
                 vs.set_display_rotation(rotation % 360, hflip=hflip)
             aus = _add_audio_stream(out) if audio else None  # all streams before the first packet
@@ -185,13 +178,20 @@ def write_clip(
     return path
 
 
-def _color_tags(color_range: str | None, color_matrix: str | None) -> dict[str, int]:
+def _color_tags(
+    color_range: str | None, color_matrix: str | None, primaries: str | None, transfer: str | None
+) -> dict[str, int]:
     """Codec-context colour settings (FFmpeg's values) for the given names; {} for none."""
     tags = {}
     if color_range is not None:
         tags["color_range"] = max(k for k, v in COLOR_RANGES.items() if v == color_range)  # tv: marked
-    if color_matrix is not None:
-        tags["colorspace"] = {v: k for k, v in COLOR_MATRICES.items()}[color_matrix]
+    for key, names, name in (
+        ("colorspace", COLOR_MATRICES, color_matrix),
+        ("color_primaries", COLOR_PRIMARIES, primaries),
+        ("color_trc", COLOR_TRANSFERS, transfer),
+    ):
+        if name is not None:
+            tags[key] = {v: k for k, v in names.items()}[name]
     return tags
 
 

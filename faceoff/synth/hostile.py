@@ -30,12 +30,8 @@ from faceoff.synth.clips import (
 FPS = 25.0
 VFR_TIMES = (0.0, 0.04, 0.12, 0.14, 0.3, 0.34, 0.36, 0.5, 0.54, 0.7)
 UNICODE_NAME = "Opération 3 — salle B.mp4"
-COLOUR_KEYS = (
-    "color_range",
-    "color_matrix",
-    "color_primaries",
-    "color_transfer",
-)  # write_clip's, ProbeInfo's
+# how a clip's colour is described: write_clip's arguments, ProbeInfo's fields, HostileCase.color's order
+COLOUR_KEYS = ("color_range", "color_matrix", "color_primaries", "color_transfer")
 
 
 @dataclass(frozen=True)
@@ -50,12 +46,8 @@ class HostileCase:
     rotation: int = 0  # ok: display rotation
     sample_aspect: tuple[int, int] = (1, 1)  # ok: displayed pixel width:height
     interlace: str = "progressive"  # ok: field shown first (tff, bff) of the upright frames
-    color: tuple[str, str, str, str] = (
-        "tv",
-        "unknown",
-        "unknown",
-        "unknown",
-    )  # ok: range, matrix, primaries, transfer
+    # ok: colour range, matrix, primaries and transfer (COLOUR_KEYS)
+    color: tuple[str, str, str, str] = ("tv", "unknown", "unknown", "unknown")
     pts_time: tuple[float, ...] = ()  # ok: presentation times (s)
     pix_fmt: str = ""  # ok: the source's pixel format
     codec: str = ""  # ok: the source's codec
