@@ -85,6 +85,7 @@ from faceoff.findings import lost_regions
 from faceoff.prefetch import prefetch
 from faceoff.probe import ProbeInfo
 from faceoff.progress import Progress
+from faceoff.rotations import RotatedDetector
 from faceoff.zoom import ZoomDetector
 
 if TYPE_CHECKING:
@@ -259,7 +260,7 @@ class FrameAudit:
         info, threshold = self.info, self.params.threshold
         second_look = any(int(i) in self.lost for i in indices)  # a track lost a face on these frames
         low = min(threshold, self.params.lost_threshold) if second_look else threshold
-        if low < threshold and isinstance(self.detector, ZoomDetector):  # the next batch's look-again
+        if low < threshold and isinstance(self.detector, (ZoomDetector, RotatedDetector)):  # look-again
             found = self.detector.detect(frames, low, carry_from=threshold)  # as at the usual threshold
         else:
             found = self.detector.detect(frames, low)

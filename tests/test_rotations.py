@@ -13,6 +13,7 @@ from faceoff.metrics import iou_matrix
 from faceoff.rotations import RotatedDetector, turn_boxes
 from faceoff.stages.detect import detector_from
 from faceoff.synth.orscene import SCENARIOS, generate_scene
+from faceoff.zoom import ZoomDetector
 from tests.test_light_recall import recall
 
 
@@ -70,7 +71,7 @@ def test_a_face_found_by_two_looks_is_one_box(lying_faces):
     frames = lying_faces[0][:3]
     threshold = DetectConfig().threshold
     base = detector_from(DetectConfig(runtime="onnxruntime", zoom_scale=1))
-    both = RotatedDetector(base, [180])
+    both = RotatedDetector(lambda: base, [180])
     half = [
         turn_boxes(b, 2, *frames.shape[1:3]) for b in base.detect(np.rot90(frames, 2, axes=(1, 2)), threshold)
     ]
@@ -93,3 +94,20 @@ def test_rotations_config_is_checked():
         DetectConfig(rotations=[45])
     with pytest.raises(ValidationError, match="repeat"):
         DetectConfig(rotations=[90, 90])
+
+
+def test_each_orientation_has_its_own_zoom(small_face_frames):
+    """Every look zooms on the small faces it found, carries them to its next batch on its own, and the
+    stage's reset (each shard) and the audit's ``carry_from`` reach every look; the network is one."""
+    frames, _ = small_face_frames(n=4)
+    lying = np.ascontiguousarray(np.rot90(frames, 1, axes=(1, 2)))  # the small head lying on its side
+    det = detector_from(DetectConfig(runtime="onnxruntime", rotations=[90, 270]))
+    looks = {0: det.inner, **det.turned}
+    assert all(isinstance(look, ZoomDetector) for look in looks.values())
+    assert len({id(look.inner) for look in looks.values()}) == 1
+    det.detect(lying, DetectConfig().threshold)
+    assert len(looks[270]._carried)  # turned back upright, the head is that zoom's to look for again
+    det.reset()
+    assert not any(len(look._carried) for look in looks.values())
+    det.detect(lying, 0.05, carry_from=0.99)
+    assert not any(len(look._carried) for look in looks.values())

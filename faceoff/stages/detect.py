@@ -22,9 +22,9 @@ from faceoff.stride import RevisitParams, detected_record, revisit, strided
 
 def detector_from(cfg: DetectConfig, threads: int | None = None):
     """The detector the detect section describes, with the second look at dark frames
-    (:mod:`faceoff.lowlight`) and the turned looks (:mod:`faceoff.rotations`), wrapped in the zoom
-    (:mod:`faceoff.zoom`), each when it is on; detect and the render's frame check (the audit) look
-    through it. ``threads`` applies when ``cfg.threads`` is not set.
+    (:mod:`faceoff.lowlight`), wrapped in the zoom (:mod:`faceoff.zoom`), and looking at turned frames too
+    (:mod:`faceoff.rotations`, one zoom per orientation), each when it is on; detect and the render's
+    frame check (the audit) look through it. ``threads`` applies when ``cfg.threads`` is not set.
 
     The detector modules are imported here, not at the top: only a process that runs a detector loads them.
     """
@@ -33,7 +33,7 @@ def detector_from(cfg: DetectConfig, threads: int | None = None):
     from faceoff.rotations import RotatedDetector
     from faceoff.zoom import ZoomDetector, ZoomParams
 
-    detector = build_detector(
+    network = build_detector(
         cfg.detector,
         runtime=cfg.runtime,
         device=cfg.device,
@@ -41,12 +41,12 @@ def detector_from(cfg: DetectConfig, threads: int | None = None):
         checkpoint=cfg.checkpoint,
     )
     if cfg.low_light_below > 0:
-        detector = LowLightDetector(detector, cfg.low_light_below)
-    if cfg.rotations:
-        detector = RotatedDetector(detector, cfg.rotations)
-    if cfg.zoom_scale <= 1:
-        return detector
-    return ZoomDetector(detector, ZoomParams.from_config(cfg))
+        network = LowLightDetector(network, cfg.low_light_below)
+
+    def look():  # one orientation's detector: the network (shared), with a zoom of its own
+        return ZoomDetector(network, ZoomParams.from_config(cfg)) if cfg.zoom_scale > 1 else network
+
+    return RotatedDetector(look, cfg.rotations) if cfg.rotations else look()
 
 
 def run_detect(
