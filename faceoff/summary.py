@@ -33,6 +33,7 @@ CSV_COLUMNS = [
     "height",
     "fps",
     "duration",
+    "dropped_streams",
     "frames_with_faces_detections",
     "frames_with_faces_tracks",
     "boxes_detections",
@@ -68,6 +69,9 @@ def csv_row(report: dict[str, Any]) -> dict[str, Any]:
         "height": _get(report, "source", "height"),
         "fps": _get(report, "source", "fps"),
         "duration": _get(report, "source", "duration"),
+        "dropped_streams": ";".join(
+            f"{kind}:{n}" for kind, n in sorted((_get(report, "output", "dropped_streams") or {}).items())
+        ),
         "frames_with_faces_detections": _get(report, "frames_with_faces", "detections"),
         "frames_with_faces_tracks": _get(report, "frames_with_faces", "tracks"),
         "boxes_detections": _get(report, "boxes", "detections"),
@@ -188,6 +192,10 @@ def _flags(r: dict[str, Any]) -> tuple[int, list[str]]:
         priority = max(priority, 2)
     if r.get("params_mismatch"):
         flags.append("made with other parameters: " + ", ".join(map(str, r["params_mismatch"])))
+        priority = max(priority, 1)
+    cameras = (_get(r, "output", "dropped_streams") or {}).get("video")
+    if cameras:  # another camera's stream (or cover art) is not in the delivered file
+        flags.append(f"{cameras} more video stream(s) not delivered")
         priority = max(priority, 1)
     return priority, flags
 

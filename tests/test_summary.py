@@ -100,6 +100,24 @@ def test_index_puts_failures_findings_and_low_coverage_first(results: Path) -> N
     assert {r["id"]: r["audit_findings"] for r in table}["findings"] == "3"
 
 
+def test_a_second_camera_left_out_is_a_reason_to_look(tmp_path: Path) -> None:
+    """A video whose second video stream was dropped is listed with that reason, and the CSV names every
+    dropped stream; dropped audio alone (the default) is no reason."""
+    for vid, dropped in (("two_cams", {"video": 1, "audio": 1}), ("audio_only_dropped", {"audio": 2})):
+        path = _report(tmp_path, vid)
+        report = json.loads(path.read_text())
+        report["output"]["dropped_streams"] = dropped
+        path.write_text(json.dumps(report))
+    write_summary(find_reports(tmp_path), tmp_path / "summary.html", tmp_path / "summary.csv")
+    by_id = {r["id"]: r for r in _rows((tmp_path / "summary.html").read_text(encoding="utf-8"))}
+    assert by_id["two_cams"]["flags"] == "1 more video stream(s) not delivered"
+    assert by_id["audio_only_dropped"]["flags"] == ""
+    with open(tmp_path / "summary.csv", newline="", encoding="utf-8") as fh:
+        table = {r["id"]: r for r in csv.DictReader(fh)}
+    assert table["two_cams"]["dropped_streams"] == "audio:1;video:1"
+    assert table["audio_only_dropped"]["dropped_streams"] == "audio:2"
+
+
 def test_summary_of_nothing(tmp_path: Path) -> None:
     write_summary([], tmp_path / "s.html", tmp_path / "s.csv")
     assert (tmp_path / "s.csv").read_text().count("\n") == 1  # header only
