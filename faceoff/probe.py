@@ -86,6 +86,15 @@ COLOR_TRANSFERS = {
     17: "smpte428",
     18: "arib-std-b67",
 }
+# ProbeInfo's fields that say how a frame is shown (display_properties' keys): the output keeps them
+DISPLAY_FIELDS = (
+    "sample_aspect",
+    "interlace",
+    "color_range",
+    "color_matrix",
+    "color_primaries",
+    "color_transfer",
+)
 PROBE_FORMAT = "faceoff.probe/1"
 
 
@@ -122,6 +131,11 @@ class ProbeInfo:
     color_matrix: str = "unknown"  # YUV matrix as FFmpeg names it (bt709, smpte170m, ...): kept
     color_primaries: str = "unknown"  # colour primaries (bt709, bt2020, ...): kept, as is the transfer,
     color_transfer: str = "unknown"  # (bt709, smpte2084 = PQ, arib-std-b67 = HLG, ...)
+
+    def shown(self) -> dict[str, Any]:
+        """How the upright frames are shown: the fields :func:`display_properties` reads from a stream, which
+        the encoder keeps and checks."""
+        return {name: getattr(self, name) for name in DISPLAY_FIELDS}
 
     @property
     def coded_size(self) -> tuple[int, int]:

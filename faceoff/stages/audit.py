@@ -21,14 +21,11 @@ from faceoff.findings import TriageParams, triage
 from faceoff.probe import ProbeInfo, probe_video
 
 
-def _shape(info: ProbeInfo) -> str:
-    """Frames, size, pixel aspect, interlacing and colour, as the encoded file must repeat them."""
-    aspect_w, aspect_h = info.sample_aspect
-    return (
-        f"{info.frame_count} frames {info.width}x{info.height} pixel aspect {aspect_w}:{aspect_h} "
-        f"{info.interlace} colour {info.color_range}/{info.color_matrix}/{info.color_primaries}/"
-        f"{info.color_transfer}"
-    )
+def _shape(info: ProbeInfo) -> dict:
+    """Frames, size and how they are shown (pixel aspect, interlacing, colour), as the encoded file must
+    repeat them."""
+    shown = {k: list(v) if isinstance(v, tuple) else v for k, v in info.shown().items()}
+    return {"frames": info.frame_count, "size": [info.width, info.height], **shown}
 
 
 def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) -> tuple[ProbeInfo, dict]:
@@ -36,24 +33,14 @@ def _encoded_file_check(rendered: str | Path, source: ProbeInfo, stats: dict) ->
     pixel aspect, interlacing and colour. Returns its probe (upright: no rotation, unlike a rotated
     source's) and the check's record."""
     info = probe_video(rendered)
-    if _shape(info) != _shape(source):
-        raise FaceOffError(f"{rendered}: {_shape(info)}, source has {_shape(source)}")
+    shape, wanted = _shape(info), _shape(source)
+    if shape != wanted:
+        raise FaceOffError(f"{rendered}: {shape}, source has {wanted}")
     if stats.get("output_sha256") != info.sha256:
         raise FaceOffError(
             f"{rendered}: not the file the render stage encoded (sha256 differs from its stats)"
         )
-    return info, {
-        "sha256": info.sha256,
-        "frames": info.frame_count,
-        "size": [info.width, info.height],
-        "sample_aspect": list(info.sample_aspect),
-        "interlace": info.interlace,
-        "color_range": info.color_range,
-        "color_matrix": info.color_matrix,
-        "color_primaries": info.color_primaries,
-        "color_transfer": info.color_transfer,
-        "encoder_verified": stats.get("output_check", {}),
-    }
+    return info, {"sha256": info.sha256, **shape, "encoder_verified": stats.get("output_check", {})}
 
 
 def _checked(frames: dict, table: dict, detect: DetectConfig, audit: AuditConfig) -> list[str]:
