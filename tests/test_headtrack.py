@@ -99,6 +99,16 @@ def test_a_head_turning_away_and_back_stays_hidden(turning: tuple[Path, pd.DataF
     assert set(rows["track_id"]) == {0} and set(rows["source"]) == {"followed"}
 
 
+def test_the_defaults_keep_a_head_turned_away_for_40_frames(turning: tuple[Path, pd.DataFrame]) -> None:
+    """Seen on frames 0-5 only, the head turns away and walks for 40 frames before it leaves the
+    picture: the default following horizon keeps it hidden all that time."""
+    video, truth = turning
+    _, shares = _covered(video, truth)
+    inside = _in_picture(truth)
+    assert inside.iloc[: EXIT + 1].all() and EXIT - DETECTED >= 40
+    assert (shares[inside] >= COVERED_AT).all(), shares[inside & (shares < COVERED_AT)].round(2).to_dict()
+
+
 def test_following_stops_when_the_head_leaves(turning: tuple[Path, pd.DataFrame]) -> None:
     """No box is left behind on the wall: every followed box lies on the head, none outlives it."""
     video, truth = turning
