@@ -29,6 +29,7 @@ def _request(stage, wildcards, threads, attempt):
         detect_batch=CFG.detect.batch_size,
         render_batch=CFG.render.batch_size,
         audit_batch=CFG.audit.batch_size,
+        follow_frames=CFG.regularize.follow_frames,
     )
 
 

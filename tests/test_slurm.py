@@ -156,6 +156,9 @@ def test_requests_grow_with_frames_size_and_attempt():
         twice = estimate(stage, long, threads=4, attempt=2)
         assert (twice.mem_mb, twice.runtime) >= (2 * b.mem_mb - 100, 2 * b.runtime), stage
     assert estimate("render", uhd, threads=4).mem_mb > estimate("render", small, threads=4).mem_mb
+    # following keeps follow_frames + 1 grey frames: 61 at 4K are about 506 MB
+    plain, follow = estimate("regularize", uhd), estimate("regularize", uhd, follow_frames=60)
+    assert follow.mem_mb - plain.mem_mb >= 61 * 3840 * 2160 / 1e6 - 100  # requests round to 100 MB
     # an hour of 1080p: the detector on a GPU needs less time than on 4 CPU threads; hours, not days
     gpu, cpu = estimate("detect", long, threads=4, gpu=True), estimate("detect", long, threads=4)
     assert 30 <= gpu.runtime < cpu.runtime <= 48 * 60
