@@ -81,13 +81,15 @@ class DetectConfig(Section):
     )
     batch_size: int = Field(8, ge=1, le=1024, description="Frames per detector batch.")
     low_light_below: float = Field(
-        0.0,
+        80.0,
         ge=0,
         le=255,
         description="A second look at dark frames: frames (and zoom crops) whose 99th luma percentile is "
         "below this are detected again brightened (that percentile scaled to 220, at most 8x), and each box "
-        "is scored the surer of the two looks (faceoff/lowlight.py). 147 (a gain of 1.5 or more) halved the "
-        "longest leak of a dark crowd, but hid 20-33 % more area on dim clips (docs/recall.md); 0 = off.",
+        "is scored the surer of the two looks (faceoff/lowlight.py). 80 (a gain of 2.75 or more: frames "
+        "underexposed by about 1.5 stops) halves the longest leak of a dark crowd (48 -> 25 frames) for "
+        "22-32 % more hidden area on dark clips; lit and dim clips keep their coverage and hidden area. "
+        "147 also reaches dim rooms, with more hidden area there (docs/recall.md); 0 = off.",
     )
     rotations: list[Literal[90, 180, 270]] = Field(
         default_factory=list,

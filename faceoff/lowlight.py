@@ -5,8 +5,8 @@ A frame's light is the 99th percentile of its luma (BT.601, on every 4th pixel o
 ``below`` the copy is scaled so that percentile reaches :data:`TARGET` (at most :data:`MAX_GAIN` times).
 The first look's boxes stay where they are; the second only raises their scores, so a dim face the
 network sees weakly at its own light can confirm a track. Boxes the copy alone shows are not added: they
-were mostly its raised noise (docs/recall.md). Lit frames cost nothing more. Off by default
-(``detect.low_light_below`` 0): on a dim real clip it also confirmed false tracks (more hidden area).
+were mostly its raised noise (docs/recall.md). Lit frames cost nothing more. On by default for dark frames
+only (``detect.low_light_below`` 80): in a dim room (147) it also confirmed false tracks (more hidden area).
 """
 
 from __future__ import annotations

@@ -72,10 +72,21 @@ def test_dark_frames_get_a_brightened_second_look_merged_with_the_first():
     np.testing.assert_array_equal(got, boxes((0, 0, 10, 10, 0.6), (20, 20, 30, 30, 0.25)))
 
 
-def test_detect_section_wires_it_in_only_when_asked():
-    assert not isinstance(detector_from(DetectConfig(zoom_scale=1)), LowLightDetector)
+def test_detect_section_wires_it_in_unless_turned_off():
+    assert not isinstance(detector_from(DetectConfig(zoom_scale=1, low_light_below=0)), LowLightDetector)
     on = detector_from(DetectConfig(low_light_below=147))
     assert isinstance(on.inner, LowLightDetector) and on.inner.below == 147  # inside the zoom
+    default = detector_from(DetectConfig())
+    assert isinstance(default.inner, LowLightDetector) and default.inner.below == 80
+
+
+def test_the_default_level_looks_again_at_dark_frames_only():
+    """At the default, a frame whose brightest 1 % is under 80 (underexposed by about 1.5 stops) gets the
+    second look; a dim room (the dinner clip's frames reach 95-164) does not."""
+    below = DetectConfig().low_light_below
+    for light, second in ((30, True), (79, True), (95, False), (150, False)):
+        frame = np.full((40, 40, 3), light, np.uint8)
+        assert (frame_gain(frame, below) > 1.0) == second, light
 
 
 def test_confirms_dim_faces_the_first_look_found_weakly():
