@@ -214,11 +214,11 @@ def estimate(
     elif stage == "audit":  # the contact sheet's decode, a probe (sha256) and a copy of the file
         mem += 16 * frame_mb
         seconds += 2 * facts.size_bytes / 1e6 / HASH_MB_S + n * src_mpx / DECODE_MPX_S
-    elif stage == "regularize" and follow_frames > 0:  # following decodes the video and keeps a ring
-        mem += (follow_frames + 1) * src_mpx + 3 * frame_mb  # of grey frames (1 byte a pixel), a batch
-        seconds += n * (src_mpx / DECODE_MPX_S + 2e-4)
     elif stage in ("regularize", "report"):
         seconds += n * 2e-4
+        if stage == "regularize" and follow_frames > 0:  # following decodes the video, keeping a ring of
+            mem += (follow_frames + 1) * src_mpx + 3 * frame_mb  # grey frames (1 byte a pixel), a batch
+            seconds += n * src_mpx / DECODE_MPX_S
     return _request(mem, seconds, attempt)
 
 
