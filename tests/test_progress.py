@@ -59,11 +59,17 @@ def _on_terminal(write: Callable[[IO[str]], None]) -> str:
     """What ``write(stream)`` shows on a 100-column terminal (a pseudo-terminal)."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    end = "<end of output>"
     try:
         with open(follower, "w", closefd=False) as stream:
             assert stream.isatty()
             write(stream)
-        return os.read(leader, 65536).decode()
+            stream.write(end)
+        # one read may return only the first chunk the terminal passed on: read up to the end mark
+        out = b""
+        while end.encode() not in out:
+            out += os.read(leader, 65536)
+        return out.decode()[: -len(end)]
     finally:
         os.close(leader)
         os.close(follower)
