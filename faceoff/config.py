@@ -85,11 +85,12 @@ class DetectConfig(Section):
         ge=0,
         le=255,
         description="A second look at dark frames: frames (and zoom crops) whose 99th luma percentile is "
-        "below this are detected again brightened (that percentile scaled to 220, at most 8x), and each box "
-        "is scored the surer of the two looks (faceoff/lowlight.py). 80 (a gain of 2.75 or more: frames "
-        "underexposed by about 1.5 stops) halves the longest leak of a dark crowd (48 -> 25 frames) for "
-        "22-32 % more hidden area on dark clips; lit and dim clips keep their coverage and hidden area. "
-        "147 also reaches dim rooms, with more hidden area there (docs/recall.md); 0 = off.",
+        "below this are detected again on a copy brightened (that percentile scaled to 220, at most 8x) and "
+        "smoothed; a face both looks found is scored the surer of the two, faces only the copy shows are "
+        "added (faceoff/lowlight.py). 80 (frames underexposed by about 1.5 stops): a dark crowd's coverage "
+        "78 -> 95 %, its longest leak 48 -> 9 frames, for 20-100 % more hidden area and 2-3.3x the detection "
+        "time on dark video; lit and dim clips keep their coverage and hidden area. 147 also reaches dim "
+        "rooms, with more hidden area there (docs/recall.md); 0 = off.",
     )
     rotations: list[Literal[90, 180, 270]] = Field(
         default_factory=list,

@@ -1,5 +1,6 @@
 """The second look at dark frames (faceoff/lowlight.py): lit frames get one look, dark ones a second on a
-brightened copy that raises the scores of the faces the first found; on dim OR frames it confirms more."""
+brightened, smoothed copy that raises the scores of the faces the first found and adds those it alone
+finds; on dim, noisy OR frames it finds more faces, and the smoothing is what makes the copy worth it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from faceoff.config import DetectConfig, RegularizeConfig
+import faceoff.lowlight as lowlight
+from faceoff.config import DetectConfig
 from faceoff.detectors import build_detector
-from faceoff.lowlight import MAX_GAIN, TARGET, LowLightDetector, frame_gain
+from faceoff.lowlight import MAX_GAIN, TARGET, LowLightDetector, brightened, frame_gain
 from faceoff.metrics import match_boxes
 from faceoff.stages.detect import detector_from
 from faceoff.synth.orscene import SCENARIOS, generate_scene
@@ -67,9 +69,29 @@ def test_dark_frames_get_a_brightened_second_look_merged_with_the_first():
     np.testing.assert_array_equal(spy.seen[1][0], np.full((32, 32, 3), 220, np.uint8))
     np.testing.assert_array_equal(found[0], boxes(1, 1, 9, 9, 0.5))
     # a face seen by both looks keeps the first look's box, scored as the surer look; a box the second
-    # look alone saw is not added
+    # look alone saw is added
     got = found[1]
-    np.testing.assert_array_equal(got, boxes((0, 0, 10, 10, 0.6), (20, 20, 30, 30, 0.25)))
+    np.testing.assert_array_equal(
+        got, boxes((0, 0, 10, 10, 0.6), (20, 20, 30, 30, 0.25), (12, 12, 18, 18, 0.4))
+    )
+
+
+def test_a_dark_frame_with_no_first_look_box_gets_the_second_looks():
+    frames = np.full((1, 32, 32, 3), 20, np.uint8)
+    spy = Spy([boxes()], [boxes(4, 4, 12, 12, 0.35)])
+    np.testing.assert_array_equal(LowLightDetector(spy, 80).detect(frames, 0.2)[0], boxes(4, 4, 12, 12, 0.35))
+
+
+def test_the_copy_is_smoothed():
+    """Pixel noise is taken out of the brightened copy: a flat dark frame with noise comes out flatter
+    than the gain alone makes it, at the same mean."""
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal(30, 3, (64, 64, 3)), 0, 255).astype(np.uint8)
+    gain = frame_gain(frame, 80)
+    copy = brightened(frame, gain).astype(np.float64)
+    gained = np.clip(frame * gain, 0, 255)
+    assert copy.mean() == pytest.approx(gained.mean(), rel=0.02)
+    assert copy.std() < 0.5 * gained.std()
 
 
 def test_detect_section_wires_it_in_unless_turned_off():
@@ -89,25 +111,42 @@ def test_the_default_level_looks_again_at_dark_frames_only():
         assert (frame_gain(frame, below) > 1.0) == second, light
 
 
-def test_confirms_dim_faces_the_first_look_found_weakly():
-    """Synthetic OR frames at 8 % of their light, with sensor noise: the second look keeps the first
-    look's boxes where they are and raises the scores of dim faces, so more of them reach the score that
-    confirms a track (``regularize.confident_score``)."""
-    rng = np.random.default_rng(3)
-    detector = build_detector("centerface", runtime="onnxruntime", device="cpu")
-    second = LowLightDetector(detector, 147)
-    threshold, sure = DetectConfig().threshold, RegularizeConfig().confident_score
-    plain = confirmed = faces = 0
-    for k, name in enumerate(("or_mixed", "masked_crowd", "turns", "small_faces_720p")):
+def _dim_or_frames(seed: int):
+    """Synthetic OR frames with small and masked faces at 10 % of their light with sensor noise (sigma 3
+    grey levels), and their faces."""
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(("small_faces_720p", "small_faces_1080p", "masked_crowd")):
         scene, gt = generate_scene(replace(SCENARIOS[name], n_frames=31), 9100 + k)
-        for t in range(0, 31, 6):
+        for t in range(0, 31, 10):
             truth = gt[(gt["frame_index"] == t) & ~gt["ignore"]][["x1", "y1", "x2", "y2"]].to_numpy()
-            dim = np.clip(np.rint(scene[t] * 0.08 + rng.normal(0, 2.0, scene[t].shape)), 0, 255)
-            dim = dim.astype(np.uint8)[None]
-            first, both = detector.detect(dim, threshold)[0], second.detect(dim, threshold)[0]
-            np.testing.assert_array_equal(both[:, :4], first[:, :4])
-            assert (both[:, 4] >= first[:, 4]).all()
-            plain += len(match_boxes(first[first[:, 4] >= sure, :4], truth)[0])
-            confirmed += len(match_boxes(both[both[:, 4] >= sure, :4], truth)[0])
+            dim = np.clip(np.rint(scene[t] * 0.1 + rng.normal(0, 3.0, scene[t].shape)), 0, 255)
+            yield dim.astype(np.uint8)[None], truth
+
+
+def test_finds_more_dim_faces_and_the_smoothing_is_why(monkeypatch):
+    """On dim, noisy OR frames the second look finds more faces (a box at ``detect.threshold``, IoU 0.5
+    with the ground truth) than the first look alone, and clearly more than a copy only brightened, not
+    smoothed (measured: 27, 30 and 39 of 63 faces). The first look's boxes are all kept."""
+    detector = build_detector("centerface", runtime="onnxruntime", device="cpu")
+    threshold, below = DetectConfig().threshold, DetectConfig().low_light_below
+
+    def found(look) -> int:
+        hits = faces = 0
+        for dim, truth in _dim_or_frames(3):
+            boxes_ = look.detect(dim, threshold)[0]
+            hits += len(match_boxes(boxes_[boxes_[:, 4] >= threshold, :4], truth)[0])
             faces += len(truth)
-    assert faces > 50 and confirmed > plain, (faces, plain, confirmed)
+        assert faces > 50, faces
+        return hits
+
+    for dim, _ in _dim_or_frames(3):  # the first look's boxes are kept, scored at least as before
+        first, both = (
+            detector.detect(dim, threshold)[0],
+            LowLightDetector(detector, below).detect(dim, threshold)[0],
+        )
+        np.testing.assert_array_equal(both[: len(first), :4], first[:, :4])
+        assert (both[: len(first), 4] >= first[:, 4]).all()
+    plain, smoothed = found(detector), found(LowLightDetector(detector, below))
+    monkeypatch.setattr(lowlight, "SMOOTH_SIGMA", 1e-3)  # a kernel of one pixel: brightened only
+    unsmoothed = found(LowLightDetector(detector, below))
+    assert smoothed > max(plain, unsmoothed) + 3, (plain, unsmoothed, smoothed)
