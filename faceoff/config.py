@@ -84,8 +84,9 @@ class DetectConfig(Section):
         80.0,
         ge=0,
         le=255,
-        description="A second look at dark frames: frames (and zoom crops) whose 99th luma percentile is "
-        "below this are detected again on a copy brightened (that percentile scaled to 220, at most 8x) and "
+        description="A second look at dark frames: frames (and zoom crops) whose 99th luma percentile (of "
+        "the pixels not clipped white: a lamp in the picture does not make a dark scene lit) is below this "
+        "are detected again on a copy brightened (that percentile scaled to 220, at most 8x) and "
         "smoothed; a face both looks found is scored the surer of the two, faces only the copy shows are "
         "added (faceoff/lowlight.py). 80 (frames underexposed by about 1.5 stops): a dark crowd's coverage "
         "78 -> 95 %, its longest leak 48 -> 9 frames, for 20-100 % more hidden area and 2-3.3x the detection "

@@ -1,14 +1,15 @@
 """A second look at dark frames: the detector also runs on a brightened, smoothed copy of each frame (or
 zoom crop) whose light is low, and the two looks' faces are merged.
 
-A frame's light is the 99th percentile of its luma (BT.601, on every 4th pixel of every 4th row); below
-``below`` the copy is scaled so that percentile reaches :data:`TARGET` (at most :data:`MAX_GAIN` times),
-then smoothed (a Gaussian of :data:`SMOOTH_SIGMA` px). The gain raises the sensor noise with the faces,
-and the network takes noise for texture: on a dark copy of a street crowd it found 48 % of the faces at
-their own light, 41 % brightened, 74 % brightened and smoothed (docs/recall.md). A face both looks found keeps
-the first look's box, scored as the surer look; faces only the copy shows are added. Lit frames cost
-nothing more. On by default for dark frames only (``detect.low_light_below`` 80): in a dim room (147)
-it also confirmed false tracks (more hidden area).
+A frame's light is the 99th percentile of its luma (BT.601, on every 4th pixel of every 4th row) where
+the luma is not clipped (under :data:`CLIPPED`: a lamp or a stage light in the picture, white at any
+exposure, does not make a dark scene lit). Below ``below`` the copy is scaled so that percentile reaches
+:data:`TARGET` (at most :data:`MAX_GAIN` times), then smoothed (a Gaussian of :data:`SMOOTH_SIGMA` px).
+The gain raises the sensor noise with the faces, and the network takes noise for texture: on a dark copy
+of a street crowd it found 48 % of the faces at their own light, 41 % brightened, 74 % brightened and
+smoothed (docs/recall.md). A face both looks found keeps the first look's box, scored as the surer look;
+faces only the copy shows are added. Lit frames cost nothing more. On by default for dark frames only
+(``detect.low_light_below`` 80): in a dim room (147) it also confirmed false tracks (more hidden area).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from faceoff.metrics import iou_matrix
 
 TARGET = 220.0  # the 99th luma percentile of a dark frame's brightened copy
 MAX_GAIN = 8.0
+CLIPPED = 250  # luma at or above this is a light source or blown highlight, not the scene's light
 SMOOTH_SIGMA = 1.0  # px: the brightened copy's Gaussian smoothing, which takes most of the raised noise
 MERGE_IOU = 0.3  # a box of the second look overlapping one of the first this much is that face (as NMS)
 
@@ -28,7 +30,8 @@ MERGE_IOU = 0.3  # a box of the second look overlapping one of the first this mu
 def frame_gain(frame: np.ndarray, below: float) -> float:
     """The gain the second look brightens (H,W,3) uint8 RGB ``frame`` by; 1.0: no second look."""
     luma = cv2.cvtColor(np.ascontiguousarray(frame[::4, ::4]), cv2.COLOR_RGB2GRAY)
-    light = float(np.percentile(luma, 99))
+    scene = luma[luma < CLIPPED]
+    light = float(np.percentile(scene, 99)) if scene.size else 255.0
     if light >= below:
         return 1.0
     return min(MAX_GAIN, TARGET / max(light, 1.0))

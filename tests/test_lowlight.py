@@ -41,12 +41,21 @@ def test_gain_brings_the_99th_percentile_to_the_target_within_the_cap():
     assert frame_gain(flat, 147) == pytest.approx(TARGET / 50, rel=1e-3)
     assert frame_gain(np.full((40, 40, 3), 10, np.uint8), 147) == MAX_GAIN
     assert frame_gain(np.full((40, 40, 3), 150, np.uint8), 147) == 1.0
-    # a lamp in 1 % of the picture does not hide a dark frame; a lit 2 % does
+    # a lit 1 % of the picture does not make a dark frame lit; a lit 2 % does
     frame = np.full((100, 100, 3), 20, np.uint8)
-    frame[::4, ::4][:1, :6] = 255  # 6 of the 625 pixels sampled: < 1 %
+    frame[::4, ::4][:1, :6] = 200  # 6 of the 625 pixels sampled: < 1 %
     assert frame_gain(frame, 147) == MAX_GAIN
-    frame[::4, ::4][:1, :13] = 255  # 13 of 625: > 1 %
+    frame[::4, ::4][:1, :13] = 200  # 13 of 625: > 1 %
     assert frame_gain(frame, 147) == 1.0
+
+
+def test_a_lamp_in_a_dark_scene_leaves_it_dark():
+    """Clipped white (a lamp, a stage light: white at any exposure) is not the scene's light: a dark frame
+    with a lamp in a tenth of it gets the gain its scene needs; a frame that is all clipped is lit."""
+    frame = np.full((100, 100, 3), 40, np.uint8)
+    frame[:10] = 255
+    assert frame_gain(frame, 80) == pytest.approx(TARGET / 40, rel=1e-3)
+    assert frame_gain(np.full((40, 40, 3), 255, np.uint8), 80) == 1.0
 
 
 def test_lit_frames_get_one_look():
