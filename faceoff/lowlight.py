@@ -46,9 +46,9 @@ def brightened(frame: np.ndarray, gain: float) -> np.ndarray:
 
 def merged(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """The boxes (N,5) of ``first``, each scored the higher of its own score and that of the ``second`` box
-    overlapping it most (IoU >= :data:`MERGE_IOU`), then the ``second`` boxes that overlap none of
-    ``first`` so: the second look confirms faces the first found (never moving or removing one) and adds
-    those only it found."""
+    overlapping it most (IoU >= :data:`MERGE_IOU`), then the ``second`` boxes that overlap no box of
+    ``first`` that much: the second look confirms faces the first found (never moving or removing one)
+    and adds those only it found."""
     if not len(first) or not len(second):
         return np.concatenate([first, second]).astype(first.dtype, copy=False)
     out = first.copy()
