@@ -138,17 +138,18 @@ def test_finds_more_dim_faces_and_the_smoothing_is_why(monkeypatch):
     smoothed (measured: 27, 30 and 39 of 63 faces). The first look's boxes are all kept."""
     detector = build_detector("centerface", runtime="onnxruntime", device="cpu")
     threshold, below = DetectConfig().threshold, DetectConfig().low_light_below
+    frames = list(_dim_or_frames(3))  # the scenes are made once; every look sees the same frames
 
     def found(look) -> int:
         hits = faces = 0
-        for dim, truth in _dim_or_frames(3):
+        for dim, truth in frames:
             boxes_ = look.detect(dim, threshold)[0]
             hits += len(match_boxes(boxes_[boxes_[:, 4] >= threshold, :4], truth)[0])
             faces += len(truth)
         assert faces > 50, faces
         return hits
 
-    for dim, _ in _dim_or_frames(3):  # the first look's boxes are kept, scored at least as before
+    for dim, _ in frames:  # the first look's boxes are kept, scored at least as before
         first, both = (
             detector.detect(dim, threshold)[0],
             LowLightDetector(detector, below).detect(dim, threshold)[0],
