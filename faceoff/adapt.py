@@ -155,7 +155,7 @@ def pseudo_labels(
     max_gap = min(cfg.pseudo_max_gap, params.max_gap)
     tracks = link_detections(detections, params) if len(detections) else []  # it needs one row or more
     for tid, track in enumerate(tracks):
-        if not params.confirmed(track.scores):
+        if not params.confirmed(track.scores, width=track.width()):
             continue
         for f, b, sc in zip(track.frames, track.boxes, track.scores, strict=True):
             tracked.append((f, *map(float, b), float(sc), tid))

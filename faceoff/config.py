@@ -209,6 +209,13 @@ class RegularizeConfig(Section):
         description="tracks: a track with this many detections is kept even without a confident one "
         "(faces persist, false positives flicker; small faces rarely score high); 0 = off.",
     )
+    persistent_max_width: float = Field(
+        64.0,
+        ge=0,
+        description="tracks: ... if its boxes are at most this wide (median, px): the detector scores a face "
+        "this large confidently unless little of it shows, and the larger weak tracks of the dev clips are "
+        "hands, clothes and backs of heads (docs/recall.md); 0 = any width.",
+    )
     link_iou: float = Field(
         0.1,
         ge=0,

@@ -7,8 +7,8 @@ both detections are confident). Then, per track:
 
 - hysteresis: a track is real only if it holds a confident detection (``confident_score``) and at least
   ``min_detections`` detections, or ``persistent_detections`` detections (counted in time: under a
-  stride, in proportion to the share of its frames that were detected); its low-score detections then
-  count too;
+  stride, in proportion to the share of its frames that were detected) of boxes at most
+  ``persistent_max_width`` wide (a small face); its low-score detections then count too;
 - gaps of up to ``max_gap`` frames between its detections are filled by linear interpolation; with a
   detection stride (``detect.stride``) a gap of any length in which no frame was detected is no miss
   and is filled too;
@@ -77,6 +77,7 @@ class TrackParams:
     confident_score: float
     min_detections: int
     persistent_detections: int
+    persistent_max_width: float
     link_iou: float
     link_distance: float
     link_new_distance: float
@@ -98,16 +99,19 @@ class TrackParams:
         """The tracker's parameters from the ``regularize`` section."""
         return params_from(cls, cfg)
 
-    def confirmed(self, scores: list[float], looked_share: float = 1.0) -> bool:
+    def confirmed(self, scores: list[float], looked_share: float = 1.0, width: float = 0.0) -> bool:
         """Hysteresis: is a track with these detection scores a face? ``looked_share``: the share of the
         frames of its span that were detected (a stride): persistence is counted in time, so it needs
-        that share of ``persistent_detections``."""
+        that share of ``persistent_detections``; ``width``: the median width of its boxes, which
+        persistence allows up to ``persistent_max_width``."""
         if len(scores) < self.min_detections:
             return False
         if max(scores) >= self.confident_score:
             return True
+        if self.persistent_detections == 0 or 0 < self.persistent_max_width < width:
+            return False
         needed = max(self.min_detections, math.ceil(self.persistent_detections * looked_share - 1e-9))
-        return self.persistent_detections > 0 and needed <= len(scores)
+        return needed <= len(scores)
 
 
 @dataclass
@@ -115,6 +119,10 @@ class _Track:
     frames: list[int] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+
+    def width(self) -> float:
+        """Median width of its detected boxes."""
+        return float(np.median([b[2] - b[0] for b in self.boxes]))
 
     def predict(self, frame: int) -> np.ndarray:
         """Box expected at ``frame`` from the last two detections (constant velocity)."""
@@ -390,7 +398,7 @@ def track_regularize(
     kept = [
         t
         for t in link_detections(detections, params, detected)
-        if params.confirmed(t.scores, looked_share(t))
+        if params.confirmed(t.scores, looked_share(t), t.width())
     ]
     parts = []
     for track_id, track in enumerate(sorted(kept, key=lambda t: (t.frames[0], t.boxes[0][0]))):

@@ -117,6 +117,18 @@ def test_a_weak_track_counts_once_it_persists(length, score):
     assert _run(_moving(range(length), 100, 100, 2, 0, 20, score=score), 40, off).empty
 
 
+@pytest.mark.parametrize(("size", "kept"), [(20, True), (64, True), (65, False), (175, False)])
+def test_persistence_keeps_small_weak_tracks_only(size, kept):
+    """A weak track that persists is kept up to ``persistent_max_width`` (64 px): a small face. A weak
+    track of larger boxes (kitchen-pass: a 175 px patch of clothes, 0.22 at best over 9 frames) is
+    dropped; 0 lifts the limit, and a confident detection makes it a face whatever its size."""
+    weak = _moving(range(12), 100, 100, 1, 0, size, score=0.21)
+    assert _run(weak, 12, _params())["frame_index"].nunique() == (12 if kept else 0)
+    assert _run(weak, 12, _params(persistent_max_width=0))["frame_index"].nunique() == 12
+    weak.loc[5, "score"] = 0.5
+    assert _run(weak, 12, _params())["frame_index"].nunique() == 12
+
+
 @pytest.mark.parametrize("score", [0.3, 0.35, 0.39])
 def test_a_small_face_seen_briefly_at_a_moderate_score_is_kept(score):
     """At the defaults two detections of 0.3 or more make a face (real clips: an 18-22 px face seen on two
