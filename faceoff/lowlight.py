@@ -1,15 +1,17 @@
-"""A second look at dark frames: the detector also runs on a brightened, smoothed copy of each frame (or
-zoom crop) whose light is low, and the two looks' faces are merged.
+"""A second look at dark and noisy frames: the detector also runs on a brightened or smoothed copy of each
+frame (or zoom crop) whose light is low or whose noise is high, and the two looks' faces are merged.
 
 A frame's light is the 99th percentile of its luma (BT.601, on every 4th pixel of every 4th row) where
 the luma is not clipped (under :data:`CLIPPED`: a lamp or a stage light in the picture, white at any
 exposure, does not make a dark scene lit). Below ``below`` the copy is scaled so that percentile reaches
-:data:`TARGET` (at most :data:`MAX_GAIN` times), then smoothed (a Gaussian of :data:`SMOOTH_SIGMA` px).
-The gain raises the sensor noise with the faces, and the network takes noise for texture: on a dark copy
-of a street crowd it found 48 % of the faces at their own light, 41 % brightened, 74 % brightened and
-smoothed (docs/recall.md). A face both looks found keeps the first look's box, scored as the surer look;
-faces only the copy shows are added. Lit frames cost nothing more. On by default for dark frames only
-(``detect.low_light_below`` 80): in a dim room (147) it also confirmed false tracks (more hidden area).
+:data:`TARGET` (at most :data:`MAX_GAIN` times). Its noise is the standard deviation of the luma's
+sensor noise, estimated from the frame alone (:func:`frame_noise`). A dark or noisy frame's copy (scaled,
+or as it is when only noisy) is smoothed by a Gaussian of :data:`SMOOTH_SIGMA` px: the network takes
+noise for texture. On a dark copy of a street crowd it found 48 % of the faces at their own light, 41 %
+brightened, 74 % brightened and smoothed (docs/recall.md). A face both looks found keeps the first look's
+box, scored as the surer look; faces only the copy shows are added. Clean, lit frames cost nothing
+more. On by default for dark frames (``detect.low_light_below`` 80: in a dim room, 147, it also confirmed
+false tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
 """
 
 from __future__ import annotations
@@ -37,10 +39,28 @@ def frame_gain(frame: np.ndarray, below: float) -> float:
     return min(MAX_GAIN, TARGET / max(light, 1.0))
 
 
+def frame_noise(frame: np.ndarray) -> float:
+    """The standard deviation (luma levels) of the noise in (H,W,3) uint8 RGB ``frame``: Immerkaer's
+    estimate ("Fast noise variance estimation", 1996), the mean absolute response of the 3x3 mask
+    [[1,-2,1],[-2,4,-2],[1,-2,1]] (the product of two second differences: it cancels smooth shading and
+    straight edges), here centred on every 4th row. Clean or compressed video gives 0.2-0.6, a sensor at
+    high gain 3 and more."""
+    n = (frame.shape[0] - 2) // 4 * 4  # centre rows 1, 5, ..., n - 3: each with the rows above and below
+    if n == 0 or frame.shape[1] < 3:
+        return 0.0
+    above, centre, below = (
+        cv2.cvtColor(np.ascontiguousarray(frame[k : k + n : 4]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        for k in (0, 1, 2)
+    )
+    vertical = above - 2 * centre + below
+    response = vertical[:, :-2] - 2 * vertical[:, 1:-1] + vertical[:, 2:]
+    return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
+
+
 def brightened(frame: np.ndarray, gain: float) -> np.ndarray:
-    """``frame`` with its values scaled by ``gain`` (clipped to 0..255), smoothed by a Gaussian of
-    :data:`SMOOTH_SIGMA` px."""
-    lit = np.clip(frame.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+    """``frame`` with its values scaled by ``gain`` (clipped to 0..255; 1: as it is), smoothed by a
+    Gaussian of :data:`SMOOTH_SIGMA` px."""
+    lit = frame if gain == 1.0 else np.clip(frame.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
     return cv2.GaussianBlur(lit, (0, 0), SMOOTH_SIGMA)
 
 
@@ -60,23 +80,36 @@ def merged(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 class LowLightDetector(DetectorWrapper):
-    """A :class:`~faceoff.detectors.base.Detector` that also detects on brightened, smoothed copies of its
-    dark frames and merges the boxes (see the module docstring)."""
+    """A :class:`~faceoff.detectors.base.Detector` that also detects on brightened or smoothed copies of
+    its dark and noisy frames and merges the boxes (see the module docstring). ``below``: the light under
+    which a frame is dark; ``noisy_above``: the noise over which it is noisy; 0 turns either off."""
 
-    def __init__(self, detector: Detector, below: float) -> None:
-        if below <= 0:
-            raise ValueError(f"the low-light level must be above 0, got {below}")
+    def __init__(self, detector: Detector, below: float, noisy_above: float = 0.0) -> None:
+        if below < 0 or noisy_above < 0 or (below == 0 and noisy_above == 0):
+            raise ValueError(
+                f"the low-light level and the noise level must be 0 or more, one above 0; got {below}, "
+                f"{noisy_above}"
+            )
         super().__init__(detector)
         self.below = below
+        self.noisy_above = noisy_above
+
+    def _second_look(self, frame: np.ndarray) -> np.ndarray | None:
+        """The copy of ``frame`` the second look detects on, or None when it needs none."""
+        gain = frame_gain(frame, self.below) if self.below > 0 else 1.0
+        if gain > 1.0 or (self.noisy_above > 0 and frame_noise(frame) > self.noisy_above):
+            return brightened(frame, gain)
+        return None
 
     def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
-        """Boxes (N,5) per frame: the wrapped detector's, merged with the brightened copies'."""
+        """Boxes (N,5) per frame: the wrapped detector's, merged with the copies'."""
         found = self.inner.detect(frames, threshold)
-        gains = [frame_gain(frame, self.below) for frame in frames]
-        dark = [i for i, gain in enumerate(gains) if gain > 1.0]
-        if not dark:
+        copies = [self._second_look(frame) for frame in frames]
+        poor = [i for i, copy in enumerate(copies) if copy is not None]
+        if not poor:
             return found
-        copies = np.stack([brightened(frames[i], gains[i]) for i in dark])
-        for i, more in zip(dark, self.inner.detect(copies, threshold), strict=True):
+        for i, more in zip(
+            poor, self.inner.detect(np.stack([copies[i] for i in poor]), threshold), strict=True
+        ):
             found[i] = merged(found[i], more)
         return found

@@ -21,7 +21,7 @@ from faceoff.stride import RevisitParams, detected_record, revisit, strided
 
 
 def detector_from(cfg: DetectConfig, threads: int | None = None):
-    """The detector the detect section describes, with the second look at dark frames
+    """The detector the detect section describes, with the second look at dark and noisy frames
     (:mod:`faceoff.lowlight`), wrapped in the zoom (:mod:`faceoff.zoom`), and looking at turned frames too
     (:mod:`faceoff.rotations`, one zoom per orientation), each when it is on; detect and the render's
     frame check (the audit) look through it. ``threads`` applies when ``cfg.threads`` is not set.
@@ -40,8 +40,8 @@ def detector_from(cfg: DetectConfig, threads: int | None = None):
         threads=cfg.threads or threads,
         checkpoint=cfg.checkpoint,
     )
-    if cfg.low_light_below > 0:
-        network = LowLightDetector(network, cfg.low_light_below)
+    if cfg.low_light_below > 0 or cfg.noisy_above > 0:
+        network = LowLightDetector(network, cfg.low_light_below, cfg.noisy_above)
 
     def look():  # one orientation's detector: the network (shared), with a zoom of its own
         return ZoomDetector(network, ZoomParams.from_config(cfg)) if cfg.zoom_scale > 1 else network
