@@ -3,6 +3,7 @@
     python benchmarks/real_clips.py build ORIGINS [--out DIR]   # cut the clips, check every sha256
     python benchmarks/real_clips.py check [--out DIR]           # are the clips there and unchanged?
     python benchmarks/real_clips.py dark [--out DIR] [--luma L]  # dark copies of the clips (below)
+    python benchmarks/real_clips.py noisy [--out DIR] [--noise N]  # noisy copies at their own light
 
 ``benchmarks/real_clips.json`` names each clip's origin (public repository, path, commit, the origin
 file's sha256 and licence as its repository states it) and how the clip is cut from it: ``copy``
@@ -15,7 +16,9 @@ COMMIT:PATH > ORIGINS/REPO_OWNER+NAME/PATH``; see docs/recall.md) and lives in
 No fetchable clip is really dark, so ``dark`` derives a dark stage from each clip (:func:`darken`): the
 same frames and timestamps (so the same annotations score them), the light scaled down to a mean luma
 of ``DARK_LUMA`` and sensor noise added, in ``~/.cache/faceoff/real-clips-dark``; point
-``$FACEOFF_REAL_CLIPS`` there to score them (``benchmarks/recall.py --suite real``).
+``$FACEOFF_REAL_CLIPS`` there to score them (``benchmarks/recall.py --suite real``). ``noisy`` makes
+copies at the clips' own light with heavy sensor noise (a camera at high gain), in
+``~/.cache/faceoff/real-clips-noisy``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ DARK_LUMA = 32.0
 """Mean luma (16-235) of a clip's dark copy: a dim stage (goldeneye-cut, the darkest clip, has 48)."""
 DARK_NOISE = 5
 """Strength of the dark copy's temporal luma noise (ffmpeg's ``noise`` filter): a sensor's gain."""
+NOISY_NOISE = 14
+"""Strength of the noisy copy's noise (``noisy``: the clips at their own light, noise of about 8 levels
+standard deviation after the x264 pass: a camera at high gain)."""
 
 
 def clips_dir() -> Path:
@@ -154,11 +160,17 @@ def main() -> None:
     d = sub.add_parser("dark", help="dark copies of the clips, for $FACEOFF_REAL_CLIPS")
     d.add_argument("--out", type=Path, default=Path.home() / ".cache" / "faceoff" / "real-clips-dark")
     d.add_argument("--luma", type=float, default=DARK_LUMA, help="mean luma of the copies (16-235)")
+    n = sub.add_parser("noisy", help="noisy copies of the clips at their own light, for $FACEOFF_REAL_CLIPS")
+    n.add_argument("--out", type=Path, default=Path.home() / ".cache" / "faceoff" / "real-clips-noisy")
+    n.add_argument("--noise", type=int, default=NOISY_NOISE, help="strength of the temporal luma noise")
     args = parser.parse_args()
-    if args.cmd == "dark":
+    if args.cmd in ("dark", "noisy"):
         args.out.mkdir(parents=True, exist_ok=True)
         for clip in load_manifest():
-            gain = darken(clip_path(clip), clip_path(clip, args.out), args.luma)
+            if args.cmd == "dark":
+                gain = darken(clip_path(clip), clip_path(clip, args.out), args.luma)
+            else:  # a mean luma above any clip's: the gain stays 1
+                gain = darken(clip_path(clip), clip_path(clip, args.out), 255.0, args.noise)
             print(f"{clip['clip_id']}: light x {gain:.3f}")
         return
     folder = args.out or clips_dir()
