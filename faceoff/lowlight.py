@@ -9,9 +9,10 @@ sensor noise, estimated from the frame alone (:func:`frame_noise`). A dark or no
 or as it is when only noisy) is smoothed by a Gaussian of :data:`SMOOTH_SIGMA` px: the network takes
 noise for texture. On a dark copy of a street crowd it found 48 % of the faces at their own light, 41 %
 brightened, 74 % brightened and smoothed (docs/recall.md). A face both looks found keeps the first look's
-box, scored as the surer look; faces only the copy shows are added. Clean, lit frames cost nothing
-more. On by default for dark frames (``detect.low_light_below`` 80: in a dim room, 147, it also confirmed
-false tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
+box, scored as the surer look; faces only the copy shows are added. Clean, lit frames cost only the two
+estimates. The zoom's crops reach the noise look rarely: enlarged, they are smoothed already. On by
+default for dark frames (``detect.low_light_below`` 80: in a dim room, 147, it also confirmed false
+tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
 """
 
 from __future__ import annotations
