@@ -158,16 +158,27 @@ def test_the_default_level_looks_again_at_dark_frames_only():
         assert (frame_gain(frame, below) > 1.0) == second, light
 
 
-def _dim_or_frames(seed: int):
-    """Synthetic OR frames with small and masked faces at 10 % of their light with sensor noise (sigma 3
-    grey levels), and their faces."""
+def _or_frames(seed: int, scene_seed: int, light: float, noise: float):
+    """Synthetic OR frames with small and masked faces at ``light`` times their light with sensor noise
+    (sigma ``noise`` grey levels per channel): (frame batch of one, its faces, the clean frame)."""
     rng = np.random.default_rng(seed)
     for k, name in enumerate(("small_faces_720p", "small_faces_1080p", "masked_crowd")):
-        scene, gt = generate_scene(replace(SCENARIOS[name], n_frames=31), 9100 + k)
+        scene, gt = generate_scene(replace(SCENARIOS[name], n_frames=31), scene_seed + k)
         for t in range(0, 31, 10):
             truth = gt[(gt["frame_index"] == t) & ~gt["ignore"]][["x1", "y1", "x2", "y2"]].to_numpy()
-            dim = np.clip(np.rint(scene[t] * 0.1 + rng.normal(0, 3.0, scene[t].shape)), 0, 255)
-            yield dim.astype(np.uint8)[None], truth
+            frame = np.clip(np.rint(scene[t] * light + rng.normal(0, noise, scene[t].shape)), 0, 255)
+            yield frame.astype(np.uint8)[None], truth, scene[t]
+
+
+def _found(look, frames, threshold: float) -> int:
+    """Faces of ``frames`` (from :func:`_or_frames`) that ``look`` finds: a box at ``threshold``, IoU 0.5."""
+    hits = faces = 0
+    for frame, truth, _ in frames:
+        boxes_ = look.detect(frame, threshold)[0]
+        hits += len(match_boxes(boxes_[boxes_[:, 4] >= threshold, :4], truth)[0])
+        faces += len(truth)
+    assert faces > 50, faces
+    return hits
 
 
 def test_finds_more_dim_faces_and_the_smoothing_is_why(monkeypatch):
@@ -176,27 +187,20 @@ def test_finds_more_dim_faces_and_the_smoothing_is_why(monkeypatch):
     smoothed (measured: 27, 30 and 39 of 63 faces). The first look's boxes are all kept."""
     detector = build_detector("centerface", runtime="onnxruntime", device="cpu")
     threshold, below = DetectConfig().threshold, DetectConfig().low_light_below
-    frames = list(_dim_or_frames(3))  # the scenes are made once; every look sees the same frames
-
-    def found(look) -> int:
-        hits = faces = 0
-        for dim, truth in frames:
-            boxes_ = look.detect(dim, threshold)[0]
-            hits += len(match_boxes(boxes_[boxes_[:, 4] >= threshold, :4], truth)[0])
-            faces += len(truth)
-        assert faces > 50, faces
-        return hits
-
-    for dim, _ in frames:  # the first look's boxes are kept, scored at least as before
+    frames = list(_or_frames(3, 9100, 0.1, 3.0))  # the scenes are made once; every look sees the same frames
+    for dim, _, _ in frames:  # the first look's boxes are kept, scored at least as before
         first, both = (
             detector.detect(dim, threshold)[0],
             LowLightDetector(detector, below).detect(dim, threshold)[0],
         )
         np.testing.assert_array_equal(both[: len(first), :4], first[:, :4])
         assert (both[: len(first), 4] >= first[:, 4]).all()
-    plain, smoothed = found(detector), found(LowLightDetector(detector, below))
+    plain, smoothed = (
+        _found(detector, frames, threshold),
+        _found(LowLightDetector(detector, below), frames, threshold),
+    )
     monkeypatch.setattr(lowlight, "SMOOTH_SIGMA", 1e-3)  # a kernel of one pixel: brightened only
-    unsmoothed = found(LowLightDetector(detector, below))
+    unsmoothed = _found(LowLightDetector(detector, below), frames, threshold)
     assert smoothed > max(plain, unsmoothed) + 3, (plain, unsmoothed, smoothed)
 
 
@@ -206,19 +210,8 @@ def test_finds_more_faces_on_noisy_lit_frames():
     without the noise it is never taken."""
     detector = build_detector("centerface", runtime="onnxruntime", device="cpu")
     threshold = DetectConfig().threshold
-    rng = np.random.default_rng(5)
-    plain = looked = faces = 0
-    for k, name in enumerate(("small_faces_720p", "small_faces_1080p", "masked_crowd")):
-        scene, gt = generate_scene(replace(SCENARIOS[name], n_frames=31), 9200 + k)
-        for t in range(0, 31, 10):
-            truth = gt[(gt["frame_index"] == t) & ~gt["ignore"]][["x1", "y1", "x2", "y2"]].to_numpy()
-            assert lowlight.frame_noise(scene[t]) < 3
-            noisy = np.clip(np.rint(scene[t] + rng.normal(0, 8.0, scene[t].shape)), 0, 255)
-            frame = noisy.astype(np.uint8)[None]
-            for look, count in ((detector, 0), (LowLightDetector(detector, 0, 3.0), 1)):
-                found = look.detect(frame, threshold)[0]
-                hits = len(match_boxes(found[found[:, 4] >= threshold, :4], truth)[0])
-                plain, looked = (plain + hits, looked) if count == 0 else (plain, looked + hits)
-            faces += len(truth)
-    assert faces > 50, faces
+    frames = list(_or_frames(5, 9200, 1.0, 8.0))
+    assert all(lowlight.frame_noise(clean) < 3 for _, _, clean in frames)
+    plain = _found(detector, frames, threshold)
+    looked = _found(LowLightDetector(detector, 0, 3.0), frames, threshold)
     assert looked > plain + 3, (plain, looked)
