@@ -10,12 +10,17 @@ or as it is when only noisy) is smoothed by a Gaussian of :data:`SMOOTH_SIGMA` p
 noise for texture. On a dark copy of a street crowd it found 48 % of the faces at their own light, 41 %
 brightened, 74 % brightened and smoothed (docs/recall.md). A face both looks found keeps the first look's
 box, scored as the surer look; faces only the copy shows are added. Clean, lit frames cost only the two
-estimates. The zoom's crops reach the noise look rarely: enlarged, they are smoothed already. On by
+estimates. The zoom's magnified crops (:func:`faceoff.detectors.base.detect_crops`) get the look when
+their own light is low or their frame is noisy: enlarging a crop smooths its noise, which would hide it
+from the estimate, but the network still takes it for texture (a noisy street crowd: 96.0 to 99.5 %
+coverage, docs/recall.md). On by
 default for dark frames (``detect.low_light_below`` 80: in a dim room, 147, it also confirmed false
 tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -95,17 +100,22 @@ class LowLightDetector(DetectorWrapper):
         self.below = below
         self.noisy_above = noisy_above
 
-    def _second_look(self, frame: np.ndarray) -> np.ndarray | None:
-        """The copy of ``frame`` the second look detects on, or None when it needs none."""
-        gain = frame_gain(frame, self.below) if self.below > 0 else 1.0
-        if gain > 1.0 or (self.noisy_above > 0 and frame_noise(frame) > self.noisy_above):
-            return brightened(frame, gain)
+    def _noisy(self, frame: np.ndarray) -> bool:
+        """Whether ``frame``'s noise calls for the smoothed look."""
+        return self.noisy_above > 0 and frame_noise(frame) > self.noisy_above
+
+    def _second_look(self, image: np.ndarray, noisy: bool) -> np.ndarray | None:
+        """The copy of ``image`` (a frame or a crop) the second look detects on, or None when it needs none:
+        brightened when it is dark, smoothed too when it is dark or ``noisy``."""
+        gain = frame_gain(image, self.below) if self.below > 0 else 1.0
+        if gain > 1.0 or noisy:
+            return brightened(image, gain)
         return None
 
-    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
-        """Boxes (N,5) per frame: the wrapped detector's, merged with the copies'."""
-        found = self.inner.detect(frames, threshold)
-        copies = [self._second_look(frame) for frame in frames]
+    def _looked(self, images: np.ndarray, threshold: float, noisy: list[bool]) -> list[np.ndarray]:
+        """Boxes (N,5) per image: the wrapped detector's, merged with those of the images' copies."""
+        found = self.inner.detect(images, threshold)
+        copies = [self._second_look(image, n) for image, n in zip(images, noisy, strict=True)]
         poor = [i for i, copy in enumerate(copies) if copy is not None]
         if not poor:
             return found
@@ -114,3 +124,16 @@ class LowLightDetector(DetectorWrapper):
         ):
             found[i] = merged(found[i], more)
         return found
+
+    def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
+        """Boxes (N,5) per frame: the wrapped detector's, merged with the copies'."""
+        return self._looked(frames, threshold, [self._noisy(frame) for frame in frames])
+
+    def detect_crops(
+        self, crops: np.ndarray, threshold: float, frames: np.ndarray, owners: Sequence[int]
+    ) -> list[np.ndarray]:
+        """Boxes (N,5) per magnified crop of ``frames`` (``owners``: each crop's frame): as :meth:`detect`,
+        but a crop is noisy when its frame is (enlarging a crop smooths its noise, not what the network
+        makes of it); its light is its own."""
+        noisy = {i: self._noisy(frames[i]) for i in set(owners)}
+        return self._looked(crops, threshold, [noisy[i] for i in owners])

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from faceoff.config import DetectConfig, params_from
-from faceoff.detectors.base import Detector, DetectorWrapper, empty_boxes
+from faceoff.detectors.base import Detector, DetectorWrapper, detect_crops, empty_boxes
 from faceoff.detectors.nms import nms
 
 __all__ = ["ZoomDetector", "ZoomParams"]
@@ -128,7 +128,8 @@ class ZoomDetector(DetectorWrapper):
                 owners.append((i, ox, oy))
         zoomed: list[list[np.ndarray]] = [[] for _ in frames]
         if crops:  # one detector call for the whole batch's crops
-            for (i, ox, oy), boxes in zip(owners, self.inner.detect(np.stack(crops), threshold), strict=True):
+            looked = detect_crops(self.inner, np.stack(crops), threshold, frames, [o[0] for o in owners])
+            for (i, ox, oy), boxes in zip(owners, looked, strict=True):
                 boxes = boxes.copy()
                 boxes[:, :4] = boxes[:, :4] / p.scale + (ox, oy, ox, oy)
                 keep = (boxes[:, 2] - boxes[:, 0]) < p.max_face

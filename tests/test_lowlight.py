@@ -18,6 +18,7 @@ from faceoff.lowlight import MAX_GAIN, TARGET, LowLightDetector, brightened, fra
 from faceoff.metrics import match_boxes
 from faceoff.stages.detect import detector_from
 from faceoff.synth.orscene import SCENARIOS, generate_scene
+from faceoff.zoom import ZoomDetector, ZoomParams
 
 
 class Spy:
@@ -147,6 +148,27 @@ def test_noisy_lit_frames_get_a_smoothed_look():
         spy = Spy([np.zeros((0, 5), np.float32)])
         LowLightDetector(spy, 80, level).detect(frames, 0.15)
         assert len(spy.seen) == 1
+
+
+def test_zoom_crops_of_a_noisy_frame_get_the_smoothed_look():
+    """The zoom's crop of a noisy lit frame is looked at again, smoothed at its own light, though the
+    enlarged crop alone reads as clean (enlarging smooths the noise the network still sees); the crop of
+    a clean frame is not. Calls: the frames, the noisy frame's copy, the two crops, one crop's copy."""
+    rng = np.random.default_rng(1)
+    clean = np.full((2, 128, 128, 3), 140, np.uint8)
+    frames = clean.copy()
+    frames[0] = np.clip(np.rint(clean[0] + rng.normal(0, 8, clean[0].shape)), 0, 255).astype(np.uint8)
+    small = boxes((56, 56, 68, 70, 0.3))
+    none = np.zeros((0, 5), np.float32)
+    spy = Spy([small, small], [none], [none, none], [none])
+    params = ZoomParams.from_config(DetectConfig())
+    ZoomDetector(LowLightDetector(spy, 80, 3), params).detect(frames, 0.15)
+    crops, copies = spy.seen[2], spy.seen[3]
+    assert len(spy.seen) == 4 and len(crops) == 2 and len(copies) == 1
+    assert crops.shape[1] == round(params.window * params.scale) > params.window
+    assert lowlight.frame_noise(crops[0]) < 3 < lowlight.frame_noise(frames[0])
+    assert abs(float(copies[0].mean()) - float(crops[0].mean())) < 1  # no gain: the frame is lit
+    assert float(copies[0].std()) < 0.75 * float(crops[0].std())  # smoothed (the enlarged noise less so)
 
 
 def test_the_default_level_looks_again_at_dark_frames_only():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -48,6 +48,19 @@ class DetectorWrapper:
         self.name = detector.name
         self.weights_sha256 = detector.weights_sha256
         self.runtime = detector.runtime
+
+
+def detect_crops(
+    detector: Detector, crops: np.ndarray, threshold: float, frames: np.ndarray, owners: Sequence[int]
+) -> list[np.ndarray]:
+    """``detector``'s boxes on magnified ``crops`` (B,h,w,3) of ``frames`` (``owners[k]``: the index in
+    ``frames`` of the frame crop ``k`` was cut from), as :meth:`Detector.detect` finds them, unless the
+    detector judges a crop by its whole frame (``detect_crops`` of its own: the second look at noisy
+    frames, whose noise an enlarged crop hides)."""
+    own = getattr(detector, "detect_crops", None)
+    if own is not None:
+        return own(crops, threshold, frames, owners)
+    return detector.detect(crops, threshold)
 
 
 DetectorFactory = Callable[..., Detector]
