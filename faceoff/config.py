@@ -99,10 +99,10 @@ class DetectConfig(Section):
         le=255,
         description="... and at noisy frames: frames whose luma noise (its standard deviation in levels, "
         "estimated from the frame alone: faceoff/lowlight.py) is above this are detected again on a "
-        "smoothed copy, merged the same way (the zoom's magnified crops are smoothed by their enlarging). "
-        "The network takes heavy sensor noise for texture: on the real dev clips with noise of 8 levels "
-        "added, a street crowd's coverage 88.7 -> 96.0 %, its longest leak 24 -> 8 frames, for more hidden "
-        "area and 2-2.5x the detection time on such video. Clean video measures 0.2-0.6, the synthetic "
+        "smoothed copy, merged the same way; the zoom's magnified crops of such a frame too. The network "
+        "takes heavy sensor noise for texture: on the real dev clips with noise of 8 levels added, a street "
+        "crowd's coverage 88.7 -> 99.5 %, its longest leak 24 -> 2 frames, for more hidden area and 2-4x "
+        "the detection time on such video. Clean video measures 0.2-0.6, the synthetic "
         "suite at most 2.3 and the dark copies at most 2.7, so they get no look of it (docs/recall.md); "
         "0 = off.",
     )
