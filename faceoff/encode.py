@@ -65,7 +65,7 @@ from faceoff import yuv
 from faceoff.atomic import commit, partial_path, remove_stale_partials
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import ffmpeg_exe, tail
-from faceoff.probe import ProbeInfo, display_properties, stream_picture
+from faceoff.probe import ProbeInfo, display_matrix, display_properties, stream_picture
 
 SHOWN = {  # how a frame is shown, as verification names it
     "sample_aspect": "pixel aspect",
@@ -392,9 +392,7 @@ class VideoWriter:
                 if wrong:
                     raise VideoError(out, "; ".join(wrong))
                 self.verification.update(shown, sample_aspect=list(info.sample_aspect))
-                if frame.rotation not in (0, 0.0) or any(
-                    "DISPLAYMATRIX" in str(sd.type) for sd in frame.side_data
-                ):
+                if frame.rotation not in (0, 0.0) or display_matrix(frame) is not None:
                     raise VideoError(out, f"output carries a display rotation ({frame.rotation})")
                 if (frame.width, frame.height) != (info.width, info.height):
                     raise VideoError(out, f"decoded output is {frame.width}x{frame.height}")

@@ -25,6 +25,7 @@ import json
 import re
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
@@ -195,13 +196,25 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def display_matrix(frame: av.VideoFrame) -> bytes | None:
+    """The 36 bytes of ``frame``'s display matrix side data, or None when it has none. PyAV 18.1 made
+    ``frame.side_data`` a mapping from type to entry (iterating it gives the types); earlier versions
+    iterate over the entries: both are read."""
+    side = frame.side_data
+    entries = side.values() if isinstance(side, Mapping) else side
+    for sd in entries:
+        if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
+            return bytes(sd)[:36]
+    return None
+
+
 def _is_mirrored(frame: av.VideoFrame) -> bool:
     """True when the frame's display matrix contains a flip (negative determinant)."""
-    for sd in frame.side_data:
-        if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX"):
-            m = struct.unpack("<9i", bytes(sd)[:36])
-            return m[0] * m[4] - m[1] * m[3] < 0
-    return False
+    matrix = display_matrix(frame)
+    if matrix is None:
+        return False
+    m = struct.unpack("<9i", matrix)
+    return m[0] * m[4] - m[1] * m[3] < 0
 
 
 AVERROR_INVALIDDATA = 1094995529  # FFmpeg's "Invalid data found when processing input" (negated)

@@ -16,7 +16,7 @@ from faceoff.decode import iter_frames, iter_yuv
 from faceoff.encode import ALLOWED_CONTAINER_TAGS, ALLOWED_STREAM_TAGS, VideoWriter
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import run_ffmpeg
-from faceoff.probe import probe_video
+from faceoff.probe import display_matrix, probe_video
 from faceoff.synth import pattern_frames, pattern_index
 
 SECRET_META = {
@@ -88,7 +88,7 @@ def test_rotated_source_written_upright(make_clip, tmp_path, rotation):
     with av.open(str(out)) as c:
         frame = next(c.decode(video=0))
         assert frame.rotation == 0
-        assert not [sd for sd in frame.side_data if "DISPLAYMATRIX" in str(sd.type)]
+        assert display_matrix(frame) is None
         coded = frame.to_ndarray(format="rgb24")
     expected = np.rot90(pattern_frames(1, 160, 96)[0], rotation // 90)
     assert np.abs(coded.astype(int) - expected).mean() < 3  # stored upright

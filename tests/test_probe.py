@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 
+import av
 import numpy as np
 import pytest
 
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import run_ffmpeg
-from faceoff.probe import ProbeInfo, probe_video, read_probe, write_probe
+from faceoff.probe import ProbeInfo, display_matrix, probe_video, read_probe, write_probe
 
 VFR_TIMES = [0.0, 0.04, 0.1, 0.13, 0.2, 0.33, 0.34, 0.35, 0.5, 0.61, 0.62, 0.7]
 
@@ -107,6 +109,16 @@ def test_probe_json_without_pixel_aspect_reads_as_square(make_clip, tmp_path):
     out.write_text(json.dumps(old))
     with pytest.raises(VideoError, match="lacks"):
         read_probe(out)
+
+
+def test_display_matrix_read_from_the_first_frame(make_clip):
+    """The display matrix side data is found whatever PyAV's side-data container looks like (18.1 made
+    it a mapping of type to entry): a rotated clip's matrix turns by its rotation, a plain clip has none."""
+    with av.open(str(make_clip(rotation=90))) as c:
+        m = struct.unpack("<9i", display_matrix(next(c.decode(video=0))))
+    assert (m[0], m[1], m[3], m[4]) == (0, -(1 << 16), 1 << 16, 0)  # 16.16 fixed point: a quarter turn
+    with av.open(str(make_clip())) as c:
+        assert display_matrix(next(c.decode(video=0))) is None
 
 
 def test_mirrored_display_matrix_rejected(make_clip):
