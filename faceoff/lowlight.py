@@ -20,6 +20,7 @@ tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import cv2
@@ -99,6 +100,9 @@ class LowLightDetector(DetectorWrapper):
         super().__init__(detector)
         self.below = below
         self.noisy_above = noisy_above
+        # the last batch of frames detect() judged, and its verdicts, which detect_crops() reuses for the
+        # zoom's crops of that batch (a weak reference: the batch is not kept alive)
+        self._judged: tuple[weakref.ref[np.ndarray], list[bool]] | None = None
 
     def _noisy(self, frame: np.ndarray) -> bool:
         """Whether ``frame``'s noise calls for the smoothed look."""
@@ -127,7 +131,9 @@ class LowLightDetector(DetectorWrapper):
 
     def detect(self, frames: np.ndarray, threshold: float) -> list[np.ndarray]:
         """Boxes (N,5) per frame: the wrapped detector's, merged with the copies'."""
-        return self._looked(frames, threshold, [self._noisy(frame) for frame in frames])
+        noisy = [self._noisy(frame) for frame in frames]
+        self._judged = (weakref.ref(frames), noisy)
+        return self._looked(frames, threshold, noisy)
 
     def detect_crops(
         self, crops: np.ndarray, threshold: float, frames: np.ndarray, owners: Sequence[int]
@@ -135,5 +141,9 @@ class LowLightDetector(DetectorWrapper):
         """Boxes (N,5) per magnified crop of ``frames`` (``owners``: each crop's frame): as :meth:`detect`,
         but a crop is noisy when its frame is (enlarging a crop smooths its noise, not what the network
         makes of it); its light is its own."""
-        noisy = {i: self._noisy(frames[i]) for i in set(owners)}
+        judged = self._judged
+        if judged is not None and judged[0]() is frames:  # the batch detect() saw: its noise is known
+            noisy = judged[1]
+        else:
+            noisy = {i: self._noisy(frames[i]) for i in set(owners)}
         return self._looked(crops, threshold, [noisy[i] for i in owners])
