@@ -305,7 +305,7 @@ def _model_output_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faceoff", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="faceoff", description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--version", action="version", version=f"faceoff {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

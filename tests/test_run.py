@@ -214,3 +214,11 @@ def test_step_progress_in_a_log_is_a_plain_line_when_steps_change(tmp_path):
         "faceoff run: 6/8 jobs (75%), step 6",
         "faceoff run: 8/8 jobs (100%), step 8, frames",
     ]
+
+
+def test_help_says_what_the_command_is(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "one subcommand per stage, each usable standalone on one video." in text
