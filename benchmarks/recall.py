@@ -2,16 +2,16 @@
 temporal regularisation, and for deface as a baseline.
 
     .venv/bin/python benchmarks/recall.py [--quick | --suite full] [--workdir DIR] [--no-deface]
-        [--detect JSON] [--systems NAME ...] [--runs NAME] [--reuse]
+        [--detect JSON] [--regularize JSON] [--systems NAME ...] [--runs NAME] [--reuse]
 
 The clips come from :func:`faceoff.synth.orscene.benchmark_suite` (masked crowds, occlusions, head
 turns, fast motion, small faces at 720p, lighting changes, a mixed scene) and are written once into
 ``WORKDIR/clips`` (reused while the config and seed are unchanged). Each clip goes through the real
 stages: ``run_detect`` (DetectConfig defaults, or ``--detect`` JSON over them) and ``run_regularize``
-with every method that ``RegularizeConfig.method`` allows; :func:`faceoff.evaluate.evaluate_video` scores
-detections and tracks against the ground truth (non-``ignore`` faces; recall/precision at IoU 0.5;
-coverage = share of faces with at least 90 % of their box inside the rendered region, RenderConfig
-defaults).
+with every method that ``RegularizeConfig.method`` allows (``--regularize`` JSON over their defaults);
+:func:`faceoff.evaluate.evaluate_video` scores detections and tracks against the ground truth
+(non-``ignore`` faces; recall/precision at IoU 0.5; coverage = share of faces with at least 90 % of
+their box inside the rendered region, RenderConfig defaults).
 
 deface (when importable) runs as its CLI does by default: ``deface.centerface.CenterFace`` on every
 full-resolution frame, threshold 0.2, no temporal smoothing. Its recall/precision use its raw boxes;
@@ -24,7 +24,8 @@ what detection cost: frames detected (of all frames; with ``detect.stride`` the 
 skipped frames detected again), detector calls on whole frames and the detect stage's wall time.
 ``--systems`` limits the regularisers run (e.g. ``tracks``); ``--runs`` names the folder of the box
 tables, so several settings can keep theirs, and ``--reuse`` scores them again (e.g. after a change to
-regularize) without detecting again (deface's boxes too, while the video is the same).
+regularize, or with ``--regularize``) without detecting again (deface's boxes too, while the video is the
+same).
 
 ``--suite real`` scores the real-footage dev set instead (:mod:`benchmarks.real_clips`: the clips in
 ``$FACEOFF_REAL_CLIPS``, annotations in ``benchmarks/real/annotations``; run with the repository root
@@ -96,11 +97,13 @@ def methods() -> list[str]:
 NO_FOLLOW = "tracks, no following"
 
 
-def regularizers() -> dict[str, RegularizeConfig]:
-    """The systems after detection: every method at its defaults, and tracks without following."""
+def regularizers(over: dict | None = None) -> dict[str, RegularizeConfig]:
+    """The systems after detection: every method at its defaults (``over``: settings over them), and
+    tracks without following."""
+    over = over or {}
     return {
-        **{m: RegularizeConfig(method=m) for m in methods()},
-        NO_FOLLOW: RegularizeConfig(follow_frames=0),
+        **{m: RegularizeConfig(**{**over, "method": m}) for m in methods()},
+        NO_FOLLOW: RegularizeConfig(**{**over, "follow_frames": 0}),
     }
 
 
@@ -167,11 +170,12 @@ def score_clip(
     systems: list[str] | None = None,
     runs: str = "runs",
     reuse: bool = False,
+    regularize: dict | None = None,
 ) -> dict[str, dict]:
     """{system: {"eval": evaluate(...) dict, "coverage": coverage(...) dict, "collateral":
     collateral(...) dict, "seconds": float}}, and "cost": frames, frames detected, detector calls,
     detect seconds. ``reuse``: take the detections (and their cost) that an earlier run with the same
-    detect parameters left in ``runs``."""
+    detect parameters left in ``runs``; ``regularize``: settings over the regularisers' defaults."""
     from faceoff.evaluate import collateral, coverage, evaluate_video
     from faceoff.metrics import evaluate
 
@@ -204,7 +208,7 @@ def score_clip(
         cost_path.write_text(json.dumps(cost))
     render = RenderConfig()
     results: dict[str, dict] = {"cost": cost}
-    chosen = {m: r for m, r in regularizers().items() if not systems or m in systems}
+    chosen = {m: r for m, r in regularizers(regularize).items() if not systems or m in systems}
     for k, (method, reg) in enumerate(chosen.items()):
         t = time.perf_counter()
         tracks = run_regularize(det_path, info, reg, out_dir / f"tracks-{k}.parquet", video=video)
@@ -454,6 +458,7 @@ def run_real(args, detect: DetectConfig, work: Path) -> None:
             args.systems,
             args.runs,
             args.reuse,
+            json.loads(args.regularize),
         )
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in per_clip[cid].items() if s != "cost")
         print(
@@ -463,7 +468,8 @@ def run_real(args, detect: DetectConfig, work: Path) -> None:
         )
     print(
         f"\n# Real footage: {len(clips)} clips from {clips_dir()}, {os.cpu_count()} cores, "
-        f"{time.perf_counter() - start:.0f} s. Detector: {detect.model_dump()}"
+        f"{time.perf_counter() - start:.0f} s. Detector: {detect.model_dump()}. "
+        f"Regularize over the defaults: {args.regularize}"
     )
     print_real_tables(per_clip, frames)
     if args.json:
@@ -483,6 +489,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="clip ids (or prefixes) to run")
     parser.add_argument("--json", help="also write all results to this JSON file")
     parser.add_argument("--detect", default="{}", help="JSON of detect settings over the defaults")
+    parser.add_argument(
+        "--regularize", default="{}", help="JSON of regularize settings over the defaults (every system)"
+    )
     parser.add_argument("--systems", nargs="*", help="regularisers to run (default: all), e.g. tracks")
     parser.add_argument("--runs", default="runs", help="folder (under WORKDIR) for the box tables")
     parser.add_argument(
@@ -492,6 +501,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     detect = DetectConfig(**json.loads(args.detect))
+    RegularizeConfig(**json.loads(args.regularize))  # a wrong key fails here, not after the first clip
     kind = "quick" if args.quick else args.suite
     work = Path(args.workdir)
     if kind == "real":
@@ -515,6 +525,7 @@ def main() -> None:
             args.systems,
             args.runs,
             args.reuse,
+            json.loads(args.regularize),
         )
         r = per_clip[clip_id]
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items() if s != "cost")
@@ -525,7 +536,8 @@ def main() -> None:
         )
     print(
         f"\n# Synthetic OR benchmark, suite {kind!r}: {len(suite)} clips, {os.cpu_count()} cores, "
-        f"{time.perf_counter() - start:.0f} s. Detector: {detect.model_dump()}"
+        f"{time.perf_counter() - start:.0f} s. Detector: {detect.model_dump()}. "
+        f"Regularize over the defaults: {args.regularize}"
     )
     print("(paper, real OR video: recall 88.05 % -> 93.45 % with temporal regularisation)")
     print_tables(per_clip)
