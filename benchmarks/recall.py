@@ -458,7 +458,7 @@ def run_real(args, detect: DetectConfig, work: Path) -> None:
             args.systems,
             args.runs,
             args.reuse,
-            json.loads(args.regularize),
+            args.regularize,
         )
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in per_clip[cid].items() if s != "cost")
         print(
@@ -501,7 +501,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     detect = DetectConfig(**json.loads(args.detect))
-    RegularizeConfig(**json.loads(args.regularize))  # a wrong key fails here, not after the first clip
+    args.regularize = json.loads(args.regularize)
+    RegularizeConfig(**args.regularize)  # a wrong key fails here, not after the first clip
     kind = "quick" if args.quick else args.suite
     work = Path(args.workdir)
     if kind == "real":
@@ -525,7 +526,7 @@ def main() -> None:
             args.systems,
             args.runs,
             args.reuse,
-            json.loads(args.regularize),
+            args.regularize,
         )
         r = per_clip[clip_id]
         line = ", ".join(f"{s} {_pct(v['eval']['recall'])}" for s, v in r.items() if s != "cost")
