@@ -20,7 +20,8 @@ Memory: nothing accumulates across batches in our code (one reader per call, bat
 kept). decord does accumulate when its consumer is slow: with detection between ``get_batch`` calls a
 7,500-frame 640x360 clip grew RSS by 3.6-4.4 GB (num_threads 0 or 1; decoding alone stayed flat), and the
 growth scales with video length. PyAV with the same consumer stayed flat at ~0.97 GB in all. Hence PyAV
-is the default; decord stays available and still cross-checks the frame count in the probe.
+is the default; decord stays available and still cross-checks the frame count in the probe (where it
+can open the file).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ time-base denominator), so an output probes to the same ``pts``/``pts_time`` as 
 
 Frame count and timestamps come from the packet index (demuxing without decoding), never from the
 container's ``nb_frames``; the index is cross-checked against ``nb_frames`` (where the container has it),
-against decord's ``len(VideoReader)`` and against the first decoded frame, and any disagreement is a
+against decord's ``len(VideoReader)`` (where decord can open the file: not a stream-written Matroska,
+WebM or GIF without a duration) and against the first decoded frame, and any disagreement is a
 :class:`~faceoff.errors.VideoError` (fail closed). Packets that the demuxer marks *discard* (frames an
 edit list hides, e.g. after ``ffmpeg -ss ... -c copy``) are not frames; decord 0.6.0 still counts them,
 so such files are rejected by the decord cross-check: re-encode them first.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import struct
 import time
@@ -97,6 +99,8 @@ DISPLAY_FIELDS = (
     "color_transfer",
 )
 PROBE_FORMAT = "faceoff.probe/1"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -252,7 +256,11 @@ def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
     raise VideoError(path, "no decodable video frames: the video data is damaged or empty")
 
 
-def _decord_count(path: Path) -> int:
+def _decord_count(path: Path) -> int | None:
+    """decord's frame count of ``path``: a second demuxer's opinion of the packet index. None when decord
+    cannot open a file that PyAV demuxed and decoded: its FFmpeg 4.1 counts frames from the container's
+    duration, which a recording written as a stream (Matroska or WebM from a live capture, a GIF) lacks,
+    and knows fewer codecs. The decoders then check every frame's pts against the index instead."""
     import decord
 
     try:
@@ -260,7 +268,13 @@ def _decord_count(path: Path) -> int:
         n = len(vr)
         del vr
     except Exception as exc:  # decord raises DECORDError/RuntimeError with C++ text
-        raise VideoError(path, f"decord cannot open the video: {decoder_cause(exc)}") from exc
+        log.warning(
+            "%s: no second frame count (decord: %s); the packet index alone counts the frames, "
+            "and decoding checks each frame against it",
+            path,
+            decoder_cause(exc),
+        )
+        return None
     return n
 
 
@@ -421,7 +435,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
     width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
 
     n_decord = _decord_count(p)
-    if n_decord != len(pts):
+    if n_decord is not None and n_decord != len(pts):
         extra = f"; {discarded} packets are hidden by an edit list, re-encode the file" if discarded else ""
         raise VideoError(p, f"decord counts {n_decord} frames but the packet index has {len(pts)}{extra}")
 

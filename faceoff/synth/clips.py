@@ -249,6 +249,15 @@ def write_truncated(src: str | Path, dst: str | Path, fraction: float = 0.5) -> 
     return dst
 
 
+def write_live_matroska(src: str | Path, dst: str | Path) -> Path:
+    """Remux ``src`` into ``dst`` as a live capture writes Matroska (``-live 1``: the muxer never seeks
+    back, so the file has no duration and no cue index), e.g. a recorder or browser writing WebM/MKV as it
+    films. Every frame is there with its timestamp; only the header's totals are missing."""
+    dst = Path(dst)
+    run_ffmpeg(["-i", str(src), "-map", "0", "-c", "copy", "-f", "matroska", "-live", "1", str(dst)], dst)
+    return dst
+
+
 def _mp4_boxes(data: bytes) -> list[tuple[str, int, int]]:
     """Top-level ISO-BMFF boxes of ``data`` as ``(type, payload_start, end)``."""
     boxes, pos = [], 0

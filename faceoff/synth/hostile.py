@@ -14,7 +14,7 @@ index, white block top-left), so order and orientation can be checked after deco
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from faceoff.synth.clips import (
     write_audio,
     write_clip,
     write_garbage_payload,
+    write_live_matroska,
     write_truncated,
 )
 
@@ -85,6 +86,20 @@ def _garbage(path: Path) -> None:
         write_garbage_payload(src, path, seed=1)
     finally:
         src.unlink(missing_ok=True)
+
+
+def _live_matroska(n: int) -> Callable[[Path], None]:
+    """A Matroska file as a live capture writes it: no duration, no cues (:func:`write_live_matroska`)."""
+
+    def make(path: Path) -> None:
+        src = path.with_name(f"_src_{path.name}")
+        try:
+            write_clip(src, pattern_frames(n, 64, 48))
+            write_live_matroska(src, path)
+        finally:
+            src.unlink(missing_ok=True)
+
+    return make
 
 
 def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
@@ -175,6 +190,7 @@ CASES: dict[str, HostileCase] = {
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
+    "mkv_live": replace(_ok("live_capture.mkv", 7, (64, 48)), make=_live_matroska(7)),
     "mov": _ok("quicktime.mov", 6, (64, 48)),
 }
 
