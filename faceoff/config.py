@@ -10,10 +10,10 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from faceoff import __version__
 from faceoff.errors import ConfigError
@@ -34,7 +34,18 @@ VIDEO_EXTENSIONS = (
     "m2ts",
     "ts",
     "mxf",
+    # bare H.264/HEVC streams, as some recorders dump them: taken so that the probe says what to do with
+    # them (they carry no timestamps to keep), not passed over in silence
+    "h264",
+    "264",
+    "h265",
+    "265",
+    "hevc",
 )
+
+
+# A file extension; YAML reads `264` as a number, which is taken as the extension it spells.
+Extension = Annotated[str, BeforeValidator(lambda v: str(v) if type(v) is int else v)]
 
 
 class Section(BaseModel):
@@ -668,7 +679,7 @@ class Config(BaseModel):
         description="Folders and/or glob patterns of videos (ignored when `samples` is set).",
     )
     samples: str | None = Field(None, description="TSV sample sheet with columns `id` and `path`.")
-    extensions: list[str] = Field(
+    extensions: list[Extension] = Field(
         default_factory=lambda: list(VIDEO_EXTENSIONS),
         description="File extensions taken from input folders.",
     )

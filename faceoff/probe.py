@@ -89,6 +89,8 @@ COLOR_TRANSFERS = {
     17: "smpte428",
     18: "arib-std-b67",
 }
+# FFmpeg's demuxers of bare elementary streams: no container, so no timestamps to keep
+RAW_STREAM_FORMATS = frozenset({"h264", "hevc", "mpegvideo", "m4v", "h263", "vvc", "obu"})
 # ProbeInfo's fields that say how a frame is shown (display_properties' keys): the output keeps them
 DISPLAY_FIELDS = (
     "sample_aspect",
@@ -401,7 +403,17 @@ def probe_video(path: str | Path) -> ProbeInfo:
                     discarded += 1
                     continue
                 if pkt.pts is None:
-                    raise VideoError(p, f"video packet #{len(pts) + discarded} has no timestamp")
+                    raw = container.format.name in RAW_STREAM_FORMATS
+                    raise VideoError(
+                        p,
+                        f"video packet #{len(pts) + discarded} has no timestamp"
+                        + (
+                            f": a raw {codec} stream without a container; put it into one at its "
+                            f"frame rate first, e.g. ffmpeg -r 25 -i {p.name} -c copy {p.stem}.mp4"
+                            if raw
+                            else ""
+                        ),
+                    )
                 pts.append(int(pkt.pts))
                 durations[int(pkt.pts)] = int(pkt.duration or 0)
         except av.FFmpegError as exc:

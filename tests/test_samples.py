@@ -83,3 +83,12 @@ def test_pseudonyms_are_keyed_stable_and_mapped(tmp_path):
     assert {(r["id"], r["pseudonym"], r["path"]) for r in rows} == {
         (i, pseudonym(i, b"k1"), p) for i, p in samples.items()
     }
+
+
+def test_numeric_extension_from_yaml(tmp_path):
+    """`extensions: [264]` in YAML is a number: it is taken as the extension it spells."""
+    _touch(tmp_path / "v" / "cam1.264")
+    _touch(tmp_path / "v" / "cam2.mp4")
+    cfg = validate_config({"inputs": [str(tmp_path / "v")], "extensions": [264]})
+    assert cfg.extensions == ["264"]
+    assert list(resolve_samples(cfg)) == ["cam1"]

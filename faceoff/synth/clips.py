@@ -258,6 +258,14 @@ def write_live_matroska(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
+def write_raw_stream(src: str | Path, dst: str | Path) -> Path:
+    """Copy ``src``'s H.264 video into ``dst`` as a bare Annex B stream, with no container: the frames
+    without their timestamps, as some recorders dump them."""
+    dst = Path(dst)
+    run_ffmpeg(["-i", str(src), "-map", "0:v:0", "-c", "copy", "-f", "h264", str(dst)], dst)
+    return dst
+
+
 def _mp4_boxes(data: bytes) -> list[tuple[str, int, int]]:
     """Top-level ISO-BMFF boxes of ``data`` as ``(type, payload_start, end)``."""
     boxes, pos = [], 0

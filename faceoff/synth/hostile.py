@@ -25,6 +25,7 @@ from faceoff.synth.clips import (
     write_clip,
     write_garbage_payload,
     write_live_matroska,
+    write_raw_stream,
     write_truncated,
 )
 
@@ -88,14 +89,14 @@ def _garbage(path: Path) -> None:
         src.unlink(missing_ok=True)
 
 
-def _live_matroska(n: int) -> Callable[[Path], None]:
-    """A Matroska file as a live capture writes it: no duration, no cues (:func:`write_live_matroska`)."""
+def _remuxed(n: int, remux: Callable[[Path, Path], object]) -> Callable[[Path], None]:
+    """A clip of ``n`` frames written by ``remux(source, path)`` from a plain MP4 clip."""
 
     def make(path: Path) -> None:
-        src = path.with_name(f"_src_{path.name}")
+        src = path.with_name(f"_src_{path.stem}.mp4")
         try:
             write_clip(src, pattern_frames(n, 64, 48))
-            write_live_matroska(src, path)
+            remux(src, path)
         finally:
             src.unlink(missing_ok=True)
 
@@ -169,6 +170,12 @@ CASES: dict[str, HostileCase] = {
     "garbage_packets": HostileCase(
         "garbage_packets.mp4", "error", _garbage, cause=r"cannot be decoded.*damaged"
     ),
+    "raw_h264": HostileCase(
+        "raw_stream.h264",
+        "error",
+        _remuxed(6, write_raw_stream),
+        cause=r"no timestamp: a raw h264 stream without a container; put it into one",
+    ),
     # -- must be processed completely --------------------------------------------------------------
     "odd_641x359": _ok("odd_641x359.mp4", 3, (641, 359)),
     "h264_10bit": _ok("h264_10bit.mp4", 6, (64, 48), pix_fmt="yuv420p10le"),
@@ -190,7 +197,8 @@ CASES: dict[str, HostileCase] = {
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
-    "mkv_live": replace(_ok("live_capture.mkv", 7, (64, 48)), make=_live_matroska(7)),
+    # a live capture's Matroska: no duration, no cues
+    "mkv_live": replace(_ok("live_capture.mkv", 7, (64, 48)), make=_remuxed(7, write_live_matroska)),
     "mov": _ok("quicktime.mov", 6, (64, 48)),
 }
 
