@@ -16,7 +16,10 @@ against decord's ``len(VideoReader)`` (where decord can open the file: not a str
 WebM or GIF without a duration) and against the first decoded frame, and any disagreement is a
 :class:`~faceoff.errors.VideoError` (fail closed). Packets that the demuxer marks *discard* (frames an
 edit list hides, e.g. after ``ffmpeg -ss ... -c copy``) are not frames; decord 0.6.0 still counts them,
-so such files are rejected by the decord cross-check: re-encode them first.
+so such files are rejected by the decord cross-check: re-encode them first. Nor are the frames of a file
+cut from a stream (an MPEG-TS recording started mid-stream) that come before its first keyframe and
+reference pictures it lacks: no decoder shows them (``leading_undecodable`` counts them); only packets
+demuxed before the first keyframe may be such frames, any other frame the decoder skips is an error.
 """
 
 from __future__ import annotations
@@ -128,6 +131,8 @@ class ProbeInfo:
     sha256: str
     streams: dict[str, int] = field(default_factory=dict)
     chapters: int = 0
+    leading_undecodable: int = 0  # frames before the first keyframe of a file cut from a stream, which
+    # reference pictures the file lacks: no decoder shows them; not indexed, not delivered
     seconds: float = 0.0  # how long probing took
     cuts: list[int] | None = None  # frames that start a new shot (faceoff.shots); None: not looked for
     sample_aspect: tuple[int, int] = (1, 1)  # shape of a displayed pixel, width:height (rotation applied;
@@ -388,6 +393,8 @@ def probe_video(path: str | Path) -> ProbeInfo:
         pts: list[int] = []
         durations: dict[int, int] = {}
         discarded = 0
+        before_key: set[int] = set()  # pts of the packets demuxed before the first keyframe
+        key_seen = False
         try:
             for pkt in container.demux(vs):
                 if pkt.size == 0:
@@ -416,6 +423,9 @@ def probe_video(path: str | Path) -> ProbeInfo:
                     )
                 pts.append(int(pkt.pts))
                 durations[int(pkt.pts)] = int(pkt.duration or 0)
+                key_seen = key_seen or pkt.is_keyframe
+                if not key_seen:
+                    before_key.add(int(pkt.pts))
         except av.FFmpegError as exc:
             raise VideoError(
                 p, f"error reading video packet #{len(pts)} ({exc}): damaged or truncated"
@@ -435,8 +445,17 @@ def probe_video(path: str | Path) -> ProbeInfo:
         raise VideoError(p, f"duplicate frame timestamp {pts[i]} (frames {i} and {i + 1})")
 
     first = _first_frame(p, stream_index)
+    leading = 0
     if first.pts is not None and first.pts != pts[0]:
-        raise VideoError(p, f"first decoded frame has pts {first.pts}, packet index starts at {pts[0]}")
+        leading = int(np.searchsorted(arr, first.pts))
+        if not (leading < len(pts) and pts[leading] == first.pts and set(pts[:leading]) <= before_key):
+            raise VideoError(p, f"first decoded frame has pts {first.pts}, packet index starts at {pts[0]}")
+        # A file cut from a stream starts before its first keyframe: the frames shown before the first
+        # one decoded reference pictures the file lacks. No decoder can show them; they are not frames of
+        # the video (as packets an edit list hides), so they are neither indexed nor delivered.
+        pts = pts[leading:]
+        arr = arr[leading:]
+        diffs = np.diff(arr)
     rot = first.rotation
     rotation = int(round(rot)) % 360 if rot == rot else 0  # NaN: invalid matrix -> treat as none
     if rotation not in (0, 90, 180, 270) or abs(rot - round(rot)) > 1e-3:
@@ -447,7 +466,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
     width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
 
     n_decord = _decord_count(p)
-    if n_decord is not None and n_decord != len(pts):
+    if n_decord is not None and n_decord != len(pts) + leading:
         extra = f"; {discarded} packets are hidden by an edit list, re-encode the file" if discarded else ""
         raise VideoError(p, f"decord counts {n_decord} frames but the packet index has {len(pts)}{extra}")
 
@@ -478,6 +497,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
         sha256=digest,
         streams=streams,
         chapters=chapters,
+        leading_undecodable=leading,
         seconds=time.perf_counter() - t0,
         **display_properties(sar, field_order, first, rotation),
     )

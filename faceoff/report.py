@@ -176,6 +176,8 @@ def build_report(
             "pix_fmt": probe.get("pix_fmt"),
             "size_bytes": probe.get("size_bytes"),
             "streams": probe.get("streams"),
+            # frames before the first keyframe of a file cut from a stream: no decoder shows them
+            "leading_undecodable": probe.get("leading_undecodable", 0),
             "cuts": probe.get("cuts"),  # frames that start a new shot (faceoff/shots.py)
         },
         "frames_with_faces": {

@@ -243,13 +243,16 @@ def review_html(
         else "No corrections applied."
     )
     dropped = (report.get("output") or {}).get("dropped_streams") or {}
-    streams_line = (
-        "Dropped from the delivered file (not anonymised, never copied): "
-        + ", ".join(
-            f"{_e(n)} {_e(kind)} stream{'s' if n != 1 else ''}" for kind, n in sorted(dropped.items())
+    parts = [f"{_e(n)} {_e(kind)} stream{'s' if n != 1 else ''}" for kind, n in sorted(dropped.items())]
+    leading = (report.get("source") or {}).get("leading_undecodable") or 0
+    if leading:
+        parts.append(
+            f"{_e(leading)} frame{'s' if leading != 1 else ''} before the first keyframe "
+            "(no decoder shows them)"
         )
-        + "."
-        if dropped
+    streams_line = (
+        "Dropped from the delivered file (not anonymised, never copied): " + ", ".join(parts) + "."
+        if parts
         else ""
     )
     n_findings = audit.get("n_findings")

@@ -10,9 +10,11 @@ import av
 import numpy as np
 import pytest
 
+from faceoff.decode import iter_frames
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import run_ffmpeg
 from faceoff.probe import ProbeInfo, display_matrix, probe_video, read_probe, write_probe
+from faceoff.synth.clips import pattern_frames, write_clip, write_stream_cut
 
 VFR_TIMES = [0.0, 0.04, 0.1, 0.13, 0.2, 0.33, 0.34, 0.35, 0.5, 0.61, 0.62, 0.7]
 
@@ -189,3 +191,19 @@ def test_edit_list_hidden_frames_rejected(make_clip, tmp_path):
     with pytest.raises(VideoError, match="edit list") as e:
         probe_video(cut)
     assert str(cut) in str(e.value)
+
+
+def test_stream_cut_before_its_keyframe(tmp_path):
+    """An MPEG-TS started mid-stream: the frames before its keyframe reference pictures the file lacks. They
+    are not indexed (no decoder shows them); the index starts at the first decoded frame, whose pts are the
+    source's; the frames a decoder gives are the source's from that keyframe on."""
+    frames = pattern_frames(12, 64, 48)
+    src = write_clip(tmp_path / "src.mp4", frames, codec_options={"g": "6", "bf": "2"})
+    cut = write_stream_cut(src, tmp_path / "cut.ts", lead=2)
+    info = probe_video(cut)
+    assert (info.frame_count, info.leading_undecodable) == (6, 2)
+    whole = probe_video(src)
+    np.testing.assert_allclose(np.diff(info.pts_time), np.diff(whole.pts_time[6:]), atol=1e-6)
+    decoded = np.concatenate([f for _, f in iter_frames(cut, info)])
+    assert np.abs(decoded.astype(int) - frames[6:]).mean() < 4
+    assert probe_video(src).leading_undecodable == 0

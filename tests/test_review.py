@@ -104,6 +104,14 @@ def test_streams_left_out_of_the_delivered_file_are_named(tmp_path):
     assert "never copied" not in plain
 
 
+def test_frames_before_the_first_keyframe_are_named(tmp_path):
+    """A recording cut from a stream: the frames before its keyframe, which no decoder shows, are named as
+    left out of the delivered file."""
+    report = {"output": {"dropped_streams": {}}, "source": {"leading_undecodable": 3}}
+    text, _, _ = _page(tmp_path, report)
+    assert "never copied): 3 frames before the first keyframe (no decoder shows them)." in text
+
+
 def test_shot_cuts_are_marked_on_the_timeline(tmp_path):
     info = dataclasses.replace(probe_info(n=40), cuts=[10, 30])
     tracks = track_rows(1, range(0, 10), (5, 5, 20, 20))

@@ -266,6 +266,28 @@ def write_raw_stream(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
+def write_stream_cut(src: str | Path, dst: str | Path, lead: int = 2) -> Path:
+    """MPEG-TS of ``src``'s video that starts ``lead`` packets (decode order) before its second keyframe,
+    as a recording started mid-stream does: those packets' frames reference pictures the file lacks."""
+    dst = Path(dst)
+    whole = dst.with_name(f"_whole_{dst.name}")
+    try:
+        run_ffmpeg(
+            ["-i", str(src), "-map", "0:v:0", "-c", "copy", "-muxdelay", "0", "-f", "mpegts", str(whole)], dst
+        )
+        with av.open(str(whole)) as inp, av.open(str(dst), "w", format="mpegts") as out:
+            stream = inp.streams.video[0]
+            target = out.add_stream_from_template(stream)
+            packets = [pkt for pkt in inp.demux(stream) if pkt.size]
+            second_key = [i for i, pkt in enumerate(packets) if pkt.is_keyframe][1]
+            for pkt in packets[second_key - lead :]:
+                pkt.stream = target
+                out.mux(pkt)
+    finally:
+        whole.unlink(missing_ok=True)
+    return dst
+
+
 def _mp4_boxes(data: bytes) -> list[tuple[str, int, int]]:
     """Top-level ISO-BMFF boxes of ``data`` as ``(type, payload_start, end)``."""
     boxes, pos = [], 0

@@ -26,6 +26,7 @@ from faceoff.synth.clips import (
     write_garbage_payload,
     write_live_matroska,
     write_raw_stream,
+    write_stream_cut,
     write_truncated,
 )
 
@@ -101,6 +102,19 @@ def _remuxed(n: int, remux: Callable[[Path, Path], object]) -> Callable[[Path], 
             src.unlink(missing_ok=True)
 
     return make
+
+
+def _stream_cut(path: Path) -> None:
+    """An MPEG-TS recording started mid-stream: 2 packets before its keyframe, whose frames reference
+    pictures it lacks, then 6 frames from the keyframe on (the pattern's frames 0-5, so that the frames a
+    decoder shows are the pattern in order)."""
+    src = path.with_name(f"_src_{path.stem}.mp4")
+    try:
+        frames = pattern_frames(6, 64, 48)
+        write_clip(src, np.concatenate([frames, frames]), codec_options={"g": "6", "bf": "2"})
+        write_stream_cut(src, path, lead=2)
+    finally:
+        src.unlink(missing_ok=True)
 
 
 def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
@@ -197,6 +211,11 @@ CASES: dict[str, HostileCase] = {
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
+    # cut from a stream before its keyframe; pts from frame 6 on, after the 2-frame B-frame delay
+    "ts_cut_mid_gop": replace(
+        _ok("stream_cut.ts", 6, (64, 48), pts_time=tuple((6 + 2 + i) / FPS for i in range(6))),
+        make=_stream_cut,
+    ),
     # a live capture's Matroska: no duration, no cues
     "mkv_live": replace(_ok("live_capture.mkv", 7, (64, 48)), make=_remuxed(7, write_live_matroska)),
     "mov": _ok("quicktime.mov", 6, (64, 48)),
