@@ -30,7 +30,7 @@ import logging
 import re
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
@@ -263,6 +263,15 @@ def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
     raise VideoError(path, "no decodable video frames: the video data is damaged or empty")
 
 
+def _restarts(packets: Iterator[av.Packet], latest: int, tb: Fraction, look: int = 64) -> bool:
+    """Whether a timestamp among the next ``look`` ``packets`` lies over a second before ``latest`` (the
+    latest pts so far): a second recording's start, not B-frame reordering."""
+    for _, pkt in zip(range(look), packets, strict=False):
+        if pkt.pts is not None and (latest - pkt.pts) * tb > 1:
+            return True
+    return False
+
+
 def _decord_count(path: Path) -> int | None:
     """decord's frame count of ``path``: a second demuxer's opinion of the packet index. None when decord
     cannot open a file that PyAV demuxed and decoded: its FFmpeg 4.1 counts frames from the container's
@@ -400,11 +409,16 @@ def probe_video(path: str | Path) -> ProbeInfo:
                 if pkt.size == 0:
                     continue  # flush packet
                 if pkt.is_corrupt:
-                    why = (
-                        "the file is cut short (truncated)"
-                        if _is_cut_iso(p, size)
-                        else "damaged or truncated"
-                    )
+                    if _is_cut_iso(p, size):
+                        why = "the file is cut short (truncated)"
+                    elif pts and _restarts(container.demux(vs), max(pts), tb):
+                        why = (
+                            "the timestamps start again after it: recordings joined byte by byte (e.g. "
+                            "MPEG-TS segments joined with cat); give each one, or join them with "
+                            "ffmpeg's concat demuxer"
+                        )
+                    else:
+                        why = "damaged or truncated"
                     raise VideoError(p, f"corrupt video packet #{len(pts) + discarded}: {why}")
                 if pkt.is_discard:
                     discarded += 1

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceoff.ffmpeg import run_ffmpeg
 from faceoff.synth.clips import (
     pattern_frames,
     write_audio,
@@ -117,6 +118,22 @@ def _stream_cut(path: Path) -> None:
         src.unlink(missing_ok=True)
 
 
+def _joined_ts(path: Path) -> None:
+    """Two MPEG-TS recordings joined byte by byte (``cat a.ts b.ts``): the second's timestamps start again."""
+    parts = [path.with_name(f"_part{i}_{path.name}") for i in range(2)]
+    try:
+        for part in parts:
+            src = part.with_suffix(".mp4")
+            write_clip(src, pattern_frames(40, 64, 48))
+            run_ffmpeg(["-i", str(src), "-c", "copy", "-f", "mpegts", str(part)], part)
+            src.unlink()
+        path.write_bytes(b"".join(part.read_bytes() for part in parts))
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+            part.with_suffix(".mp4").unlink(missing_ok=True)
+
+
 def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
     """The pixel format a decoder reports for a clip :func:`write_clip` makes by default (full range:
     FFmpeg's "J" formats)."""
@@ -183,6 +200,9 @@ CASES: dict[str, HostileCase] = {
     ),
     "garbage_packets": HostileCase(
         "garbage_packets.mp4", "error", _garbage, cause=r"cannot be decoded.*damaged"
+    ),
+    "ts_joined": HostileCase(
+        "joined_segments.ts", "error", _joined_ts, cause=r"timestamps start again.*joined with cat"
     ),
     "raw_h264": HostileCase(
         "raw_stream.h264",
