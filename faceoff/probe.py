@@ -263,6 +263,18 @@ def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
     raise VideoError(path, "no decodable video frames: the video data is damaged or empty")
 
 
+def _avi_slots(container_format: str, pts: list[int], nb_frames: int) -> bool:
+    """Whether an AVI's header length ``nb_frames`` counts frame slots, not frames: AVI has no timestamps,
+    so a variable frame rate (or a time base finer than the frame rate) is written as empty chunks that
+    repeat the frame before, and the demuxer gives each frame its slot number as pts. The header then
+    counts the slots up to the end of the last frame, which lasts at most the longest gap between two."""
+    if container_format != "avi" or len(pts) < 2:
+        return False
+    slots = sorted(pts)
+    longest = max(b - a for a, b in zip(slots, slots[1:], strict=False))
+    return len(pts) < nb_frames <= slots[-1] + longest
+
+
 def _restarts(packets: Iterator[av.Packet], latest: int, tb: Fraction, look: int = 64) -> bool:
     """Whether a timestamp among the next ``look`` ``packets`` lies over a second before ``latest`` (the
     latest pts so far): a second recording's start, not B-frame reordering."""
@@ -396,6 +408,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
             raise VideoError(p, "video stream has no time base")
         tb = Fraction(vs.time_base)
         codec = vs.codec_context.name
+        container_format = container.format.name
         nb_frames = int(vs.frames or 0)
         average_rate = Fraction(vs.average_rate) if vs.average_rate else None
         sar, field_order = stream_picture(vs)
@@ -446,7 +459,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
             ) from exc
     if not pts:
         raise VideoError(p, "video stream has no frames")
-    if nb_frames and nb_frames != len(pts) + discarded:
+    if nb_frames and nb_frames != len(pts) + discarded and not _avi_slots(container_format, pts, nb_frames):
         raise VideoError(
             p,
             f"container index lists {nb_frames} frames but {len(pts) + discarded} could be read: truncated?",

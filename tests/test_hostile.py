@@ -87,7 +87,7 @@ def test_ok_cases_probe(hostile_corpus, name):
     assert tuple(getattr(info, k) for k in COLOUR_KEYS) == case.color
     assert (info.codec, info.pix_fmt) == (case.codec, case.pix_fmt)
     np.testing.assert_allclose(info.pts_time, case.pts_time, atol=float(info.time_base_fraction))
-    assert info.variable_frame_rate == (name == "vfr")
+    assert info.variable_frame_rate == (name in ("vfr", "vfr_avi"))
     assert info.duration > 0 and info.last_frame_ticks >= 1
 
 
@@ -134,7 +134,9 @@ def test_ok_cases_round_trip(hostile_corpus, name, tmp_path, partial_files):
     )
     assert tuple(getattr(got, k) for k in COLOUR_KEYS) == tuple(getattr(info, k) for k in COLOUR_KEYS)
     np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
-    assert got.duration == pytest.approx(info.duration, abs=float(info.time_base_fraction))
+    if name != "vfr_avi":  # an MP4 sample lasts until the next in decode order (B-frames): at this AVI's
+        # coarse 1/50 s ticks the output's last frame lasts 0.14 s, not 0.02 s (every pts above is exact)
+        assert got.duration == pytest.approx(info.duration, abs=float(info.time_base_fraction))
     decoded = np.concatenate([f for _, f in iter_frames(out, got)])
     assert _nearest(decoded, source) == list(range(info.frame_count))
     assert np.abs(decoded.astype(int) - source).mean() < 4

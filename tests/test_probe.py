@@ -14,7 +14,8 @@ from faceoff.decode import iter_frames
 from faceoff.errors import VideoError
 from faceoff.ffmpeg import run_ffmpeg
 from faceoff.probe import ProbeInfo, display_matrix, probe_video, read_probe, write_probe
-from faceoff.synth.clips import pattern_frames, write_clip, write_stream_cut
+from faceoff.synth.clips import pattern_frames, write_clip, write_stream_cut, write_truncated
+from faceoff.synth.hostile import CASES
 
 VFR_TIMES = [0.0, 0.04, 0.1, 0.13, 0.2, 0.33, 0.34, 0.35, 0.5, 0.61, 0.62, 0.7]
 
@@ -207,3 +208,17 @@ def test_stream_cut_before_its_keyframe(tmp_path):
     decoded = np.concatenate([f for _, f in iter_frames(cut, info)])
     assert np.abs(decoded.astype(int) - frames[6:]).mean() < 4
     assert probe_video(src).leading_undecodable == 0
+
+
+def test_avi_header_counting_frame_slots(tmp_path):
+    """A variable-frame-rate AVI counts frame slots in its header (empty chunks repeat a frame): its frames
+    are read at their times; cut short, it is still refused."""
+    avi = tmp_path / "vfr.avi"
+    CASES["vfr_avi"].make(avi)
+    info = probe_video(avi)
+    assert info.frame_count == len(CASES["vfr_avi"].pts_time)
+    np.testing.assert_allclose(info.pts_time, CASES["vfr_avi"].pts_time, atol=1e-6)
+    for fraction in (0.6, 0.8):
+        cut = write_truncated(avi, tmp_path / f"cut{fraction}.avi", fraction)
+        with pytest.raises(VideoError, match="truncated|damaged|not a readable|could be read"):
+            probe_video(cut)

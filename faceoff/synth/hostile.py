@@ -38,6 +38,10 @@ UNICODE_NAME = "Opération 3 — salle B.mp4"
 COLOUR_KEYS = ("color_range", "color_matrix", "color_primaries", "color_transfer")
 
 
+# the codec the probe reports for a clip written with write_clip's encoder
+DECODERS = {"libx264": "h264", "libx265": "hevc", "mjpeg": "mjpeg", "prores_ks": "prores"}
+
+
 @dataclass(frozen=True)
 class HostileCase:
     """One corpus file: its name, what FaceOff must do with it, and how it is made."""
@@ -134,6 +138,17 @@ def _joined_ts(path: Path) -> None:
             part.with_suffix(".mp4").unlink(missing_ok=True)
 
 
+def _vfr_avi(path: Path) -> None:
+    """A variable-frame-rate clip converted to Motion JPEG AVI by the ffmpeg command line: AVI has no
+    timestamps, so the gaps are empty chunks and the header counts slots, not frames."""
+    src = path.with_name(f"_src_{path.stem}.mp4")
+    try:
+        write_clip(src, pattern_frames(len(VFR_TIMES), 64, 48), pts_time=VFR_TIMES)
+        run_ffmpeg(["-i", str(src), "-c:v", "mjpeg", "-q:v", "2", str(path)], path)
+    finally:
+        src.unlink(missing_ok=True)
+
+
 def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
     """The pixel format a decoder reports for a clip :func:`write_clip` makes by default (full range:
     FFmpeg's "J" formats)."""
@@ -178,7 +193,7 @@ def _ok(
         color=color or ("tv", "unknown", "unknown", "unknown"),
         pts_time=tuple(pts_time) if pts_time is not None else _cfr(n),
         pix_fmt=kw.get("pix_fmt") or _pix_fmt(w, h, color),
-        codec="hevc" if kw.get("codec") == "libx265" else "h264",
+        codec=DECODERS.get(kw.get("codec", "libx264"), "h264"),
     )
 
 
@@ -230,6 +245,29 @@ CASES: dict[str, HostileCase] = {
     "single_frame": _ok("single_frame.mp4", 1, (64, 48)),
     "long_gop": _ok("long_gop_bframes.mp4", 30, (64, 48), codec_options={"g": "1000", "bf": "3"}),
     "unicode_name": _ok(UNICODE_NAME, 4, (64, 48)),
+    # an OR capture card's Motion JPEG: full-range 4:2:2
+    "mjpeg_avi": _ok(
+        "capture_card_mjpeg.avi",
+        6,
+        (64, 48),
+        codec="mjpeg",
+        pix_fmt="yuvj422p",
+        color=("pc", "bt470bg", "unknown", "unknown"),
+    ),
+    # an editing suite's ProRes 422 HQ: 10-bit 4:2:2
+    "prores_mov": _ok(
+        "prores_422hq.mov",
+        6,
+        (64, 48),
+        codec="prores_ks",
+        pix_fmt="yuv422p10le",
+        codec_options={"profile": "3"},
+    ),
+    "vfr_avi": replace(
+        _ok("vfr_mjpeg.avi", len(VFR_TIMES), (64, 48), pts_time=VFR_TIMES, codec="mjpeg", pix_fmt="yuvj420p"),
+        color=("pc", "bt470bg", "unknown", "unknown"),
+        make=_vfr_avi,
+    ),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
     # cut from a stream before its keyframe; pts from frame 6 on, after the 2-frame B-frame delay
     "ts_cut_mid_gop": replace(
