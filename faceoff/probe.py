@@ -15,11 +15,12 @@ container's ``nb_frames``; the index is cross-checked against ``nb_frames`` (whe
 against decord's ``len(VideoReader)`` (where decord can open the file: not a stream-written Matroska,
 WebM or GIF without a duration) and against the first decoded frame, and any disagreement is a
 :class:`~faceoff.errors.VideoError` (fail closed). Packets that the demuxer marks *discard* (frames an
-edit list hides, e.g. after ``ffmpeg -ss ... -c copy``) are not frames; decord 0.6.0 still counts them,
-so such files are rejected by the decord cross-check: re-encode them first. Nor are the frames of a file
-cut from a stream (an MPEG-TS recording started mid-stream) that come before its first keyframe and
-reference pictures it lacks: no decoder shows them (``leading_undecodable`` counts them); only packets
-demuxed before the first keyframe may be such frames, any other frame the decoder skips is an error.
+edit list hides, e.g. after ``ffmpeg -ss ... -c copy``) are not frames: decoders decode them as
+references and show none of them (decord 0.6.0 counts them, which its cross-check allows for). Nor are
+the frames of a file cut from a stream (an MPEG-TS recording started mid-stream) that come before its
+first keyframe and reference pictures it lacks: no decoder shows them (``leading_undecodable`` counts
+them); only packets demuxed before the first keyframe may be such frames, any other frame the decoder
+skips is an error.
 """
 
 from __future__ import annotations
@@ -493,9 +494,9 @@ def probe_video(path: str | Path) -> ProbeInfo:
     width, height = (ch, cw) if rotation in (90, 270) else (cw, ch)
 
     n_decord = _decord_count(p)
-    if n_decord is not None and n_decord != len(pts) + leading:
-        extra = f"; {discarded} packets are hidden by an edit list, re-encode the file" if discarded else ""
-        raise VideoError(p, f"decord counts {n_decord} frames but the packet index has {len(pts)}{extra}")
+    # decord 0.6.0 counts the packets an edit list hides, and those before the first keyframe, as frames
+    if n_decord is not None and n_decord not in (len(pts) + leading, len(pts) + leading + discarded):
+        raise VideoError(p, f"decord counts {n_decord} frames but the packet index has {len(pts)}")
 
     last = durations.get(pts[-1], 0)  # the last frame lasts its packet duration, else the median interval
     if last <= 0 and diffs.size:

@@ -149,6 +149,18 @@ def _vfr_avi(path: Path) -> None:
         src.unlink(missing_ok=True)
 
 
+def _stream_copy_cut(path: Path) -> None:
+    """``ffmpeg -ss 0.5 -i src -c copy``: the packets from the keyframe before 0.5 s (frame 10) are kept and
+    those before the cut hidden by an edit list; the frames shown (source frames 13-29) are the pattern."""
+    src = path.with_name(f"_src_{path.stem}.mp4")
+    try:
+        frames = pattern_frames(17, 64, 48)
+        write_clip(src, np.concatenate([frames[:13][::-1], frames]), codec_options={"g": "10", "bf": "2"})
+        run_ffmpeg(["-ss", "0.5", "-i", str(src), "-c", "copy", str(path)], path)
+    finally:
+        src.unlink(missing_ok=True)
+
+
 def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
     """The pixel format a decoder reports for a clip :func:`write_clip` makes by default (full range:
     FFmpeg's "J" formats)."""
@@ -268,6 +280,7 @@ CASES: dict[str, HostileCase] = {
         color=("pc", "bt470bg", "unknown", "unknown"),
         make=_vfr_avi,
     ),
+    "stream_copy_cut": replace(_ok("stream_copy_cut.mp4", 17, (64, 48)), make=_stream_copy_cut),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
     # cut from a stream before its keyframe; pts from frame 6 on, after the 2-frame B-frame delay
     "ts_cut_mid_gop": replace(
