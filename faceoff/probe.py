@@ -424,7 +424,11 @@ def probe_video(path: str | Path) -> ProbeInfo:
                     continue  # flush packet
                 if pkt.is_corrupt:
                     if _is_cut_iso(p, size):
-                        why = "the file is cut short (truncated)"
+                        why = (
+                            "the file is cut short (truncated): copy it again; if the recording itself "
+                            f"stopped, ffmpeg -fflags +discardcorrupt -i {p.name} -c copy "
+                            f"{p.stem}-saved{p.suffix} keeps the frames written whole"
+                        )
                     elif pts and _restarts(container.demux(vs), max(pts), tb):
                         why = (
                             "the timestamps start again after it: recordings joined byte by byte (e.g. "

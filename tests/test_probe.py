@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import struct
 
 import av
@@ -227,3 +228,23 @@ def test_avi_header_counting_frame_slots(tmp_path):
         cut = write_truncated(avi, tmp_path / f"cut{fraction}.avi", fraction)
         with pytest.raises(VideoError, match="truncated|damaged|not a readable|could be read"):
             probe_video(cut)
+
+
+def test_recording_that_stopped_is_refused_with_advice_that_works(tmp_path):
+    """A fragmented MP4 (a fragment per keyframe) whose recording stopped mid-fragment: refused as cut
+    short, and the command the error gives saves the frames written whole, which then probe and decode."""
+    src = write_clip(tmp_path / "src.mp4", pattern_frames(40, 64, 48), codec_options={"g": "10"})
+    frag = tmp_path / "rec.mp4"
+    run_ffmpeg(["-i", str(src), "-c", "copy", "-movflags", "+frag_keyframe+empty_moov", str(frag)], frag)
+    data = frag.read_bytes()
+    mdat = data.rfind(b"mdat", 0, len(data) * 3 // 4) - 4  # a later fragment's media data
+    cut = tmp_path / "stopped.mp4"
+    cut.write_bytes(data[: mdat + int.from_bytes(data[mdat : mdat + 4], "big") // 2])  # stops inside it
+    with pytest.raises(VideoError, match=r"cut short \(truncated\)") as e:
+        probe_video(cut)
+    command = re.search(r"ffmpeg (-fflags \S+ -i \S+ -c copy \S+)", e.value.cause).group(1).split()
+    saved = tmp_path / command[-1]
+    run_ffmpeg([a if a != cut.name else str(cut) for a in command[:-1]] + [str(saved)], saved)
+    info = probe_video(saved)
+    assert 0 < info.frame_count < 40
+    assert sum(len(i) for i, _ in iter_frames(saved, info)) == info.frame_count
