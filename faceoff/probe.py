@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import re
+import shlex
 import struct
 import time
 from collections.abc import Iterator, Mapping
@@ -426,8 +427,8 @@ def probe_video(path: str | Path) -> ProbeInfo:
                     if _is_cut_iso(p, size):
                         why = (
                             "the file is cut short (truncated): copy it again; if the recording itself "
-                            f"stopped, ffmpeg -fflags +discardcorrupt -i {p.name} -c copy "
-                            f"{p.stem}-saved{p.suffix} keeps the frames written whole"
+                            f"stopped, ffmpeg -fflags +discardcorrupt -i {shlex.quote(p.name)} -c copy "
+                            f"{shlex.quote(p.stem + '-saved' + p.suffix)} keeps the frames written whole"
                         )
                     elif pts and _restarts(container.demux(vs), max(pts), tb):
                         why = (
@@ -448,7 +449,8 @@ def probe_video(path: str | Path) -> ProbeInfo:
                         f"video packet #{len(pts) + discarded} has no timestamp"
                         + (
                             f": a raw {codec} stream without a container; put it into one at its "
-                            f"frame rate first, e.g. ffmpeg -r 25 -i {p.name} -c copy {p.stem}.mp4"
+                            f"frame rate first, e.g. ffmpeg -r 25 -i {shlex.quote(p.name)} -c copy "
+                            f"{shlex.quote(p.stem + '.mp4')}"
                             if raw
                             else ""
                         ),
