@@ -34,6 +34,7 @@ CSV_COLUMNS = [
     "fps",
     "duration",
     "dropped_streams",
+    "leading_undecodable",
     "frames_with_faces_detections",
     "frames_with_faces_tracks",
     "boxes_detections",
@@ -72,6 +73,7 @@ def csv_row(report: dict[str, Any]) -> dict[str, Any]:
         "dropped_streams": ";".join(
             f"{kind}:{n}" for kind, n in sorted((_get(report, "output", "dropped_streams") or {}).items())
         ),
+        "leading_undecodable": _get(report, "source", "leading_undecodable"),
         "frames_with_faces_detections": _get(report, "frames_with_faces", "detections"),
         "frames_with_faces_tracks": _get(report, "frames_with_faces", "tracks"),
         "boxes_detections": _get(report, "boxes", "detections"),
@@ -197,6 +199,9 @@ def _flags(r: dict[str, Any]) -> tuple[int, list[str]]:
     if cameras:  # another camera's stream (or cover art) is not in the delivered file
         flags.append(f"{cameras} more video stream(s) not delivered")
         priority = max(priority, 1)
+    leading = _get(r, "source", "leading_undecodable")
+    if leading:  # a recording started mid-stream: noted, no reason to look (no decoder shows them)
+        flags.append(f"{leading} frame(s) before the first keyframe not delivered")
     return priority, flags
 
 

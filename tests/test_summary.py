@@ -118,6 +118,23 @@ def test_a_second_camera_left_out_is_a_reason_to_look(tmp_path: Path) -> None:
     assert table["audio_only_dropped"]["dropped_streams"] == "audio:2"
 
 
+def test_frames_before_the_first_keyframe_are_noted_not_a_reason_to_look(tmp_path: Path) -> None:
+    """A recording started mid-stream: the summary notes the frames no decoder shows, without sending the
+    reviewer to it; the CSV counts them."""
+    path = _report(tmp_path, "stream_cut")
+    report = json.loads(path.read_text())
+    report["source"]["leading_undecodable"] = 4
+    path.write_text(json.dumps(report))
+    _report(tmp_path, "whole")
+    write_summary(find_reports(tmp_path), tmp_path / "summary.html", tmp_path / "summary.csv")
+    by_id = {r["id"]: r for r in _rows((tmp_path / "summary.html").read_text(encoding="utf-8"))}
+    assert by_id["stream_cut"]["flags"] == "4 frame(s) before the first keyframe not delivered"
+    assert by_id["whole"]["flags"] == ""
+    with open(tmp_path / "summary.csv", newline="", encoding="utf-8") as fh:
+        table = {r["id"]: r for r in csv.DictReader(fh)}
+    assert (table["stream_cut"]["leading_undecodable"], table["whole"]["leading_undecodable"]) == ("4", "")
+
+
 def test_summary_of_nothing(tmp_path: Path) -> None:
     write_summary([], tmp_path / "s.html", tmp_path / "s.csv")
     assert (tmp_path / "s.csv").read_text().count("\n") == 1  # header only
