@@ -20,6 +20,20 @@ from faceoff.errors import ConfigError
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _BAD_ID = re.compile(r"[/\\\x00-\x1f]")
+# what Snakemake reads as a wildcard in any path it is given (``{name}`` or ``{name,regex}``): it has no
+# escape for it, so such a path cannot be a workflow input or output
+_WILDCARD = re.compile(r"\{\s*[.\w]+\s*[,}]")
+
+
+def check_no_wildcard(text: str, what: str, origin: str) -> str:
+    """Return ``text`` unless Snakemake would read part of it as a wildcard; else raise naming ``origin``."""
+    m = _WILDCARD.search(text)
+    if m:
+        raise ConfigError(
+            f"{origin}: {what} {text!r} holds '{m.group(0).rstrip(',')}', which Snakemake reads as a "
+            "wildcard (it has no escape for it): rename it, or link the video under a name without braces"
+        )
+    return text
 
 
 def check_id(video_id: str, origin: str) -> str:
@@ -34,8 +48,8 @@ def check_id(video_id: str, origin: str) -> str:
 
 
 def _add(found: dict[str, str], video_id: str, path: Path, origin: str) -> None:
-    check_id(video_id, origin)
-    resolved = str(path)
+    check_no_wildcard(check_id(video_id, origin), "video id", origin)
+    resolved = check_no_wildcard(str(path), "the path", origin)
     if video_id in found and found[video_id] != resolved:
         raise ConfigError(
             f"{origin}: duplicate video id {video_id!r} for {found[video_id]!r} and {resolved!r}; "
@@ -143,6 +157,7 @@ def resolve_samples(cfg: Config, each_input: bool = False) -> dict[str, str]:
 
     An input folder or glob must not reach into the results folder (nor the results into an input);
     with ``each_input`` (``faceoff run``) every input folder must hold a video, not only one of them."""
+    check_no_wildcard(cfg.results, "the results folder", "results")
     found = _from_sheet(cfg.samples) if cfg.samples else _from_inputs(cfg, each_input)
     if not found:
         raise ConfigError("no input videos found: check `inputs` and `extensions`")

@@ -1,6 +1,7 @@
 """Input resolution: folders, globs, sample sheets; ids unique and path-safe."""
 
 import csv
+import re
 
 import pytest
 
@@ -92,3 +93,21 @@ def test_numeric_extension_from_yaml(tmp_path):
     cfg = validate_config({"inputs": [str(tmp_path / "v")], "extensions": [264]})
     assert cfg.extensions == ["264"]
     assert list(resolve_samples(cfg)) == ["cam1"]
+
+
+@pytest.mark.parametrize(
+    ("name", "held"),
+    [("{2024}/or1.mp4", "{2024}"), ("case {1}.mp4", "{1}"), ("{n,[0-9]+}.mp4", "{n")],
+    ids=["folder", "file", "constraint"],
+)
+def test_names_snakemake_reads_as_wildcards_are_refused_clearly(tmp_path, name, held):
+    """Snakemake has no escape for '{name}' in a path: such an input is named at load, with what to do,
+    instead of a WildcardError about the whole workflow; braces it does not read ('{3F25-04E0}', a GUID
+    folder) are fine."""
+    _touch(tmp_path / "v" / name)
+    with pytest.raises(ConfigError, match=re.escape(f"holds '{held}'") + ".*rename it"):
+        resolve_samples(validate_config({"inputs": [str(tmp_path / "v")]}))
+    _touch(tmp_path / "g" / "{3F2504E0-4F89-11D3}" / "or2.mp4")
+    assert list(resolve_samples(validate_config({"inputs": [str(tmp_path / "g")]}))) == ["or2"]
+    with pytest.raises(ConfigError, match="the results folder"):
+        resolve_samples(validate_config({"inputs": [str(tmp_path / "g")], "results": "out/{x}"}))
