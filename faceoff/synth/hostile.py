@@ -39,7 +39,14 @@ COLOUR_KEYS = ("color_range", "color_matrix", "color_primaries", "color_transfer
 
 
 # the codec the probe reports for a clip written with write_clip's encoder
-DECODERS = {"libx264": "h264", "libx265": "hevc", "mjpeg": "mjpeg", "prores_ks": "prores"}
+DECODERS = {
+    "libx264": "h264",
+    "libx265": "hevc",
+    "mjpeg": "mjpeg",
+    "prores_ks": "prores",
+    "libvpx-vp9": "vp9",
+    "libsvtav1": "libdav1d",  # PyAV's FFmpeg decodes AV1 with dav1d (decord's FFmpeg 4.1 cannot)
+}
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,8 @@ CASES: dict[str, HostileCase] = {
         make=_vfr_avi,
     ),
     "stream_copy_cut": replace(_ok("stream_copy_cut.mp4", 17, (64, 48)), make=_stream_copy_cut),
+    "vp9_webm": _ok("vp9.webm", 6, (64, 48), codec="libvpx-vp9"),
+    "av1_mkv": _ok("av1.mkv", 6, (64, 48), codec="libsvtav1"),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
     # cut from a stream before its keyframe; pts from frame 6 on, after the 2-frame B-frame delay
     "ts_cut_mid_gop": replace(
