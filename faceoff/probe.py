@@ -443,7 +443,7 @@ def probe_video(path: str | Path) -> ProbeInfo:
                     discarded += 1
                     continue
                 if pkt.pts is None:
-                    raw = container.format.name in RAW_STREAM_FORMATS
+                    raw = container_format in RAW_STREAM_FORMATS
                     raise VideoError(
                         p,
                         f"video packet #{len(pts) + discarded} has no timestamp"

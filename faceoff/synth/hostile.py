@@ -77,56 +77,38 @@ def _clip(n: int, width: int = 64, height: int = 48, **kw) -> Callable[[Path], o
     return lambda path: write_clip(path, pattern_frames(n, width, height), **kw)
 
 
-def _truncated(faststart: bool) -> Callable[[Path], None]:
-    """Half of an MP4: without ``faststart`` the index (moov, at the end) is lost; with it, the index
-    survives but lists samples past the end of the file."""
+def _from_clip(
+    frames: Callable[[], np.ndarray], make: Callable[[Path, Path], object], **clip
+) -> Callable[[Path], None]:
+    """A corpus file made by ``make(source, path)`` from an MP4 of ``frames()`` (:func:`write_clip` with
+    ``clip``), the source removed after."""
 
-    def make(path: Path) -> None:
-        noisy = np.random.default_rng(0).integers(0, 256, (10, 48, 64, 3), dtype=np.uint8)  # big mdat
-        src = path.with_name(f"_src_{path.name}")
-        try:
-            write_clip(src, noisy, faststart=faststart)
-            write_truncated(src, path, 0.5)
-        finally:
-            src.unlink(missing_ok=True)
-
-    return make
-
-
-def _garbage(path: Path) -> None:
-    src = path.with_name(f"_src_{path.name}")
-    try:
-        write_clip(src, pattern_frames(8, 64, 48))
-        write_garbage_payload(src, path, seed=1)
-    finally:
-        src.unlink(missing_ok=True)
-
-
-def _remuxed(n: int, remux: Callable[[Path, Path], object]) -> Callable[[Path], None]:
-    """A clip of ``n`` frames written by ``remux(source, path)`` from a plain MP4 clip."""
-
-    def make(path: Path) -> None:
+    def write(path: Path) -> None:
         src = path.with_name(f"_src_{path.stem}.mp4")
         try:
-            write_clip(src, pattern_frames(n, 64, 48))
-            remux(src, path)
+            write_clip(src, frames(), **clip)
+            make(src, path)
         finally:
             src.unlink(missing_ok=True)
 
-    return make
+    return write
 
 
-def _stream_cut(path: Path) -> None:
-    """An MPEG-TS recording started mid-stream: 2 packets before its keyframe, whose frames reference
-    pictures it lacks, then 6 frames from the keyframe on (the pattern's frames 0-5, so that the frames a
-    decoder shows are the pattern in order)."""
-    src = path.with_name(f"_src_{path.stem}.mp4")
-    try:
-        frames = pattern_frames(6, 64, 48)
-        write_clip(src, np.concatenate([frames, frames]), codec_options={"g": "6", "bf": "2"})
-        write_stream_cut(src, path, lead=2)
-    finally:
-        src.unlink(missing_ok=True)
+def _pattern(n: int, repeat: int = 1, lead: int = 0) -> Callable[[], np.ndarray]:
+    """The pattern's ``n`` frames ``repeat`` times, after ``lead`` frames of it backwards (frames that a
+    corpus case leaves out of the video, so that the frames shown are the pattern in order)."""
+    return lambda: np.concatenate(
+        [pattern_frames(n, 64, 48)[:lead][::-1], *[pattern_frames(n, 64, 48)] * repeat]
+    )
+
+
+def _noisy() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (10, 48, 64, 3), dtype=np.uint8)  # a big mdat
+
+
+def _ffmpeg(*args: str) -> Callable[[Path, Path], None]:
+    """``make`` for :func:`_from_clip`: ``ffmpeg -i source <args> path``."""
+    return lambda src, path: run_ffmpeg(["-i", str(src), *args, str(path)], path)
 
 
 def _joined_ts(path: Path) -> None:
@@ -134,38 +116,11 @@ def _joined_ts(path: Path) -> None:
     parts = [path.with_name(f"_part{i}_{path.name}") for i in range(2)]
     try:
         for part in parts:
-            src = part.with_suffix(".mp4")
-            write_clip(src, pattern_frames(40, 64, 48))
-            run_ffmpeg(["-i", str(src), "-c", "copy", "-f", "mpegts", str(part)], part)
-            src.unlink()
+            _from_clip(_pattern(40), _ffmpeg("-c", "copy", "-f", "mpegts"))(part)
         path.write_bytes(b"".join(part.read_bytes() for part in parts))
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
-            part.with_suffix(".mp4").unlink(missing_ok=True)
-
-
-def _vfr_avi(path: Path) -> None:
-    """A variable-frame-rate clip converted to Motion JPEG AVI by the ffmpeg command line: AVI has no
-    timestamps, so the gaps are empty chunks and the header counts slots, not frames."""
-    src = path.with_name(f"_src_{path.stem}.mp4")
-    try:
-        write_clip(src, pattern_frames(len(VFR_TIMES), 64, 48), pts_time=VFR_TIMES)
-        run_ffmpeg(["-i", str(src), "-c:v", "mjpeg", "-q:v", "2", str(path)], path)
-    finally:
-        src.unlink(missing_ok=True)
-
-
-def _stream_copy_cut(path: Path) -> None:
-    """``ffmpeg -ss 0.5 -i src -c copy``: the packets from the keyframe before 0.5 s (frame 10) are kept and
-    those before the cut hidden by an edit list; the frames shown (source frames 13-29) are the pattern."""
-    src = path.with_name(f"_src_{path.stem}.mp4")
-    try:
-        frames = pattern_frames(17, 64, 48)
-        write_clip(src, np.concatenate([frames[:13][::-1], frames]), codec_options={"g": "10", "bf": "2"})
-        run_ffmpeg(["-ss", "0.5", "-i", str(src), "-c", "copy", str(path)], path)
-    finally:
-        src.unlink(missing_ok=True)
 
 
 def _pix_fmt(width: int, height: int, color: tuple[str, ...] | None) -> str:
@@ -219,9 +174,19 @@ def _ok(
 CASES: dict[str, HostileCase] = {
     # -- must be rejected ------------------------------------------------------------------------
     "zero_bytes": HostileCase("zero_bytes.mp4", "error", lambda p: p.write_bytes(b""), cause=r"empty"),
-    "truncated": HostileCase("truncated.mp4", "error", _truncated(False), cause=r"no moov box.*truncated"),
+    # half of an MP4: the index (moov, at the end) is lost; with faststart it survives but lists samples
+    # past the end of the file
+    "truncated": HostileCase(
+        "truncated.mp4",
+        "error",
+        _from_clip(_noisy, lambda src, path: write_truncated(src, path, 0.5)),
+        cause=r"no moov box.*truncated",
+    ),
     "truncated_faststart": HostileCase(
-        "truncated_faststart.mp4", "error", _truncated(True), cause=r"cut short \(truncated\)"
+        "truncated_faststart.mp4",
+        "error",
+        _from_clip(_noisy, lambda src, path: write_truncated(src, path, 0.5), faststart=True),
+        cause=r"cut short \(truncated\)",
     ),
     "text": HostileCase(
         "text_named_mp4.mp4",
@@ -233,7 +198,10 @@ CASES: dict[str, HostileCase] = {
         "audio_only.mp4", "error", lambda p: write_audio(p, 0.5), cause=r"no video stream \(audio-only"
     ),
     "garbage_packets": HostileCase(
-        "garbage_packets.mp4", "error", _garbage, cause=r"cannot be decoded.*damaged"
+        "garbage_packets.mp4",
+        "error",
+        _from_clip(_pattern(8), lambda src, path: write_garbage_payload(src, path, seed=1)),
+        cause=r"cannot be decoded.*damaged",
     ),
     "ts_joined": HostileCase(
         "joined_segments.ts", "error", _joined_ts, cause=r"timestamps start again.*joined with cat"
@@ -241,7 +209,7 @@ CASES: dict[str, HostileCase] = {
     "raw_h264": HostileCase(
         "raw_stream.h264",
         "error",
-        _remuxed(6, write_raw_stream),
+        _from_clip(_pattern(6), write_raw_stream),
         cause=r"no timestamp: a raw h264 stream without a container; put it into one",
     ),
     # -- must be processed completely --------------------------------------------------------------
@@ -285,19 +253,35 @@ CASES: dict[str, HostileCase] = {
     "vfr_avi": replace(
         _ok("vfr_mjpeg.avi", len(VFR_TIMES), (64, 48), pts_time=VFR_TIMES, codec="mjpeg", pix_fmt="yuvj420p"),
         color=("pc", "bt470bg", "unknown", "unknown"),
-        make=_vfr_avi,
+        # AVI has no timestamps: the gaps are empty chunks, and the header counts slots, not frames
+        make=_from_clip(_pattern(len(VFR_TIMES)), _ffmpeg("-c:v", "mjpeg", "-q:v", "2"), pts_time=VFR_TIMES),
     ),
-    "stream_copy_cut": replace(_ok("stream_copy_cut.mp4", 17, (64, 48)), make=_stream_copy_cut),
+    # ffmpeg -ss 0.5 -c copy: the packets from the keyframe before 0.5 s (frame 10) are kept, those before
+    # the cut hidden by an edit list; the frames shown (13-29) are the pattern
+    "stream_copy_cut": replace(
+        _ok("stream_copy_cut.mp4", 17, (64, 48)),
+        make=_from_clip(
+            _pattern(17, lead=13),
+            lambda src, path: run_ffmpeg(["-ss", "0.5", "-i", str(src), "-c", "copy", str(path)], path),
+            codec_options={"g": "10", "bf": "2"},
+        ),
+    ),
     "vp9_webm": _ok("vp9.webm", 6, (64, 48), codec="libvpx-vp9"),
     "av1_mkv": _ok("av1.mkv", 6, (64, 48), codec="libsvtav1"),
     "mkv": _ok("matroska.mkv", 6, (64, 48)),
     # cut from a stream before its keyframe; pts from frame 6 on, after the 2-frame B-frame delay
     "ts_cut_mid_gop": replace(
         _ok("stream_cut.ts", 6, (64, 48), pts_time=tuple((6 + 2 + i) / FPS for i in range(6))),
-        make=_stream_cut,
+        make=_from_clip(
+            _pattern(6, repeat=2),
+            lambda src, path: write_stream_cut(src, path, lead=2),
+            codec_options={"g": "6", "bf": "2"},
+        ),
     ),
     # a live capture's Matroska: no duration, no cues
-    "mkv_live": replace(_ok("live_capture.mkv", 7, (64, 48)), make=_remuxed(7, write_live_matroska)),
+    "mkv_live": replace(
+        _ok("live_capture.mkv", 7, (64, 48)), make=_from_clip(_pattern(7), write_live_matroska)
+    ),
     "mov": _ok("quicktime.mov", 6, (64, 48)),
 }
 
