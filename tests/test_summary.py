@@ -100,20 +100,33 @@ def test_index_puts_failures_findings_and_low_coverage_first(results: Path) -> N
     assert {r["id"]: r["audit_findings"] for r in table}["findings"] == "3"
 
 
-def test_a_second_camera_left_out_is_a_reason_to_look(tmp_path: Path) -> None:
-    """A video whose second video stream was dropped is listed with that reason, and the CSV names every
-    dropped stream; dropped audio alone (the default) is no reason."""
-    for vid, dropped in (("two_cams", {"video": 1, "audio": 1}), ("audio_only_dropped", {"audio": 2})):
+def _summary_with(tmp_path: Path, edits: dict[str, dict[tuple[str, str], object]]) -> tuple[dict, dict]:
+    """A report per video id of ``edits``, each with its ``{(section, key): value}`` set, summarised: the
+    summary page's rows and the CSV's, by id."""
+    for vid, changes in edits.items():
         path = _report(tmp_path, vid)
         report = json.loads(path.read_text())
-        report["output"]["dropped_streams"] = dropped
+        for (section, key), value in changes.items():
+            report[section][key] = value
         path.write_text(json.dumps(report))
     write_summary(find_reports(tmp_path), tmp_path / "summary.html", tmp_path / "summary.csv")
     by_id = {r["id"]: r for r in _rows((tmp_path / "summary.html").read_text(encoding="utf-8"))}
+    with open(tmp_path / "summary.csv", newline="", encoding="utf-8") as fh:
+        return by_id, {r["id"]: r for r in csv.DictReader(fh)}
+
+
+def test_a_second_camera_left_out_is_a_reason_to_look(tmp_path: Path) -> None:
+    """A video whose second video stream was dropped is listed with that reason, and the CSV names every
+    dropped stream; dropped audio alone (the default) is no reason."""
+    by_id, table = _summary_with(
+        tmp_path,
+        {
+            "two_cams": {("output", "dropped_streams"): {"video": 1, "audio": 1}},
+            "audio_only_dropped": {("output", "dropped_streams"): {"audio": 2}},
+        },
+    )
     assert by_id["two_cams"]["flags"] == "1 more video stream(s) not delivered"
     assert by_id["audio_only_dropped"]["flags"] == ""
-    with open(tmp_path / "summary.csv", newline="", encoding="utf-8") as fh:
-        table = {r["id"]: r for r in csv.DictReader(fh)}
     assert table["two_cams"]["dropped_streams"] == "audio:1;video:1"
     assert table["audio_only_dropped"]["dropped_streams"] == "audio:2"
 
@@ -121,17 +134,11 @@ def test_a_second_camera_left_out_is_a_reason_to_look(tmp_path: Path) -> None:
 def test_frames_before_the_first_keyframe_are_noted_not_a_reason_to_look(tmp_path: Path) -> None:
     """A recording started mid-stream: the summary notes the frames no decoder shows, without sending the
     reviewer to it; the CSV counts them."""
-    path = _report(tmp_path, "stream_cut")
-    report = json.loads(path.read_text())
-    report["source"]["leading_undecodable"] = 4
-    path.write_text(json.dumps(report))
-    _report(tmp_path, "whole")
-    write_summary(find_reports(tmp_path), tmp_path / "summary.html", tmp_path / "summary.csv")
-    by_id = {r["id"]: r for r in _rows((tmp_path / "summary.html").read_text(encoding="utf-8"))}
+    by_id, table = _summary_with(
+        tmp_path, {"stream_cut": {("source", "leading_undecodable"): 4}, "whole": {}}
+    )
     assert by_id["stream_cut"]["flags"] == "4 frame(s) before the first keyframe not delivered"
     assert by_id["whole"]["flags"] == ""
-    with open(tmp_path / "summary.csv", newline="", encoding="utf-8") as fh:
-        table = {r["id"]: r for r in csv.DictReader(fh)}
     assert (table["stream_cut"]["leading_undecodable"], table["whole"]["leading_undecodable"]) == ("4", "")
 
 
