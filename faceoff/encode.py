@@ -10,7 +10,10 @@ stage's way). They are muxed by PyAV as ``rawvideo`` packets into a NUT stream w
 that stream is piped to ffmpeg (command built with ``ffmpeg-python``) which encodes with libx264 using
 ``-copyts -fps_mode passthrough -enc_time_base 1:<den> -video_track_timescale <den>``. The output
 therefore probes to the same ``pts``/``pts_time`` as the source (VFR and a non-zero start included); the
-last frame keeps the source's last-frame duration.
+last frame keeps the source's last-frame duration. MP4 holds no time before 0, so a source whose
+timestamps start below it (an MPEG-TS whose 33-bit clock wrapped during the recording, which FFmpeg
+unwraps to negative times) is written ``shift`` ticks later, every interval kept (audit trail:
+``verification["timestamp_shift"]``, seconds; a kept audio track moves with it).
 
 Sizes and orientation
 ---------------------
@@ -127,6 +130,9 @@ class VideoWriter:
             self.frame_shape = (yuv.frame_bytes(info.width, info.height, self.pix_fmt),)
         num, den = info.time_base
         self._tick = num  # source tick expressed in output units of 1/den s
+        # MP4 holds no time before 0: a source starting below it (an MPEG-TS whose 33-bit clock wrapped,
+        # which FFmpeg unwraps to negative times) is written this many source ticks later
+        self.shift = max(0, -info.pts[0])
         self._den = den
         self._tb = Fraction(1, den)
         self.frames_written = 0
@@ -173,8 +179,9 @@ class VideoWriter:
                 "setparams", **{"range" if k == "color_range" else k: v for k, v in colour.items()}
             )
         streams = [video]
-        if has_audio:
-            streams.append(ffmpeg_python.input(str(self.source_path))["a"])
+        if has_audio:  # shifted with the video
+            shift = {"itsoffset": str(float(self.shift * self.info.time_base_fraction))} if self.shift else {}
+            streams.append(ffmpeg_python.input(str(self.source_path), **shift)["a"])
         opts: dict[str, Any] = {
             "format": "mp4",
             "c:v": "libx264",
@@ -248,7 +255,7 @@ class VideoWriter:
             for frame in frames:
                 i = self.frames_written
                 pkt = av.Packet(np.ascontiguousarray(frame))
-                pkt.pts = pkt.dts = pts[i] * self._tick
+                pkt.pts = pkt.dts = (pts[i] + self.shift) * self._tick
                 nxt = pts[i + 1] if i + 1 < len(pts) else pts[i] + self.info.last_frame_ticks
                 pkt.duration = (nxt - pts[i]) * self._tick
                 pkt.time_base = self._tb  # constant: the NUT muxer may refine the stream's time base
@@ -373,13 +380,20 @@ class VideoWriter:
             pts = sorted(t for t, _ in packets)
             if len(pts) != info.frame_count:
                 raise VideoError(out, f"output has {len(pts)} frames, expected {info.frame_count}")
-            self.verification.update(frames=len(pts), size=[info.width, info.height], timestamps_match=True)
             src_tb = info.time_base_fraction
+            self.verification.update(
+                frames=len(pts),
+                size=[info.width, info.height],
+                timestamps_match=True,
+                timestamp_shift=float(self.shift * src_tb),
+            )
             half_tick = src_tb / 2
             for i, (a, b) in enumerate(zip(pts, info.pts, strict=True)):
-                if abs(a * out_tb - b * src_tb) > half_tick:
+                if abs(a * out_tb - (b + self.shift) * src_tb) > half_tick:
                     raise VideoError(
-                        out, f"frame {i} pts {float(a * out_tb):.6f}s != source {float(b * src_tb):.6f}s"
+                        out,
+                        f"frame {i} pts {float(a * out_tb):.6f}s != source {float(b * src_tb):.6f}s"
+                        + (f" + {float(self.shift * src_tb):.6f}s" if self.shift else ""),
                     )
             with av.open(str(self.tmp_path)) as c:
                 frame = next(c.decode(video=0))

@@ -250,6 +250,33 @@ def test_keep_audio(make_clip, tmp_path):
         assert sum(1 for p in c.demux(audio=0) if p.size) == src_audio_packets
 
 
+def _first_times(path) -> tuple[float, float]:
+    """The first video and the first audio packet's time (s)."""
+    first: dict[str, float] = {}
+    with av.open(str(path)) as c:
+        for p in c.demux():
+            if p.size and p.pts is not None:
+                t = float(p.pts * p.time_base)
+                first[p.stream.type] = min(t, first.get(p.stream.type, t))
+    return first["video"], first["audio"]
+
+
+def test_source_starting_below_zero_is_shifted_with_its_audio(make_clip, tmp_path):
+    """An MPEG-TS whose clock wrapped starts at negative times, which MP4 cannot hold: the output starts
+    at 0, every frame interval kept, and a kept audio track stays where it was against the video."""
+    src = tmp_path / "wrap.ts"
+    run_ffmpeg(
+        ["-i", str(make_clip(n=25, audio=True)), "-c", "copy", "-muxdelay", "0"]
+        + ["-output_ts_offset", "95443.5", "-f", "mpegts", str(src)],
+        src,
+    )
+    info, got = transcode(src, tmp_path / "a.mp4", keep_audio=True, source_path=src)
+    assert info.pts_time[0] < 0
+    np.testing.assert_allclose(got.pts_time, np.asarray(info.pts_time) - info.pts_time[0], atol=2e-5)
+    (video, audio), (src_video, src_audio) = _first_times(tmp_path / "a.mp4"), _first_times(src)
+    assert audio - video == pytest.approx(src_audio - src_video, abs=0.03)
+
+
 def test_keep_audio_needs_source(clip, tmp_path):
     with pytest.raises(ValueError, match="source_path"):
         VideoWriter(tmp_path / "x.mp4", probe_video(clip), keep_audio=True)

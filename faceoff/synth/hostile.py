@@ -34,6 +34,7 @@ from faceoff.synth.clips import (
 FPS = 25.0
 VFR_TIMES = (0.0, 0.04, 0.12, 0.14, 0.3, 0.34, 0.36, 0.5, 0.54, 0.7)
 UNICODE_NAME = "Opération 3 — salle B.mp4"
+WRAP_AT = 95443.5  # s: an MPEG-TS clip starting here passes 2**33 ticks of 1/90000 s 0.22 s later
 # how a clip's colour is described: write_clip's arguments, ProbeInfo's fields, HostileCase.color's order
 COLOUR_KEYS = ("color_range", "color_matrix", "color_primaries", "color_transfer")
 
@@ -276,6 +277,19 @@ CASES: dict[str, HostileCase] = {
             _pattern(6, repeat=2),
             lambda src, path: write_stream_cut(src, path, lead=2),
             codec_options={"g": "6", "bf": "2"},
+        ),
+    ),
+    # an MPEG-TS whose 33-bit 90 kHz clock wraps after frame 5: FFmpeg unwraps it to negative times
+    "ts_clock_wrap": replace(
+        _ok(
+            "clock_wrap.ts",
+            12,
+            (64, 48),
+            pts_time=tuple(WRAP_AT - 2**33 / 90000 + i / FPS for i in range(12)),
+        ),
+        make=_from_clip(
+            _pattern(12),
+            _ffmpeg("-c", "copy", "-muxdelay", "0", "-output_ts_offset", str(WRAP_AT), "-f", "mpegts"),
         ),
     ),
     # a live capture's Matroska: no duration, no cues
