@@ -61,9 +61,10 @@ def _checked(frames: dict, table: dict, detect: DetectConfig, audit: AuditConfig
         f"every detection of the detect stage at score >= {detect.threshold} ({table['n_checked']} boxes): "
         f"one {inside} is a finding",
         "the encoded file: verified by the encoder before it was moved into place (one video stream and no "
-        "other, no chapters, only the allowed tags, packet count and every timestamp equal to the source's, "
-        "displayed size, no rotation), probed again here (frame count, size) and its sha256 equal to the "
-        "one the render recorded for the file whose frames were checked",
+        "other, no chapters, only the allowed tags, packet count and every timestamp equal to the source's "
+        "(shifted to start at 0 where the source starts below it), displayed size, no rotation), probed "
+        "again here (frame count, size) and its sha256 equal to the one the render recorded for the file "
+        "whose frames were checked",
     ]
 
 
