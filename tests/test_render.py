@@ -174,7 +174,8 @@ def test_every_accepted_input_renders_through_the_yuv_path(hostile_corpus, name,
         info.height,
         0,
     )
-    np.testing.assert_allclose(got.pts_time, info.pts_time, atol=float(info.time_base_fraction) / 2)
+    shifted = np.asarray(info.pts_time) - min(0.0, info.pts_time[0])  # MP4 holds no time before 0
+    np.testing.assert_allclose(got.pts_time, shifted, atol=float(info.time_base_fraction) / 2)
     source, rendered = _decoded(path, info), _decoded(out, got)
     assert np.abs(rendered - source).mean() < 4, name
 
