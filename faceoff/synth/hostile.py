@@ -47,6 +47,7 @@ DECODERS = {
     "prores_ks": "prores",
     "libvpx-vp9": "vp9",
     "libsvtav1": "libdav1d",  # PyAV's FFmpeg decodes AV1 with dav1d (decord's FFmpeg 4.1 cannot)
+    "mpeg2video": "mpeg2video",
 }
 
 
@@ -265,6 +266,19 @@ CASES: dict[str, HostileCase] = {
             _pattern(17, lead=13),
             lambda src, path: run_ffmpeg(["-ss", "0.5", "-i", str(src), "-c", "copy", str(path)], path),
             codec_options={"g": "10", "bf": "2"},
+        ),
+    ),
+    # a DVD recorder's MPEG-2 program stream; the muxer starts it at 0.54 s
+    "mpeg2_ps": replace(
+        _ok(
+            "dvd_recorder.mpg",
+            6,
+            (64, 48),
+            pts_time=tuple(0.54 + i / FPS for i in range(6)),
+            codec="mpeg2video",
+        ),
+        make=_from_clip(
+            _pattern(6), _ffmpeg("-c:v", "mpeg2video", "-q:v", "2", "-muxdelay", "0", "-f", "vob")
         ),
     ),
     "vp9_webm": _ok("vp9.webm", 6, (64, 48), codec="libvpx-vp9"),
