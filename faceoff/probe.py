@@ -266,15 +266,15 @@ def _first_frame(path: Path, stream_index: int) -> av.VideoFrame:
 
 
 def _avi_slots(container_format: str, pts: list[int], nb_frames: int) -> bool:
-    """Whether an AVI's header length ``nb_frames`` counts frame slots, not frames: AVI has no timestamps,
-    so a variable frame rate (or a time base finer than the frame rate) is written as empty chunks that
-    repeat the frame before, and the demuxer gives each frame its slot number as pts. The header then
-    counts the slots up to the end of the last frame, which lasts at most the longest gap between two."""
+    """Whether an AVI's header length ``nb_frames`` (``pts`` sorted) counts frame slots, not frames:
+    AVI has no timestamps, so a variable frame rate (or a time base finer than the frame rate) is written
+    as empty chunks that repeat the frame before, and the demuxer gives each frame its slot number as pts.
+    The header then counts the slots up to the end of the last frame, which lasts at most the longest gap
+    between two."""
     if container_format != "avi" or len(pts) < 2:
         return False
-    slots = sorted(pts)
-    longest = max(b - a for a, b in zip(slots, slots[1:], strict=False))
-    return len(pts) < nb_frames <= slots[-1] + longest
+    longest = max(b - a for a, b in zip(pts, pts[1:], strict=False))  # pts sorted
+    return len(pts) < nb_frames <= pts[-1] + longest
 
 
 def _restarts(packets: Iterator[av.Packet], latest: int, tb: Fraction, look: int = 64) -> bool:
@@ -466,12 +466,12 @@ def probe_video(path: str | Path) -> ProbeInfo:
             ) from exc
     if not pts:
         raise VideoError(p, "video stream has no frames")
+    pts.sort()
     if nb_frames and nb_frames != len(pts) + discarded and not _avi_slots(container_format, pts, nb_frames):
         raise VideoError(
             p,
             f"container index lists {nb_frames} frames but {len(pts) + discarded} could be read: truncated?",
         )
-    pts.sort()
     arr = np.asarray(pts, dtype=np.int64)
     diffs = np.diff(arr)
     if diffs.size and diffs.min() <= 0:

@@ -99,9 +99,12 @@ def _from_clip(
 def _pattern(n: int, repeat: int = 1, lead: int = 0) -> Callable[[], np.ndarray]:
     """The pattern's ``n`` frames ``repeat`` times, after ``lead`` frames of it backwards (frames that a
     corpus case leaves out of the video, so that the frames shown are the pattern in order)."""
-    return lambda: np.concatenate(
-        [pattern_frames(n, 64, 48)[:lead][::-1], *[pattern_frames(n, 64, 48)] * repeat]
-    )
+
+    def frames() -> np.ndarray:
+        one = pattern_frames(n, 64, 48)
+        return np.concatenate([one[:lead][::-1], *[one] * repeat])
+
+    return frames
 
 
 def _noisy() -> np.ndarray:
