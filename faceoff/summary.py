@@ -287,7 +287,7 @@ function num(v,d){return v==null?'–':(d?(+v).toFixed(d):String(v));}
 function a(href,text){return href?'<a href="'+esc(href)+'">'+text+'</a>':'';}
 function cell(r,k){switch(k){
  case 'id':return r.page?a(r.page,esc(r.id)):esc(r.id);
- case 'flags':return r.flags?'<span class=bad>'+esc(r.flags)+'</span>':'';
+ case 'flags':return r.flags?'<span class='+(r.priority>0?'bad':'muted')+'>'+esc(r.flags)+'</span>':'';
  case 'duration':case 'seconds':return num(r[k],1);
  case 'recall':case 'coverage':return pct(r[k]);
  case 'run':return r.run==null?'–':r.run+' fr';
