@@ -502,7 +502,15 @@ def probe_video(path: str | Path) -> ProbeInfo:
     n_decord = _decord_count(p)
     # decord 0.6.0 counts the packets an edit list hides, and those before the first keyframe, as frames
     if n_decord is not None and n_decord not in (len(pts) + leading, len(pts) + leading + discarded):
-        raise VideoError(p, f"decord counts {n_decord} frames but the packet index has {len(pts)}")
+        what = f"decord counts {n_decord} frames but the packet index has {len(pts)}"
+        if streams["video"] > 1:  # decord reads the stream FFmpeg finds best, FaceOff the first one
+            what += (
+                f" (the file has {streams['video']} video streams; FaceOff reads the first that is not "
+                f"cover art, #{stream_index}, decord may read another: copy the camera's stream alone "
+                f"into a file first, e.g. ffmpeg -i {shlex.quote(p.name)} -map 0:v:1 -c copy "
+                f"{shlex.quote(p.stem + '-camera' + p.suffix)})"
+            )
+        raise VideoError(p, what)
 
     last = durations.get(pts[-1], 0)  # the last frame lasts its packet duration, else the median interval
     if last <= 0 and diffs.size:

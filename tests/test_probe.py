@@ -248,3 +248,23 @@ def test_recording_that_stopped_is_refused_with_advice_that_works(tmp_path):
     info = probe_video(saved)
     assert 0 < info.frame_count < 40
     assert sum(len(i) for i, _ in iter_frames(saved, info)) == info.frame_count
+
+
+def test_a_still_picture_track_before_the_camera_is_refused_with_advice_that_works(tmp_path):
+    """A Matroska whose first video track is a one-frame still (a poster muxed as a track, not marked as
+    cover art) before the camera's: FaceOff reads the first, decord the camera, so it is refused, naming
+    both streams and a command; that command's file is the camera's video, which probes and decodes."""
+    camera = write_clip(tmp_path / "camera.mp4", pattern_frames(20, 64, 48))
+    still = write_clip(tmp_path / "still.mp4", pattern_frames(1, 64, 48))
+    both = tmp_path / "rec.mkv"
+    run_ffmpeg(
+        ["-i", str(still), "-i", str(camera), "-map", "0:v", "-map", "1:v", "-c", "copy", str(both)], both
+    )
+    with pytest.raises(VideoError, match="2 video streams") as e:
+        probe_video(both)
+    command = re.search(r"ffmpeg (-i \S+ -map \S+ -c copy \S+)\)", e.value.cause).group(1).split()
+    saved = tmp_path / command[-1]
+    run_ffmpeg([a if a != both.name else str(both) for a in command[:-1]] + [str(saved)], saved)
+    info = probe_video(saved)
+    assert info.frame_count == 20
+    assert sum(len(i) for i, _ in iter_frames(saved, info)) == 20
