@@ -3,6 +3,7 @@
     python benchmarks/real_clips.py build ORIGINS [--out DIR]   # cut the clips, check every sha256
     python benchmarks/real_clips.py check [--out DIR]           # are the clips there and unchanged?
     python benchmarks/real_clips.py dark [--out DIR] [--luma L]  # dark copies of the clips (below)
+    python benchmarks/real_clips.py lit [--out DIR] [--top T]    # dark copies, a lit band at the top
     python benchmarks/real_clips.py noisy [--out DIR] [--noise N]  # noisy copies at their own light
 
 ``benchmarks/real_clips.json`` names each clip's origin (public repository, path, commit, the origin
@@ -16,7 +17,9 @@ COMMIT:PATH > ORIGINS/REPO_OWNER+NAME/PATH``; see docs/recall.md) and lives in
 No fetchable clip is really dark, so ``dark`` derives a dark stage from each clip (:func:`darken`): the
 same frames and timestamps (so the same annotations score them), the light scaled down to a mean luma
 of ``DARK_LUMA`` and sensor noise added, in ``~/.cache/faceoff/real-clips-dark``; point
-``$FACEOFF_REAL_CLIPS`` there to score them (``benchmarks/recall.py --suite real``). ``noisy`` makes
+``$FACEOFF_REAL_CLIPS`` there to score them (``benchmarks/recall.py --suite real``). ``lit`` makes the
+dark copies with the top ``LIT_TOP`` of the picture at its own light (a dark scene with a lit part: a
+stage, a window, an operating room's lit field), in ``~/.cache/faceoff/real-clips-lit``. ``noisy`` makes
 copies at the clips' own light with heavy sensor noise (a camera at high gain), in
 ``~/.cache/faceoff/real-clips-noisy``.
 """
@@ -40,6 +43,10 @@ DARK_LUMA = 32.0
 """Mean luma (16-235) of a clip's dark copy: a dim stage (goldeneye-cut, the darkest clip, has 48)."""
 DARK_NOISE = 5
 """Strength of the dark copy's temporal luma noise (ffmpeg's ``noise`` filter): a sensor's gain."""
+LIT_TOP = 0.2
+"""``lit``: the share of the picture's height at the top that a lit copy keeps at its own light."""
+LIT_EDGE = 0.05
+"""The share of the height over which a lit copy's band blends into its dark part."""
 NOISY_NOISE = 14
 """Strength of the noisy copy's noise (``noisy``: the clips at their own light, noise of about 8 levels
 standard deviation after the x264 pass: a camera at high gain)."""
@@ -124,11 +131,15 @@ def check_clip(clip: dict[str, Any], info) -> list[str]:
     return out
 
 
-def darken(src: Path, dst: Path, luma: float = DARK_LUMA, noise: int = DARK_NOISE) -> float:
+def darken(
+    src: Path, dst: Path, luma: float = DARK_LUMA, noise: int = DARK_NOISE, lit_top: float = 0.0
+) -> float:
     """Write ``dst``, a dark copy of the video ``src``: every pixel's light scaled about black by one
     gain so that the mean luma (16 at black) is ``luma`` (a darker clip is left as it is), temporal
     luma noise of ``noise`` added (a fixed seed), x264 crf 16; the same frames and timestamps, checked.
-    Returns the gain."""
+    ``lit_top`` > 0 keeps that share of the picture's height at the top at its own light (a lit band:
+    a stage's lights, windows, a lit wall), blending into the dark part over :data:`LIT_EDGE` of the
+    height; the gain is then the one of the whole copy. Returns the gain."""
     from faceoff.decode import iter_frames
     from faceoff.ffmpeg import run_ffmpeg
     from faceoff.probe import probe_video
@@ -137,7 +148,12 @@ def darken(src: Path, dst: Path, luma: float = DARK_LUMA, noise: int = DARK_NOIS
     mean = np.mean([frames.mean() for _, frames in iter_frames(src, info, gray=True)])
     gain = min(1.0, (luma - 16.0) / max(float(mean) - 16.0, 1e-6))  # luma is 16 at black (limited range)
     g = f"{gain:.4f}"
-    scale = f"lutyuv=y='16+(val-16)*{g}':u='128+(val-128)*{g}':v='128+(val-128)*{g}'"
+    if lit_top > 0:  # the band's weight: 1 above lit_top, 0 from lit_top + LIT_EDGE down, linear between
+        w = f"clip(({lit_top + LIT_EDGE:.4f}-Y/H)/{LIT_EDGE:.4f},0,1)"
+        lum, chroma = f"16+(p(X,Y)-16)*({w}+(1-{w})*{g})", f"128+(p(X,Y)-128)*({w}+(1-{w})*{g})"
+        scale = f"geq=lum='{lum}':cb='{chroma}':cr='{chroma}'"
+    else:
+        scale = f"lutyuv=y='16+(val-16)*{g}':u='128+(val-128)*{g}':v='128+(val-128)*{g}'"
     vf = f"{scale},noise=c0s={noise}:c0f=t:c0_seed=20,setpts=PTS-STARTPTS"
     args = ["-threads", "1", "-i", src, "-vf", vf, "-an", "-sn", "-dn", "-map_metadata", "-1"]
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "16", "-pix_fmt", "yuv420p"]
@@ -160,15 +176,20 @@ def main() -> None:
     d = sub.add_parser("dark", help="dark copies of the clips, for $FACEOFF_REAL_CLIPS")
     d.add_argument("--out", type=Path, default=Path.home() / ".cache" / "faceoff" / "real-clips-dark")
     d.add_argument("--luma", type=float, default=DARK_LUMA, help="mean luma of the copies (16-235)")
+    lit = sub.add_parser("lit", help="dark copies with a lit band at the top, for $FACEOFF_REAL_CLIPS")
+    lit.add_argument("--out", type=Path, default=Path.home() / ".cache" / "faceoff" / "real-clips-lit")
+    lit.add_argument("--top", type=float, default=LIT_TOP, help="share of the height kept lit at the top")
     n = sub.add_parser("noisy", help="noisy copies of the clips at their own light, for $FACEOFF_REAL_CLIPS")
     n.add_argument("--out", type=Path, default=Path.home() / ".cache" / "faceoff" / "real-clips-noisy")
     n.add_argument("--noise", type=int, default=NOISY_NOISE, help="strength of the temporal luma noise")
     args = parser.parse_args()
-    if args.cmd in ("dark", "noisy"):
+    if args.cmd in ("dark", "lit", "noisy"):
         args.out.mkdir(parents=True, exist_ok=True)
         for clip in load_manifest():
             if args.cmd == "dark":
                 gain = darken(clip_path(clip), clip_path(clip, args.out), args.luma)
+            elif args.cmd == "lit":
+                gain = darken(clip_path(clip), clip_path(clip, args.out), lit_top=args.top)
             else:  # a mean luma above any clip's: the gain stays 1
                 gain = darken(clip_path(clip), clip_path(clip, args.out), 255.0, args.noise)
             print(f"{clip['clip_id']}: light x {gain:.3f}")

@@ -99,10 +99,12 @@ class DetectConfig(Section):
         "the pixels not clipped white: a lamp in the picture does not make a dark scene lit) is below this "
         "are detected again on a copy brightened (that percentile scaled to 220, at most 8x) and "
         "smoothed; a face both looks found is scored the surer of the two, faces only the copy shows are "
-        "added (faceoff/lowlight.py). 80 (frames underexposed by about 1.5 stops): a dark crowd's coverage "
-        "78 -> 95 %, its longest leak 48 -> 9 frames, for 20-100 % more hidden area and 2-3.3x the detection "
-        "time on dark video; lit and dim clips keep their coverage and hidden area. 147 also reaches dim "
-        "rooms, with more hidden area there (docs/recall.md); 0 = off.",
+        "added (faceoff/lowlight.py). A frame lit only in part (a stage, a window, an operating room's lit "
+        "field in a dimmed room) gets the look when at least half of its 8x8 tiles are dark by the same "
+        "measure, each dark tile brightened by its own gain. 80 (frames underexposed by about 1.5 stops): "
+        "a dark crowd's coverage 78 -> 95 %, its longest leak 48 -> 9 frames, for 20-100 % more hidden "
+        "area and 2-3.3x the detection time on dark video; lit and dim clips keep their coverage and hidden "
+        "area. 147 also reaches dim rooms, with more hidden area there (docs/recall.md); 0 = off.",
     )
     noisy_above: float = Field(
         3.0,

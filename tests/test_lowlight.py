@@ -44,12 +44,14 @@ def test_gain_brings_the_99th_percentile_to_the_target_within_the_cap():
     assert frame_gain(flat, 147) == pytest.approx(TARGET / 50, rel=1e-3)
     assert frame_gain(np.full((40, 40, 3), 10, np.uint8), 147) == MAX_GAIN
     assert frame_gain(np.full((40, 40, 3), 150, np.uint8), 147) == 1.0
-    # a lit 1 % of the picture does not make a dark frame lit; a lit 2 % does
+    # a lit 1 % of the picture does not make a dark frame lit; a lit 2 % does, and its dark tiles then
+    # get their own gains
     frame = np.full((100, 100, 3), 20, np.uint8)
     frame[::4, ::4][:1, :6] = 200  # 6 of the 625 pixels sampled: < 1 %
     assert frame_gain(frame, 147) == MAX_GAIN
     frame[::4, ::4][:1, :13] = 200  # 13 of 625: > 1 %
-    assert frame_gain(frame, 147) == 1.0
+    gain = frame_gain(frame, 147)
+    assert np.ndim(gain) == 2 and gain.min() == 1.0 and gain.max() == MAX_GAIN
 
 
 def test_a_lamp_in_a_dark_scene_leaves_it_dark():
@@ -59,6 +61,52 @@ def test_a_lamp_in_a_dark_scene_leaves_it_dark():
     frame[:10] = 255
     assert frame_gain(frame, 80) == pytest.approx(TARGET / 40, rel=1e-3)
     assert frame_gain(np.full((40, 40, 3), 255, np.uint8), 80) == 1.0
+
+
+def test_a_dark_scene_with_a_lit_part_gets_the_gain_of_each_dark_tile():
+    """A frame whose brightest 1 % is lit but whose tiles are mostly dark (a stage, a window, an operating
+    room's lit field in a dimmed room) gets a gain per tile: 1 on the lit ones, each dark one its own; a
+    lit frame with a dark quarter gets no second look; a dark frame keeps its one gain."""
+    grid = lowlight.GRID
+    frame = np.full((160, 160, 3), 30, np.uint8)
+    frame[:40] = 200  # the top quarter lit: 2 of the 8 rows of tiles
+    gain = frame_gain(frame, 80)
+    assert gain.shape == (grid, grid)
+    np.testing.assert_allclose(gain[:2], 1.0)
+    np.testing.assert_allclose(gain[2:], TARGET / 30)
+    frame[:, :80] = 200  # now three quarters lit, one dark
+    assert frame_gain(frame, 80) == 1.0
+    frame[:] = 30
+    assert frame_gain(frame, 80) == pytest.approx(TARGET / 30)
+
+
+def test_the_copy_of_a_frame_with_a_lit_part_brightens_only_the_dark_part():
+    """The tiles' gains spread over the picture without seams: the dark part is brought to the target,
+    the lit part stays as it is, and between them the light changes smoothly."""
+    frame = np.full((160, 160, 3), 30, np.uint8)
+    frame[:40] = 200
+    copy = brightened(frame, frame_gain(frame, 80))
+    assert abs(float(copy[100:, :, 1].mean()) - TARGET) < 2
+    assert abs(float(copy[:10, :, 1].mean()) - 200) < 2
+    column = copy[:, 80, 1].astype(int)
+    assert np.abs(np.diff(column[45:])).max() <= 12  # no seam where one tile's gain meets the next
+
+
+def test_a_crop_half_dark_in_a_lit_frame_is_not_a_dark_scene():
+    """The same half-dark picture gets the second look as a frame, and as a zoom crop of such a frame, but
+    none as a crop of a lit frame (there it is a coat or a head of hair)."""
+    picture = np.full((1, 64, 64, 3), 30, np.uint8)
+    picture[0, :, :28] = 200
+    lit = np.full((1, 64, 64, 3), 200, np.uint8)
+    spy = Spy([boxes()], [boxes()], [boxes()], [boxes()])
+    look = LowLightDetector(spy, 80)
+    look.detect(picture, 0.2)
+    assert len(spy.seen) == 2
+    look.detect_crops(picture, 0.2, picture, [0])
+    assert len(spy.seen) == 4
+    spy = Spy([boxes()])
+    LowLightDetector(spy, 80).detect_crops(picture, 0.2, lit, [0])
+    assert len(spy.seen) == 1
 
 
 def test_lit_frames_get_one_look():
@@ -224,6 +272,25 @@ def test_finds_more_dim_faces_and_the_smoothing_is_why(monkeypatch):
     monkeypatch.setattr(lowlight, "SMOOTH_SIGMA", 1e-3)  # a kernel of one pixel: brightened only
     unsmoothed = _found(LowLightDetector(detector, below), frames, threshold)
     assert smoothed > max(plain, unsmoothed) + 3, (plain, unsmoothed, smoothed)
+
+
+def test_finds_the_dim_faces_of_a_frame_with_a_lit_part():
+    """On dim, noisy OR frames whose top quarter keeps its own light (so the frame's brightest 1 % is lit)
+    the second look on the dark tiles finds more faces than the first look alone (measured: 40 and 27 of
+    63 faces; before the tiles, the frame's light alone decided, and these frames got no second look)."""
+    detector = build_detector("centerface", runtime="onnxruntime", device="cpu")
+    threshold, below = DetectConfig().threshold, DetectConfig().low_light_below
+    frames = []
+    for dim, truth, clean in _or_frames(3, 9100, 0.1, 3.0):
+        band = dim.shape[1] // 4
+        dim[0, :band] = clean[:band]
+        assert np.ndim(frame_gain(dim[0], below)) == 2  # lit by its brightest 1 %, dark in most tiles
+        frames.append((dim, truth, clean))
+    plain, looked = (
+        _found(detector, frames, threshold),
+        _found(LowLightDetector(detector, below), frames, threshold),
+    )
+    assert looked > plain + 3, (plain, looked)
 
 
 def test_finds_more_faces_on_noisy_lit_frames():

@@ -125,3 +125,24 @@ def test_dark_copy_keeps_frames_and_timestamps_and_is_dark(make_clip, tmp_path) 
         assert np.abs(d - (16 + (o - 16) * gain)).mean() < 4.0
     dim = make_clip("dim.mp4", frames=(frames // 16 + 4).astype(np.uint8))
     assert darken(dim, tmp_path / "dim-dark.mp4") == 1.0
+
+
+def test_lit_copy_keeps_its_top_band_lit_and_darkens_the_rest(make_clip, tmp_path) -> None:
+    """``real_clips.py lit``: the dark copy's gain below the band, the source's light in it (a dark scene
+    with a lit part), blending between; the same frames and timestamps."""
+    from benchmarks.real_clips import LIT_EDGE, darken
+    from faceoff.decode import iter_frames
+    from faceoff.probe import probe_video
+
+    frames = np.random.default_rng(4).integers(120, 220, size=(6, 80, 64, 3), dtype=np.uint8)
+    bright = make_clip("bright.mp4", frames=frames)
+    gain = darken(bright, tmp_path / "lit.mp4", lit_top=0.25)
+    src, dst = probe_video(bright), probe_video(tmp_path / "lit.mp4")
+    assert dst.frame_count == 6 and np.allclose(dst.pts_time, src.pts_time, atol=1e-6)
+    luma = [f.astype(float) for _, b in iter_frames(tmp_path / "lit.mp4", dst, gray=True) for f in b]
+    orig = [f.astype(float) for _, b in iter_frames(bright, src, gray=True) for f in b]
+    band, dark = slice(0, 18), slice(int(80 * (0.25 + LIT_EDGE)) + 2, 80)  # clear of the blend
+    for d, o in zip(luma, orig, strict=True):
+        assert np.abs(d[band] - o[band]).mean() < 4.0
+        assert np.abs(d[dark] - (16 + (o[dark] - 16) * gain)).mean() < 4.0
+    assert 0.05 < gain < 0.3
