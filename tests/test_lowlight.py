@@ -82,14 +82,24 @@ def test_a_dark_scene_with_a_lit_part_gets_the_gain_of_each_dark_tile():
 
 def test_the_copy_of_a_frame_with_a_lit_part_brightens_only_the_dark_part():
     """The tiles' gains spread over the picture without seams: the dark part is brought to the target,
-    the lit part stays as it is, and between them the light changes smoothly."""
+    the lit part stays as it is, and where two dark tiles with different gains meet, the light of the
+    same grey changes smoothly (each tile's gain taken alone would step it by 30 levels at once)."""
     frame = np.full((160, 160, 3), 30, np.uint8)
     frame[:40] = 200
     copy = brightened(frame, frame_gain(frame, 80))
     assert abs(float(copy[100:, :, 1].mean()) - TARGET) < 2
     assert abs(float(copy[:10, :, 1].mean()) - 200) < 2
-    column = copy[:, 80, 1].astype(int)
-    assert np.abs(np.diff(column[45:])).max() <= 12  # no seam where one tile's gain meets the next
+    frame[40:] = 20
+    frame[40::20, ::20] = 60  # one bright speck per dark tile: their light 60 on the left ...
+    frame[40::20, 80::20] = 30  # ... and 30 on the right
+    gain = frame_gain(frame, 80)
+    np.testing.assert_allclose(gain[2:, :4], TARGET / 60)
+    np.testing.assert_allclose(gain[2:, 4:], TARGET / 30)
+    row = brightened(frame, gain)[152, :, 1].astype(int)  # a row clear of the specks: all grey 20
+    assert row[20] == pytest.approx(20 * TARGET / 60, abs=2) and row[140] == pytest.approx(
+        20 * TARGET / 30, abs=2
+    )
+    assert np.abs(np.diff(row)).max() <= 6
 
 
 def test_a_crop_half_dark_in_a_lit_frame_is_not_a_dark_scene():
