@@ -14,12 +14,12 @@ frame alone (:func:`frame_noise`). A dark or noisy frame's copy (scaled, or as i
 is smoothed by a Gaussian of :data:`SMOOTH_SIGMA` px: the network takes noise for texture. On a dark
 copy of a street crowd it found 48 % of the faces at their own light, 41 % brightened, 74 % brightened
 and smoothed (docs/recall.md). A face both looks found keeps the first look's box, scored as the surer
-look; faces only the copy shows are added. Clean, lit frames cost only the estimates (about 2 ms a 720p
-frame). The zoom's magnified crops (:func:`faceoff.detectors.base.detect_crops`) get the look when their
-own light is low or their frame is noisy: enlarging a crop smooths its noise, which would hide it from
-the estimate, but the network still takes it for texture (a noisy street crowd: 96.0 to 99.5 %
-coverage, docs/recall.md). On by default for dark frames (``detect.low_light_below`` 80: in a dim room,
-147, it also confirmed false tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
+look; faces only the copy shows are added. Clean, lit frames cost only the two estimates. The zoom's
+magnified crops (:func:`faceoff.detectors.base.detect_crops`) get the look when their own light is low
+or their frame is noisy: enlarging a crop smooths its noise, which would hide it from the estimate, but
+the network still takes it for texture (a noisy street crowd: 96.0 to 99.5 % coverage,
+docs/recall.md). On by default for dark frames (``detect.low_light_below`` 80: in a dim room, 147, it
+also confirmed false tracks, more hidden area) and noisy ones (``detect.noisy_above`` 3 levels).
 """
 
 from __future__ import annotations
